@@ -1,0 +1,107 @@
+"""The object layer: where stored records live (a folder, an S3 prefix).
+
+A *record* is what a backend stores under a content id: a flags byte, the logical size and
+the stored payload (possibly zstd-compressed; a chunk list instead of content for large
+files). Backends never hash, compress or interpret payloads; :class:`~syllabus.blobs.store.BlobStore`
+does that on top of any backend. Keeping records opaque lets a transfer copy them between
+backends byte for byte.
+
+Both backends use the same pack format (:mod:`syllabus.blobs.pack`): small records are
+appended to pack files whose index entries are committed only after the pack bytes are
+durable; records larger than :data:`LOOSE_MIN` are written as one *loose* object each,
+crash-safely (temp file, fsync, rename; or one PUT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import Protocol, runtime_checkable
+
+from syllabus.blobs.digest import Digest
+
+__all__ = ["LOOSE_MIN", "Flags", "ObjectBackend", "ObjectInfo", "Record"]
+
+LOOSE_MIN = 8 * 1024 * 1024
+"""Records with a payload at least this large are stored loose rather than packed."""
+
+
+class Flags(IntFlag):
+    """Bits of a record's flags byte."""
+
+    NONE = 0
+    ZSTD = 1  # payload is a zstd frame of the logical bytes
+    CHUNKLIST = 2  # logical bytes are a chunk list (see store.py), not the content itself
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored object: ``digest`` is the BLAKE3 of the logical content it stands for."""
+
+    digest: Digest
+    flags: Flags
+    size: int  # logical size of the content the digest names
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a backend knows about a record without reading its payload."""
+
+    digest: Digest
+    flags: Flags
+    size: int
+    stored_size: int
+    mtime: float  # Unix seconds when the record was written
+
+
+@runtime_checkable
+class ObjectBackend(Protocol):
+    """Durable, content-addressed record storage. Safe for several threads and processes.
+
+    Writes are idempotent: writing a record whose digest is present is a no-op. A record is
+    durable (survives kill -9 and power loss) once :meth:`flush` returns; before that it
+    may be lost but never half-visible.
+    """
+
+    @property
+    def url(self) -> str:
+        """Where this backend stores (a folder path or ``s3://bucket/prefix``)."""
+        ...
+
+    def contains(self, digests: Iterable[Digest]) -> set[Digest]:
+        """The subset of ``digests`` that are stored (and committed)."""
+        ...
+
+    def write(self, records: Iterable[Record]) -> None:
+        """Store records (buffered; durable after :meth:`flush`)."""
+        ...
+
+    def flush(self) -> None:
+        """Make every written record durable and visible to other processes."""
+        ...
+
+    def read(self, digest: Digest) -> Record:
+        """The stored record; raises BlobNotFoundError."""
+        ...
+
+    def read_many(self, digests: Iterable[Digest]) -> Iterator[Record]:
+        """Records for ``digests`` in the given order (batched reads where the backend can)."""
+        ...
+
+    def info(self, digest: Digest) -> ObjectInfo:
+        """Metadata of one record; raises BlobNotFoundError."""
+        ...
+
+    def iter_info(self) -> Iterator[ObjectInfo]:
+        """Every committed record, each digest once."""
+        ...
+
+    def delete(self, digests: Iterable[Digest]) -> int:
+        """Remove records (repacking packs as needed); returns stored bytes freed."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release files, locks and connections."""
+        ...
