@@ -1,0 +1,54 @@
+"""Foundation: workspace facts and blob references.
+
+Revision ID: 0001
+Revises:
+Create Date: 2025-01-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Create ``workspace`` and ``blob_refs``."""
+    op.create_table(
+        "workspace",
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_workspace")),
+    )
+    op.create_table(
+        "blob_refs",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("owner_type", sa.String(32), nullable=False),
+        sa.Column("owner_id", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_blob_refs")),
+        sa.UniqueConstraint(
+            "digest", "owner_type", "owner_id", name=op.f("uq_blob_refs_digest_owner_type_owner_id")
+        ),
+    )
+    op.create_index(
+        op.f("ix_blob_refs_owner_type_owner_id"), "blob_refs", ["owner_type", "owner_id"]
+    )
+
+
+def downgrade() -> None:
+    """Drop ``blob_refs`` and ``workspace``."""
+    op.drop_index(op.f("ix_blob_refs_owner_type_owner_id"), table_name="blob_refs")
+    op.drop_table("blob_refs")
+    op.drop_table("workspace")
