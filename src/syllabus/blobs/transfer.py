@@ -1,0 +1,206 @@
+"""Copy records between two backends: only the missing ones, in parallel, resumably.
+
+Records are opaque here: they move byte for byte (no decompression, no re-hashing), so a
+pack on one side and a loose object on the other hold the same record. The destination is
+asked which digests it already has in batches; the rest are read from the source in
+batches by a pool of workers and written to the destination, which is flushed every so
+often (and when the transfer stops on an error or an interrupt). What was flushed stays,
+so running the same transfer again copies only what is still missing.
+
+``push`` and ``pull`` compute the digests with ``BlobStore.expand(roots)``;
+:func:`transfer_roots` does both steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from syllabus.blobs.backend import ObjectBackend, Record
+from syllabus.blobs.digest import Digest
+from syllabus.errors import BlobNotFoundError, InvalidArgumentError
+from syllabus.types import ProgressCallback, null_progress
+
+__all__ = ["TransferReport", "transfer", "transfer_roots"]
+
+log = logging.getLogger(__name__)
+
+CHECK_BATCH: Final = 1000
+"""Digests asked of the destination's ``contains`` at once."""
+COPY_BATCH: Final = 256
+"""Digests one worker reads with one ``read_many``."""
+WRITE_BYTES: Final = 8 * 1024 * 1024
+"""A worker hands what it has read to the destination once it holds this many bytes."""
+FLUSH_BYTES: Final = 64 * 1024 * 1024
+FLUSH_RECORDS: Final = 10_000
+FLUSH_SECONDS: Final = 30.0
+"""The destination is flushed after this many bytes, records or seconds of copying."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReport:
+    """What a transfer did. Bytes are stored (payload) bytes."""
+
+    copied: int = 0
+    copied_bytes: int = 0
+    skipped: int = 0  # already in the destination
+    skipped_bytes: int = 0
+
+    @property
+    def total(self) -> int:
+        """Distinct digests considered."""
+        return self.copied + self.skipped
+
+
+class _Expanding(Protocol):
+    """What :func:`transfer_roots` needs of a blob store (``BlobStore`` fits)."""
+
+    @property
+    def backend(self) -> ObjectBackend: ...
+
+    def expand(self, roots: Iterable[Digest]) -> set[Digest]: ...
+
+
+class _Tally:
+    """Counters kept by the coordinating thread (workers only return values)."""
+
+    def __init__(self, dst: ObjectBackend, progress: ProgressCallback, total: int) -> None:
+        self.dst = dst
+        self.progress = progress
+        self.total = total
+        self.copied = self.copied_bytes = self.skipped = self.skipped_bytes = 0
+        self.unflushed_records = self.unflushed_bytes = 0
+        self.last_flush = time.monotonic()
+
+    def copied_batch(self, digests: int, records: int, nbytes: int) -> None:
+        """Count one finished copy of ``digests`` digests (``records`` written)."""
+        self.copied += records
+        self.copied_bytes += nbytes
+        self.unflushed_records += records
+        self.unflushed_bytes += nbytes
+        self.progress(digests, self.total)
+        if (
+            self.unflushed_bytes >= FLUSH_BYTES
+            or self.unflushed_records >= FLUSH_RECORDS
+            or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        self.dst.flush()
+        self.unflushed_records = self.unflushed_bytes = 0
+        self.last_flush = time.monotonic()
+
+    def report(self) -> TransferReport:
+        return TransferReport(self.copied, self.copied_bytes, self.skipped, self.skipped_bytes)
+
+
+def _copy(src: ObjectBackend, dst: ObjectBackend, digests: list[Digest]) -> tuple[int, int]:
+    """Copy ``digests`` from ``src`` to ``dst``; returns ``(records, bytes)`` written."""
+    records = nbytes = 0
+    buffer: list[Record] = []
+    buffered = 0
+    for record in src.read_many(digests):
+        buffer.append(record)
+        buffered += len(record.payload)
+        if buffered >= WRITE_BYTES:
+            dst.write(buffer)
+            records, nbytes = records + len(buffer), nbytes + buffered
+            buffer, buffered = [], 0
+    if buffer:
+        dst.write(buffer)
+        records, nbytes = records + len(buffer), nbytes + buffered
+    return records, nbytes
+
+
+def _stored_bytes(backend: ObjectBackend, digests: list[Digest]) -> int:
+    total = 0
+    for digest in digests:
+        # A digest deleted since contains() said it was there has nothing to count.
+        with contextlib.suppress(BlobNotFoundError):
+            total += backend.info(digest).stored_size
+    return total
+
+
+def transfer(
+    src: ObjectBackend,
+    dst: ObjectBackend,
+    digests: Iterable[Digest],
+    *,
+    jobs: int = 8,
+    progress: ProgressCallback = null_progress,
+) -> TransferReport:
+    """Copy the records of ``digests`` that ``dst`` lacks from ``src``, with ``jobs`` workers.
+
+    ``progress(advance, total)`` counts digests (copied or skipped) and is called from the
+    calling thread only. On an error or an interrupt, running copies finish, ``dst`` is
+    flushed so that their records are kept, and the error propagates; a second call copies
+    only what is still missing. A digest missing from ``src`` raises
+    :class:`~syllabus.errors.BlobNotFoundError`.
+    """
+    if jobs < 1:
+        raise InvalidArgumentError(f"jobs must be at least 1, not {jobs}")
+    wanted = list(dict.fromkeys(Digest(d) for d in digests))
+    tally = _Tally(dst, progress, len(wanted))
+    if not wanted:
+        return tally.report()
+    inflight: dict[Future[tuple[int, int]], int] = {}
+    measuring: list[Future[int]] = []
+
+    def settle(block_until: str) -> None:
+        done, _ = wait(inflight, return_when=block_until)
+        for future in done:
+            n = inflight.pop(future)
+            records, nbytes = future.result()
+            tally.copied_batch(n, records, nbytes)
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="syllabus-transfer") as pool:
+        try:
+            for start in range(0, len(wanted), CHECK_BATCH):
+                batch = wanted[start : start + CHECK_BATCH]
+                present = dst.contains(batch)
+                missing = [d for d in batch if d not in present]
+                if present:
+                    tally.skipped += len(present)
+                    progress(len(present), tally.total)
+                    measuring.append(pool.submit(_stored_bytes, dst, sorted(present)))
+                for i in range(0, len(missing), COPY_BATCH):
+                    chunk = missing[i : i + COPY_BATCH]
+                    inflight[pool.submit(_copy, src, dst, chunk)] = len(chunk)
+                    while len(inflight) >= 2 * jobs:
+                        settle(FIRST_COMPLETED)
+            while inflight:
+                settle(FIRST_COMPLETED)
+            tally.skipped_bytes = sum(f.result() for f in measuring)
+            tally.flush()
+        except BaseException:
+            for pending in inflight:
+                pending.cancel()
+            for measure in measuring:
+                measure.cancel()
+            wait(inflight)  # copies already running finish their writes...
+            try:
+                dst.flush()  # ...and are kept for the next run
+            except Exception:
+                log.warning("could not flush %s after a failed transfer", dst.url, exc_info=True)
+            raise
+    log.debug("transfer %s -> %s: %s", src.url, dst.url, tally.report())
+    return tally.report()
+
+
+def transfer_roots(
+    src_store: _Expanding,
+    dst_store: _Expanding,
+    roots: Iterable[Digest],
+    *,
+    jobs: int = 8,
+    progress: ProgressCallback = null_progress,
+) -> TransferReport:
+    """Copy everything reachable from ``roots`` in ``src_store`` (files, manifests, chunks)."""
+    digests = src_store.expand(roots)
+    return transfer(src_store.backend, dst_store.backend, digests, jobs=jobs, progress=progress)
