@@ -659,32 +659,33 @@ def render(console: Console, size: Size, reps: int, env: dict, s: dict[str, Any]
             t.add_row("  ratio dvc add / Syllabus", fmt_ratio(s["dvc_over_syllabus_big"]["ingest"]))
         console.print(t)
 
-        t = Table(
-            title=f"Re-ingest after edits (storage growth = bytes under the store folder / "
-            f"DVC cache; % of {mib:,} MiB)",
-            title_justify="left",
-        )
-        for c in ("edit", "tool", "time", "growth", "% of file", "dvc / Syllabus time"):
-            t.add_column(c, justify="left" if c in ("edit", "tool") else "right")
-        labels = ("first ingest (v0)", "overwrite 1 MiB in the middle", "insert 100 B at 4,096")
-        keys = ("ingest", "overwrite_1mib", "insert_100b")
-        for i, label in enumerate(labels):
-            for tool in ("syllabus", "dvc"):
-                steps = s.get(tool)
-                if not steps:
-                    continue
-                st = steps[i]
-                g = st["growth"]
-                gp = st["growth_pct"]
-                t.add_row(
-                    label if tool == "syllabus" or not s.get("syllabus") else "",
-                    "Syllabus" if tool == "syllabus" else "DVC",
-                    fmt_s(st["seconds"]),
-                    fmt_bytes(g["max"]) + ("" if g["min"] == g["max"] else " (worst)"),
-                    f"{gp['max']:.3f}%",
-                    fmt_ratio(s["dvc_over_syllabus_big"][keys[i]]) if tool == "dvc" else "",
-                )
-        console.print(t)
+        if s.get("syllabus") or s.get("dvc"):
+            t = Table(
+                title=f"Re-ingest after edits (storage growth = bytes under the store folder / "
+                f"DVC cache; % of {mib:,} MiB)",
+                title_justify="left",
+            )
+            for c in ("edit", "tool", "time", "growth", "% of file", "dvc / Syllabus time"):
+                t.add_column(c, justify="left" if c in ("edit", "tool") else "right")
+            labels = ("first ingest (v0)", "overwrite 1 MiB in the middle", "insert 100 B at 4,096")
+            keys = ("ingest", "overwrite_1mib", "insert_100b")
+            for i, label in enumerate(labels):
+                for tool in ("syllabus", "dvc"):
+                    steps = s.get(tool)
+                    if not steps:
+                        continue
+                    st = steps[i]
+                    g = st["growth"]
+                    gp = st["growth_pct"]
+                    t.add_row(
+                        label if tool == "syllabus" or not s.get("syllabus") else "",
+                        "Syllabus" if tool == "syllabus" else "DVC",
+                        fmt_s(st["seconds"]),
+                        fmt_bytes(g["max"]) + ("" if g["min"] == g["max"] else " (worst)"),
+                        f"{gp['max']:.3f}%",
+                        fmt_ratio(s["dvc_over_syllabus_big"][keys[i]]) if tool == "dvc" else "",
+                    )
+            console.print(t)
 
         if s.get("syllabus"):
             t = Table(title="Syllabus big-file steps (median seconds)", title_justify="left")
