@@ -1,0 +1,635 @@
+"""The local-folder backend: packs for small records, loose files for large ones.
+
+Layout under the root folder::
+
+    FORMAT                 "syllabus-blobs 1"
+    packs/<id>.pack        append-only records (format: syllabus.blobs.pack)
+    packs/<id>.idx         their index entries, appended only after the pack bytes are synced
+    loose/ab/cdef...       one record per file for payloads of at least LOOSE_MIN bytes
+    tmp/                   temp files of loose writes in progress
+
+Every writer (each backend instance in each process) appends to a pack of its own, named
+with a fresh time-ordered id and held with an exclusive ``flock`` for as long as it is being
+written: ``delete`` (repack) skips locked packs, so it never rewrites a pack under a writer.
+Records are buffered in memory, spilled to the pack file when the buffer passes
+:data:`SPILL_BYTES` and committed by :meth:`LocalBackend.flush`: fsync the pack, then append
+the index entries and fsync the index. A kill at any point leaves at worst unindexed bytes at
+the end of a pack (garbage that repack drops) or a torn index tail (ignored by its CRC).
+
+Readers keep an in-memory index of every ``.idx`` file, loaded lazily and refreshed on a
+miss (new files, and only the new tail of grown ones), so records written by other processes
+become visible. A read whose pack disappeared under it (a concurrent repack) reloads the
+index and retries once. The same digest may be in several packs (two writers stored the
+same chunk); any copy serves.
+
+After ``fork`` the child notices the pid change and drops what it inherited (buffered
+records, the writer's pack and lock, open read handles) before doing anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from syllabus._utils.ids import new_id
+from syllabus.blobs.backend import LOOSE_MIN, Flags, ObjectInfo, Record
+from syllabus.blobs.digest import Digest
+from syllabus.blobs.pack import (
+    INDEX_ENTRY,
+    INDEX_MAGIC,
+    PACK_MAGIC,
+    RECORD_HEADER,
+    IndexEntry,
+    decode_index,
+    decode_loose,
+    encode_index_entry,
+    encode_record_header,
+)
+from syllabus.errors import BlobCorruptError, BlobNotFoundError, StorageError
+
+__all__ = ["FORMAT_LINE", "PACK_ROLL_BYTES", "SPILL_BYTES", "LocalBackend"]
+
+log = logging.getLogger(__name__)
+
+FORMAT_LINE: Final = "syllabus-blobs 1"
+PACK_ROLL_BYTES: Final = 256 * 1024 * 1024
+"""A writer starts a new pack once its current one has grown past this."""
+SPILL_BYTES: Final = 8 * 1024 * 1024
+"""Buffered record bytes written out to the pack file (not yet committed) past this."""
+_MAX_READ_HANDLES: Final = 64
+
+
+def _listdir(path: Path) -> list[str]:
+    return os.listdir(path)  # noqa: PTH208 - names only, faster than Path.iterdir on big folders
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(slots=True)
+class _Writer:
+    """The pack this backend instance appends to, locked for its lifetime."""
+
+    pack_id: str
+    pack_fd: int
+    idx_fd: int
+    offset: int  # bytes written to the pack file so far
+    buffer: list[bytes] = field(default_factory=list)
+    buffered: int = 0
+    pending: dict[Digest, IndexEntry] = field(default_factory=dict)  # not yet indexed
+    spilled: int = 0  # bytes of `pending` already written to the file (no fsync yet)
+
+
+class LocalBackend:
+    """An :class:`~syllabus.blobs.backend.ObjectBackend` in a local folder.
+
+    Safe for several threads (one lock per instance) and several processes (one pack per
+    writer, ``flock``, append-only files). Created on first use when the folder is missing.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self._root = Path(root).absolute()
+        self._packs = self._root / "packs"
+        self._loose = self._root / "loose"
+        self._tmp = self._root / "tmp"
+        self._init_folder()
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._index: dict[Digest, tuple[str, IndexEntry]] = {}
+        self._idx_pos: dict[str, int] = {}
+        self._loaded = False
+        self._writer: _Writer | None = None
+        self._read_fds: dict[str, int] = {}
+        self._closed = False
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def _init_folder(self) -> None:
+        fmt = self._root / "FORMAT"
+        try:
+            text = fmt.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            text = None
+        except OSError as exc:
+            raise StorageError(f"blob store {self._root}: cannot read FORMAT ({exc})") from exc
+        if text is not None and text != FORMAT_LINE:
+            raise StorageError(
+                f"blob store {self._root}: unknown format {text!r} (expected {FORMAT_LINE!r})"
+            )
+        try:
+            for sub in (self._packs, self._loose, self._tmp):
+                sub.mkdir(parents=True, exist_ok=True)
+            if text is None:
+                tmp = self._tmp / f"FORMAT.{new_id()}"
+                tmp.write_text(FORMAT_LINE + "\n", encoding="utf-8")
+                tmp.replace(fmt)
+                _fsync_dir(self._root)
+        except OSError as exc:
+            raise StorageError(f"cannot create blob store in {self._root}: {exc}") from exc
+
+    def _check_fork(self) -> None:
+        """In a forked child, forget the parent's writer, buffers and handles."""
+        if os.getpid() == self._pid:
+            return
+        self._pid = os.getpid()
+        self._lock = threading.RLock()  # the parent's may have been held by another thread
+        if self._writer is not None:
+            # Close our copies only: never flock(LOCK_UN), that would unlock the parent's pack.
+            for fd in (self._writer.pack_fd, self._writer.idx_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._writer = None
+        for fd in self._read_fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._read_fds = {}
+
+    @property
+    def url(self) -> str:
+        """The store's folder."""
+        return str(self._root)
+
+    @property
+    def root(self) -> Path:
+        """The store's folder."""
+        return self._root
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self._root)!r})"
+
+    # -- index --------------------------------------------------------------------------
+
+    def _refresh(self, *, full: bool = False) -> None:
+        """Load new ``.idx`` files and the new tails of grown ones (all of them if ``full``)."""
+        if full:
+            self._index = {}
+            self._idx_pos = {}
+        try:
+            names = _listdir(self._packs)
+        except OSError as exc:
+            raise StorageError(f"blob store {self._root}: cannot list packs ({exc})") from exc
+        present = set()
+        for name in names:
+            if name.endswith(".idx"):
+                present.add(name[:-4])
+                self._load_idx(name[:-4])
+        gone = [pid for pid in self._idx_pos if pid not in present]
+        if gone:
+            gone_set = set(gone)
+            for pid in gone:
+                del self._idx_pos[pid]
+                fd = self._read_fds.pop(pid, None)
+                if fd is not None:
+                    os.close(fd)
+            self._index = {d: loc for d, loc in self._index.items() if loc[0] not in gone_set}
+        self._loaded = True
+
+    def _load_idx(self, pack_id: str) -> None:
+        """Add the entries of one index file past what was read of it before."""
+        pos = self._idx_pos.get(pack_id, 0)
+        path = self._packs / f"{pack_id}.idx"
+        try:
+            with path.open("rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size - max(pos, len(INDEX_MAGIC)) < INDEX_ENTRY:
+                    return
+                if pos == 0:
+                    data = fh.read()
+                else:
+                    fh.seek(pos)
+                    data = INDEX_MAGIC + fh.read()
+        except FileNotFoundError:
+            return  # removed by a concurrent repack
+        except OSError as exc:
+            raise StorageError(f"blob store {self._root}: cannot read {path.name} ({exc})") from exc
+        entries = decode_index(data, source=str(path))
+        for entry in entries:
+            self._index.setdefault(entry.digest, (pack_id, entry))
+        self._idx_pos[pack_id] = max(pos, len(INDEX_MAGIC)) + len(entries) * INDEX_ENTRY
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self._refresh()
+
+    def _loose_path(self, digest: Digest) -> Path:
+        head, tail = digest.fanout()
+        return self._loose / head / tail
+
+    def _has_local(self, digest: Digest) -> bool:
+        """Present in the committed index, this writer's pending records, or loose."""
+        if digest in self._index:
+            return True
+        w = self._writer
+        if w is not None and digest in w.pending:
+            return True
+        return self._loose_path(digest).exists()
+
+    def contains(self, digests: Iterable[Digest]) -> set[Digest]:
+        """The subset of ``digests`` that are stored (committed, or written by this instance)."""
+        with self._lock:
+            self._check_fork()
+            self._ensure_loaded()
+            wanted = set(digests)
+            found = {d for d in wanted if self._has_local(d)}
+            if len(found) < len(wanted):
+                self._refresh()
+                found |= {d for d in wanted - found if d in self._index}
+            return found
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _open_writer(self) -> _Writer:
+        pack_id = new_id()
+        pack_path = self._packs / f"{pack_id}.pack"
+        idx_path = self._packs / f"{pack_id}.idx"
+        try:
+            pack_fd = os.open(pack_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(pack_fd, fcntl.LOCK_EX)
+            os.write(pack_fd, PACK_MAGIC)
+            idx_fd = os.open(idx_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            os.write(idx_fd, INDEX_MAGIC)
+            _fsync_dir(self._packs)
+        except OSError as exc:
+            raise StorageError(f"blob store {self._root}: cannot start pack ({exc})") from exc
+        return _Writer(pack_id, pack_fd, idx_fd, len(PACK_MAGIC))
+
+    def write(self, records: Iterable[Record]) -> None:
+        """Buffer records for the current pack (or write large ones loose); idempotent."""
+        with self._lock:
+            self._check_fork()
+            self._ensure_loaded()
+            now = time.time()
+            for record in records:
+                if len(record.payload) >= LOOSE_MIN:
+                    if not self._has_local(record.digest):
+                        self._write_loose(record)
+                    continue
+                if self._has_local(record.digest):
+                    continue
+                w = self._writer
+                if w is None:
+                    w = self._writer = self._open_writer()
+                header = encode_record_header(record)
+                start = w.offset + w.spilled + w.buffered + len(header)
+                w.pending[record.digest] = IndexEntry(
+                    record.digest, record.flags, record.size, start, len(record.payload), now
+                )
+                w.buffer.append(header)
+                w.buffer.append(record.payload)
+                w.buffered += len(header) + len(record.payload)
+                if w.buffered >= SPILL_BYTES:
+                    self._spill(w)
+
+    def _spill(self, w: _Writer) -> None:
+        """Write buffered bytes to the pack file without syncing or indexing them."""
+        if not w.buffer:
+            return
+        try:
+            _write_all(w.pack_fd, w.buffer)
+        except OSError as exc:
+            raise StorageError(f"blob store {self._root}: cannot write pack ({exc})") from exc
+        w.spilled += w.buffered
+        w.buffer = []
+        w.buffered = 0
+
+    def flush(self) -> None:
+        """Sync the pack, then append and sync the index entries of every buffered record."""
+        with self._lock:
+            self._check_fork()
+            w = self._writer
+            if w is None or not w.pending:
+                return
+            self._spill(w)
+            try:
+                os.fsync(w.pack_fd)
+                entries = sorted(w.pending.values(), key=lambda e: e.offset)
+                os.write(w.idx_fd, b"".join(encode_index_entry(e) for e in entries))
+                os.fsync(w.idx_fd)
+            except OSError as exc:
+                raise StorageError(f"blob store {self._root}: cannot commit pack ({exc})") from exc
+            for entry in entries:
+                self._index.setdefault(entry.digest, (w.pack_id, entry))
+            w.offset += w.spilled
+            w.spilled = 0
+            w.pending = {}
+            if w.offset >= PACK_ROLL_BYTES:
+                self._close_writer()
+
+    def _close_writer(self) -> None:
+        w = self._writer
+        if w is None:
+            return
+        self._writer = None
+        for fd in (w.idx_fd, w.pack_fd):  # closing the pack fd releases its flock
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _write_loose(self, record: Record) -> None:
+        path = self._loose_path(record.digest)
+        tmp = self._tmp / f"{record.digest.short}.{new_id()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                _write_all(fd, [encode_record_header(record), record.payload])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            path.parent.mkdir(exist_ok=True)
+            tmp.replace(path)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StorageError(
+                f"blob store {self._root}: cannot write object {record.digest.short} ({exc})"
+            ) from exc
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _read_fd(self, pack_id: str) -> int:
+        fd = self._read_fds.get(pack_id)
+        if fd is None:
+            if len(self._read_fds) >= _MAX_READ_HANDLES:
+                _, old = self._read_fds.popitem()
+                os.close(old)
+            fd = os.open(self._packs / f"{pack_id}.pack", os.O_RDONLY)
+            self._read_fds[pack_id] = fd
+        return fd
+
+    def _locate(self, digest: Digest) -> tuple[str, IndexEntry] | None:
+        loc = self._index.get(digest)
+        if loc is None:
+            w = self._writer
+            if w is not None and digest in w.pending:
+                self._spill(w)  # make its bytes readable from the file
+                return w.pack_id, w.pending[digest]
+        return loc
+
+    def _read_packed(self, digest: Digest, pack_id: str, entry: IndexEntry) -> Record:
+        start = entry.offset - RECORD_HEADER.size
+        length = RECORD_HEADER.size + entry.stored_len
+        data = os.pread(self._read_fd(pack_id), length, start)
+        source = f"object {digest} in pack {pack_id}"
+        if len(data) != length:
+            raise BlobCorruptError(f"{source} is truncated")
+        raw, _flags, size, stored_len = RECORD_HEADER.unpack_from(data)
+        if raw != digest.to_bytes() or stored_len != entry.stored_len or size != entry.size:
+            raise BlobCorruptError(f"{source}: record header does not match the index")
+        return Record(digest, entry.flags, entry.size, data[RECORD_HEADER.size :])
+
+    def _read_loose(self, digest: Digest) -> Record | None:
+        path = self._loose_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read object {digest} at {path}: {exc}") from exc
+        try:
+            record = decode_loose(data, source=f"object {digest} at {path}")
+        except StorageError as exc:
+            raise BlobCorruptError(str(exc)) from exc
+        if record.digest != digest:
+            raise BlobCorruptError(f"object {digest} at {path} holds a record for another id")
+        return record
+
+    def read(self, digest: Digest) -> Record:
+        """The stored record; raises BlobNotFoundError, or BlobCorruptError on a bad header."""
+        with self._lock:
+            self._check_fork()
+            self._ensure_loaded()
+            for attempt in range(3):
+                loc = self._locate(digest)
+                if loc is None:
+                    record = self._read_loose(digest)
+                    if record is not None:
+                        return record
+                    if attempt == 2:
+                        break
+                    self._refresh()
+                    if digest not in self._index:
+                        record = self._read_loose(digest)
+                        if record is not None:
+                            return record
+                        break
+                    continue
+                try:
+                    return self._read_packed(digest, *loc)
+                except FileNotFoundError:
+                    self._refresh(full=True)  # the pack was repacked away: look again
+            raise BlobNotFoundError(f"object {digest} is not in the blob store at {self._root}")
+
+    def read_many(self, digests: Iterable[Digest]) -> Iterator[Record]:
+        """Records for ``digests`` in the given order."""
+        for digest in digests:
+            yield self.read(digest)
+
+    def info(self, digest: Digest) -> ObjectInfo:
+        """Metadata of one record; raises BlobNotFoundError."""
+        with self._lock:
+            self._check_fork()
+            self._ensure_loaded()
+            loc = self._locate(digest)
+            if loc is None:
+                self._refresh()
+                loc = self._index.get(digest)
+            if loc is not None:
+                return loc[1].info()
+            info = self._loose_info(digest, self._loose_path(digest))
+            if info is None:
+                raise BlobNotFoundError(f"object {digest} is not in the blob store at {self._root}")
+            return info
+
+    def _loose_info(self, digest: Digest, path: Path) -> ObjectInfo | None:
+        try:
+            with path.open("rb") as fh:
+                st = os.fstat(fh.fileno())
+                header = fh.read(RECORD_HEADER.size)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read object {digest} at {path}: {exc}") from exc
+        if len(header) < RECORD_HEADER.size:
+            raise BlobCorruptError(f"object {digest} at {path} is truncated")
+        _, flags, size, stored_len = RECORD_HEADER.unpack(header)
+        return ObjectInfo(digest, Flags(flags), size, stored_len, st.st_mtime)
+
+    def iter_info(self) -> Iterator[ObjectInfo]:
+        """Every committed record once: packed ones, then loose ones."""
+        with self._lock:
+            self._check_fork()
+            self.flush()
+            self._refresh()
+            infos = [entry.info() for _, entry in self._index.values()]
+        seen = {i.digest for i in infos}
+        yield from infos
+        for head in sorted(_listdir(self._loose)):
+            sub = self._loose / head
+            if len(head) != 2 or not sub.is_dir():
+                continue
+            for tail in sorted(_listdir(sub)):
+                try:
+                    digest = Digest(head + tail)
+                except ValueError:
+                    continue
+                if digest in seen:
+                    continue
+                info = self._loose_info(digest, sub / tail)
+                if info is not None:
+                    yield info
+
+    # -- deleting -----------------------------------------------------------------------
+
+    def delete(self, digests: Iterable[Digest]) -> int:
+        """Remove records: unlink loose ones, repack packs holding any; returns bytes freed.
+
+        Packs locked by a writer (in this or another process) are skipped, so records in
+        them survive until a later call.
+        """
+        doomed = set(digests)
+        if not doomed:
+            return 0
+        with self._lock:
+            self._check_fork()
+            self.flush()
+            self._close_writer()  # let our own pack be repacked too
+            freed = 0
+            for digest in doomed:
+                path = self._loose_path(digest)
+                with contextlib.suppress(FileNotFoundError):
+                    freed += path.stat().st_size
+                    path.unlink()
+            freed += self._repack(doomed)
+            self._refresh(full=True)
+            return freed
+
+    def repack(self) -> int:
+        """Rewrite packs that hold unindexed bytes (left by killed writers); returns bytes freed."""
+        with self._lock:
+            self._check_fork()
+            self.flush()
+            self._close_writer()
+            freed = self._repack(set(), only_garbage=True)
+            self._refresh(full=True)
+            return freed
+
+    def _repack(self, doomed: set[Digest], *, only_garbage: bool = False) -> int:
+        freed = 0
+        for name in sorted(_listdir(self._packs)):
+            if not name.endswith(".pack"):
+                continue
+            pack_id = name[:-5]
+            pack_path = self._packs / name
+            idx_path = self._packs / f"{pack_id}.idx"
+            try:
+                fd = os.open(pack_path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        continue  # a writer owns it
+                    raise
+                if not pack_path.exists():
+                    continue  # another repacker removed it while we waited
+                try:
+                    entries = decode_index(idx_path.read_bytes(), source=str(idx_path))
+                except FileNotFoundError:
+                    entries = []
+                pack_size = os.fstat(fd).st_size
+                unique: dict[Digest, IndexEntry] = {}
+                for e in entries:
+                    unique.setdefault(e.digest, e)
+                live = [e for e in unique.values() if e.digest not in doomed]
+                used = len(PACK_MAGIC) + sum(RECORD_HEADER.size + e.stored_len for e in live)
+                if (only_garbage and used >= pack_size) or (
+                    not only_garbage and len(live) == len(unique)
+                ):
+                    continue
+                if live:
+                    self._copy_records(fd, live)
+                idx_path.unlink(missing_ok=True)
+                pack_path.unlink(missing_ok=True)
+                freed += pack_size - (used if live else 0)
+            finally:
+                os.close(fd)
+        if self._writer is not None:
+            self.flush()
+            self._close_writer()
+        _fsync_dir(self._packs)
+        return freed
+
+    def _copy_records(self, src_fd: int, entries: list[IndexEntry]) -> None:
+        """Append ``entries`` (read from ``src_fd``) to this instance's pack, keeping mtimes."""
+        for entry in entries:
+            length = RECORD_HEADER.size + entry.stored_len
+            data = os.pread(src_fd, length, entry.offset - RECORD_HEADER.size)
+            if len(data) != length:
+                raise StorageError(f"object {entry.digest} in a pack being repacked is truncated")
+            w = self._writer
+            if w is None:
+                w = self._writer = self._open_writer()
+            start = w.offset + w.spilled + w.buffered + RECORD_HEADER.size
+            w.pending[entry.digest] = _with_offset(entry, start)
+            w.buffer.append(data)
+            w.buffered += length
+            if w.buffered >= SPILL_BYTES:
+                self._spill(w)
+            if w.offset + w.spilled + w.buffered >= PACK_ROLL_BYTES:
+                self.flush()
+                self._close_writer()
+        self.flush()
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush, release the writer's pack and lock, and close read handles."""
+        with self._lock:
+            self._check_fork()
+            self.flush()
+            self._close_writer()
+            for fd in self._read_fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._read_fds = {}
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _with_offset(entry: IndexEntry, offset: int) -> IndexEntry:
+    return IndexEntry(entry.digest, entry.flags, entry.size, offset, entry.stored_len, entry.mtime)
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> None:
+    """Write every buffer with ``writev``, continuing after short writes."""
+    views = [memoryview(b) for b in buffers if b]
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i : i + 512])
+        while n:
+            if n >= len(views[i]):
+                n -= len(views[i])
+                i += 1
+            else:
+                views[i] = views[i][n:]
+                n = 0

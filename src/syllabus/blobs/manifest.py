@@ -1,0 +1,236 @@
+"""Typed manifests of folders: which file (by content id) sits at which relative path.
+
+A manifest lists files and symbolic links; folders are implied by paths (an empty folder is
+not recorded, as in git). Paths are POSIX, relative, and never leave the root: parsing
+rejects absolute paths, ``..`` and ``.`` segments, backslashes, drive letters, NUL bytes,
+duplicates, a path that is also the parent of another, and links whose target resolves
+outside the root.
+
+Canonical serialization (UTF-8, ``\\n``-terminated lines, entries sorted by path)::
+
+    syllabus-manifest 1
+    ["data/train.csv","f",420,1048576,"<64 hex digest>"]
+    ["run.sh","f",493,120,"<digest>"]
+    ["latest","l",511,9,"<digest of the target text>","data/train.csv"]
+
+Each entry line is a compact JSON array ``[path, kind, mode, size, digest(, target)]``:
+kind ``f`` (file) or ``l`` (link); mode is ``0o644`` or ``0o755`` for files (only the
+executable bit is kept) and ``0o777`` for links; a link's size and digest describe its
+target text. One line per file makes the serialization chunk well, so a large manifest
+stored through ``put_bytes`` shares most of its chunks with the previous version.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from syllabus.blobs.digest import Digest, hash_bytes
+from syllabus.errors import InvalidArgumentError, PathEscapeError
+
+__all__ = [
+    "MANIFEST_MAGIC",
+    "Manifest",
+    "ManifestDiff",
+    "ManifestEntry",
+    "check_link_target",
+    "check_relpath",
+    "diff",
+]
+
+MANIFEST_MAGIC: Final = b"syllabus-manifest 1\n"
+FILE_MODE: Final = 0o644
+EXEC_MODE: Final = 0o755
+LINK_MODE: Final = 0o777
+
+Kind = Literal["file", "link"]
+
+
+def check_relpath(path: str) -> str:
+    """``path`` if it is a safe relative POSIX path; raises PathEscapeError otherwise."""
+    if not isinstance(path, str) or not path:
+        raise PathEscapeError("empty path in manifest")
+    if "\\" in path or "\x00" in path:
+        raise PathEscapeError(f"path {path!r} contains a backslash or NUL")
+    if path.startswith("/"):
+        raise PathEscapeError(f"path {path!r} is absolute")
+    if len(path) >= 2 and path[1] == ":" and path[0].isalpha():
+        raise PathEscapeError(f"path {path!r} starts with a drive letter")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise PathEscapeError(f"path {path!r} has an empty, '.' or '..' segment")
+    return path
+
+
+def check_link_target(path: str, target: str) -> str:
+    """``target`` if a link at ``path`` pointing there stays inside the root."""
+    if not target or "\x00" in target or "\\" in target:
+        raise PathEscapeError(f"link {path!r} has an invalid target {target!r}")
+    if target.startswith("/"):
+        raise PathEscapeError(f"link {path!r} points to an absolute path {target!r}")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../") or resolved == ".":
+        raise PathEscapeError(f"link {path!r} -> {target!r} leaves the root")
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One file or link in a folder."""
+
+    path: str
+    digest: Digest
+    size: int
+    mode: int = FILE_MODE
+    kind: Kind = "file"
+    target: str | None = None
+
+    @property
+    def executable(self) -> bool:
+        return self.kind == "file" and bool(self.mode & 0o111)
+
+    @classmethod
+    def file(
+        cls, path: str, digest: Digest, size: int, *, executable: bool = False
+    ) -> ManifestEntry:
+        """A regular file entry (validated)."""
+        return cls(check_relpath(path), digest, size, EXEC_MODE if executable else FILE_MODE)
+
+    @classmethod
+    def link(cls, path: str, target: str) -> ManifestEntry:
+        """A symbolic link entry (validated: the target must stay inside the root)."""
+        check_link_target(check_relpath(path), target)
+        raw = target.encode("utf-8")
+        return cls(path, hash_bytes(raw), len(raw), LINK_MODE, "link", target)
+
+    def _line(self) -> bytes:
+        row: list[object] = [self.path, "f" if self.kind == "file" else "l"]
+        row += [self.mode, self.size, str(self.digest)]
+        if self.kind == "link":
+            row.append(self.target)
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class Manifest(Mapping[str, ManifestEntry]):
+    """An immutable, validated set of entries keyed by path, iterated in sorted order."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Iterable[ManifestEntry] = ()) -> None:
+        by_path: dict[str, ManifestEntry] = {}
+        for entry in entries:
+            check_relpath(entry.path)
+            if entry.kind == "link":
+                check_link_target(entry.path, entry.target or "")
+            elif entry.kind != "file":
+                raise InvalidArgumentError(f"manifest entry {entry.path!r}: unknown kind")
+            if entry.path in by_path:
+                raise PathEscapeError(f"path {entry.path!r} appears twice in the manifest")
+            by_path[entry.path] = entry
+        paths = sorted(by_path)
+        for path in paths:
+            parent = path.rpartition("/")[0]
+            while parent:
+                if parent in by_path:
+                    raise PathEscapeError(
+                        f"path {parent!r} is both an entry and the folder of {path!r}"
+                    )
+                parent = parent.rpartition("/")[0]
+        self._entries = {p: by_path[p] for p in paths}
+
+    def __getitem__(self, path: str) -> ManifestEntry:
+        return self._entries[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self)} entries, {self.total_size} bytes)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return self._entries == other._entries
+
+    def __hash__(self) -> int:
+        return hash(self.serialize())
+
+    def entries(self) -> list[ManifestEntry]:
+        """Every entry, sorted by path."""
+        return list(self._entries.values())
+
+    @property
+    def total_size(self) -> int:
+        """Sum of the file sizes (links excluded)."""
+        return sum(e.size for e in self._entries.values() if e.kind == "file")
+
+    def file_digests(self) -> set[Digest]:
+        """Content ids of every file (links have no stored object)."""
+        return {e.digest for e in self._entries.values() if e.kind == "file"}
+
+    def serialize(self) -> bytes:
+        """The canonical bytes (see the module docstring); equal manifests, equal bytes."""
+        lines = [MANIFEST_MAGIC]
+        lines.extend(e._line() + b"\n" for e in self._entries.values())
+        return b"".join(lines)
+
+    @classmethod
+    def parse(cls, data: bytes, *, source: str = "manifest") -> Manifest:
+        """Parse and validate serialized bytes; raises PathEscapeError or InvalidArgumentError."""
+        if not data.startswith(MANIFEST_MAGIC):
+            raise InvalidArgumentError(f"{source} is not a Syllabus manifest (bad header)")
+        entries = []
+        for no, line in enumerate(data[len(MANIFEST_MAGIC) :].split(b"\n"), start=2):
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise InvalidArgumentError(f"{source} line {no}: not JSON ({exc})") from exc
+            entries.append(_entry_from_row(row, f"{source} line {no}"))
+        return cls(entries)
+
+
+def _entry_from_row(row: object, where: str) -> ManifestEntry:
+    if not isinstance(row, list) or len(row) not in (5, 6):
+        raise InvalidArgumentError(f"{where}: expected [path, kind, mode, size, digest(, target)]")
+    path, kind, mode, size, digest = row[:5]
+    if not isinstance(path, str):
+        raise InvalidArgumentError(f"{where}: path is not a string")
+    check_relpath(path)
+    if not isinstance(mode, int) or not isinstance(size, int) or size < 0:
+        raise InvalidArgumentError(f"{where}: bad mode or size for {path!r}")
+    if not isinstance(digest, str):
+        raise InvalidArgumentError(f"{where}: bad content id for {path!r}")
+    if kind == "f" and len(row) == 5 and mode in (FILE_MODE, EXEC_MODE):
+        return ManifestEntry(path, Digest(digest), size, mode)
+    if kind == "l" and len(row) == 6 and isinstance(row[5], str):
+        check_link_target(path, row[5])
+        return ManifestEntry(path, Digest(digest), size, LINK_MODE, "link", row[5])
+    raise InvalidArgumentError(f"{where}: bad kind, mode or target for {path!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDiff:
+    """Paths added, removed and modified (content, mode, kind or target) from ``a`` to ``b``."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    modified: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.modified)
+
+
+def diff(a: Manifest, b: Manifest) -> ManifestDiff:
+    """What changed from manifest ``a`` to manifest ``b``; each tuple sorted by path."""
+    added = tuple(p for p in b if p not in a)
+    removed = tuple(p for p in a if p not in b)
+    modified = tuple(p for p in a if p in b and a[p] != b[p])
+    return ManifestDiff(added, removed, modified)
