@@ -256,11 +256,11 @@ class Syllabus:
         tree = out.pop("result")
         out["digest"] = str(getattr(tree, "digest", ""))
         manifest = getattr(tree, "manifest", None)
-        entries = getattr(manifest, "entries", manifest)
-        try:
-            out["entries"] = len(entries)  # type: ignore[arg-type]
-        except TypeError:
-            out["entries"] = None
+        out["entries"] = None
+        for candidate in (manifest, getattr(manifest, "entries", None)):
+            with contextlib.suppress(TypeError):
+                out["entries"] = len(candidate)  # type: ignore[arg-type]
+                break
         return out
 
 
