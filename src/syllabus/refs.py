@@ -71,10 +71,13 @@ class Ref:
 
 
 def _fail(text: str, pos: int, why: str) -> InvalidReferenceError:
-    shown = text if len(text) <= 80 else text[:77] + "..."
-    pointer = " " * min(pos, 80) + "^"
+    """A one-line error that shows ``text`` with the bad character marked ``>>x<<``."""
+    pos = max(0, min(pos, len(text) - 1)) if text else 0
+    marked = text[:pos] + ">>" + text[pos : pos + 1] + "<<" + text[pos + 1 :]
+    if len(marked) > 100:
+        marked = marked[max(0, pos - 40) : pos + 44]
     return InvalidReferenceError(
-        f"invalid reference {shown!r}: {why} at character {pos + 1}\n  {shown}\n  {pointer}"
+        f"invalid reference {text!r}: {why} at character {pos + 1} ({marked})"
     )
 
 

@@ -1,0 +1,47 @@
+# Syllabus developer commands. Each target creates .venv when missing and installs the
+# project (editable, with its extras and dev tools) whenever pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test lint format bench clean
+
+help:
+	@echo "make demo    create .venv, install, run the end-to-end demo on an embedded store"
+	@echo "make test    create .venv, install, run the whole test suite"
+	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter"
+	@echo "make bench   benchmarks against the peer tools (bench/README.md)"
+	@echo "make format  apply ruff's fixes and formatting"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,s3,server]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/syllabus demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/blobs.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

@@ -1,0 +1,134 @@
+"""``syllabus store``: verify, garbage-collect and measure the blob store."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from syllabus.cli.output import (
+    Format,
+    emit_json,
+    emit_rows,
+    format_bytes,
+    format_option,
+    note,
+    progress_bar,
+)
+from syllabus.client import Client
+from syllabus.config import parse_duration
+
+__all__ = ["store"]
+
+
+@click.group("store")
+def store() -> None:
+    """Check, clean and measure the content-addressed blob store."""
+
+
+@store.command("fsck")
+@format_option(csv_ok=False)
+def fsck(fmt: Format) -> None:
+    """Re-hash every blob and check every database reference to a blob.
+
+    Exits 1 when anything is corrupt or missing.
+
+    \b
+    Example:
+      syllabus store fsck
+    """
+    with Client(create=False) as client, progress_bar("Verifying") as progress:
+        report = client.fsck(progress=progress)
+    if fmt == "json":
+        emit_json({**_jsonable_fsck(report), "ok": report.ok})
+    else:
+        click.echo(
+            f"checked {report.records_checked:,} records ({format_bytes(report.bytes_checked)}) "
+            f"and {report.references_checked:,} references"
+        )
+        for digest, reason in sorted(report.corrupt.items()):
+            click.echo(f"corrupt  {digest}  {reason}")
+        for digest, chunks in sorted(report.missing_chunks.items()):
+            click.echo(f"broken   {digest}  {len(chunks)} chunk(s) missing")
+        for ref in report.missing:
+            click.echo(f"missing  {ref.digest}  {ref.reason} ({ref.kind}: {ref.owner_type} {ref.owner_id})")
+        click.echo("ok" if report.ok else f"{report.problems} problem(s) found")
+    if not report.ok:
+        sys.exit(1)
+
+
+def _jsonable_fsck(report: object) -> dict[str, object]:
+    from syllabus.cli.output import to_jsonable
+
+    value = to_jsonable(report)
+    assert isinstance(value, dict)
+    return value
+
+
+@store.command("gc")
+@click.option("--yes", is_flag=True, help="Delete; without it gc only lists what it would delete.")
+@click.option(
+    "--grace",
+    metavar="DURATION",
+    help="Keep unreferenced blobs younger than this (default: the gc_grace setting, 24h).",
+)
+@format_option()
+def gc(yes: bool, grace: str | None, fmt: Format) -> None:
+    """Delete unreferenced blobs older than a grace period (lists them unless --yes).
+
+    \b
+    Examples:
+      syllabus store gc
+      syllabus store gc --grace 1h --yes
+    """
+    with Client(create=False) as client:
+        seconds = parse_duration(grace) if grace is not None else None
+        report = client.gc(dry_run=not yes, grace_seconds=seconds)
+    if fmt != "table":
+        emit_rows([{"digest": d} for d in report.unreferenced], ["digest"], fmt)
+        return
+    for digest in report.unreferenced:
+        click.echo(digest)
+    size = format_bytes(report.unreferenced_bytes)
+    if report.dry_run:
+        note(f"would delete {report.count:,} unreferenced record(s), {size}; run with --yes to delete")
+    else:
+        note(f"deleted {report.count:,} record(s), freed {format_bytes(report.freed_bytes)}")
+
+
+@store.command("du")
+@format_option()
+def du(fmt: Format) -> None:
+    """Summarize blob space by kind of object and by record type.
+
+    \b
+    Example:
+      syllabus store du
+    """
+    with Client(create=False) as client:
+        report = client.du()
+    rows = [
+        {"group": "kind", "name": name, "records": u.count, "stored_bytes": u.stored_bytes, "logical_bytes": u.logical_bytes}
+        for name, u in report.by_kind.items()
+    ]
+    rows.append(
+        {"group": "kind", "name": "(unreferenced)", "records": report.unreferenced.count,
+         "stored_bytes": report.unreferenced.stored_bytes, "logical_bytes": report.unreferenced.logical_bytes}
+    )
+    rows += [
+        {"group": "record", "name": name, "records": u.count, "stored_bytes": u.stored_bytes, "logical_bytes": u.logical_bytes}
+        for name, u in report.by_record.items()
+    ]
+    rows.append(
+        {"group": "total", "name": "total", "records": report.total.count,
+         "stored_bytes": report.total.stored_bytes, "logical_bytes": report.total.logical_bytes}
+    )
+    columns = ["group", "name", "records", "stored_bytes", "logical_bytes"]
+    if fmt != "table":
+        emit_rows(rows, columns, fmt)
+        return
+    shown = [
+        {**r, "stored": format_bytes(r["stored_bytes"]), "content": format_bytes(r["logical_bytes"])}
+        for r in rows
+    ]
+    emit_rows(shown, ["group", "name", "records", "stored", "content"], fmt)

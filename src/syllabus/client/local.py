@@ -1,0 +1,65 @@
+"""The local backend: metadata through SQLAlchemy (SQLite or PostgreSQL) and blobs in-process."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from syllabus.client.uris import Location
+from syllabus.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from syllabus.blobs.store import BlobStore
+
+__all__ = ["LocalBackend"]
+
+
+class LocalBackend:
+    """Opens the database and the blob store lazily, once, for one :class:`Client`."""
+
+    def __init__(self, location: Location, settings: Settings) -> None:
+        self.location = location
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._checked = False
+
+    @cached_property
+    def raw_engine(self) -> Engine:
+        """The engine without a schema check (``db current`` and ``db upgrade`` use it)."""
+        from syllabus.meta import create_engine
+
+        return create_engine(self.location.db_url)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, after making sure the schema is this version's (created if empty)."""
+        engine = self.raw_engine
+        if not self._checked:
+            with self._lock:
+                if not self._checked:
+                    from syllabus.meta import ensure_schema
+
+                    ensure_schema(engine)
+                    self._checked = True
+        return engine
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        from syllabus.blobs.store import open_blob_store
+
+        assert self.location.blobs_url is not None
+        return open_blob_store(
+            self.location.blobs_url, endpoint_url=self.settings.s3_endpoint_url
+        )
+
+    def close(self) -> None:
+        if "blobs" in self.__dict__:
+            self.blobs.close()
+            del self.__dict__["blobs"]
+        if "raw_engine" in self.__dict__:
+            self.raw_engine.dispose()
+            del self.__dict__["raw_engine"]
+            self._checked = False
