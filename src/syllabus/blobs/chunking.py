@@ -5,27 +5,27 @@ where the content says so (a gear rolling hash, FastCDC with normalized chunking
 edit inside a file changes only the chunks it touches and an insertion shifts nothing
 after the next cut point.
 
-Parameters, chosen by measurement on the development machine (2 cores, 1 GiB of random
-data in the page cache, mmap'd; ``bench/blobs.py`` repeats the edits):
+Parameters, chosen by measurement on the development machine (2 cores, a 1 GiB random file
+in the page cache, mmap'd). Growth is the new chunk bytes plus the new chunk list after
+overwriting 1 MiB in the middle, then after inserting 100 bytes at offset 4096:
 
-=====================  ==========  ===========  =================================
-avg / min / max        chunks/GiB  FastCDC      growth, 1 MiB overwrite / 100 B
-                                   (1 thread)   insertion near the start (64 MiB)
-=====================  ==========  ===========  =================================
-64 KiB / 16 / 512 KiB  16,400      2.5 GiB/s    (min = avg/4 is markedly slower)
-256 KiB / 128 K / 1 M  4,116       3.70 GiB/s   ~1.5 MiB / ~0.5 MiB
-512 KiB / 256 K / 2 M  2,042       3.73 GiB/s   ~2 MiB / ~1 MiB
-1 MiB / 512 K / 4 M    1,032       3.82 GiB/s   ~3 MiB / ~2 MiB
-=====================  ==========  ===========  =================================
+=========================  ==========  ============  ===================  ==================
+avg / min / max            chunks/GiB  FastCDC       1 MiB overwrite      100 B insertion
+=========================  ==========  ============  ===================  ==================
+64 KiB / 16 K / 512 K      16,400      ~2.5 GiB/s    (min = avg/4 is markedly slower)
+256 KiB / 128 K / 1 M      4,116       3.70 GiB/s    +1.36 MiB (0.13%)    +0.47 MiB (0.05%)
+512 KiB / 256 K / 2 M      2,042       3.73 GiB/s    +1.53 MiB (0.15%)    +0.39 MiB (0.04%)
+**1 MiB / 512 K / 4 M**    1,032       3.82 GiB/s    +1.84 MiB (0.18%)    +0.83 MiB (0.08%)
+=========================  ==========  ============  ===================  ==================
 
-Raw BLAKE3 on the same bytes: 6.9 GiB/s single-threaded, 8-13 GiB/s with ``max_threads``.
-With ``min = avg/2`` the chunker runs at the same speed from 256 KiB to 1 MiB, so the
-choice is about record count versus edit granularity: we take **avg 1 MiB, min 512 KiB,
-max 4 MiB**. Every edit in the issue's benchmark stays far below its 1% budget (a 1 GiB
-file grows by ~3 MiB, 0.3%, including its 40 KiB chunk list), a TiB of data is ~1 M index
-entries rather than 16 M, and every chunk stays well below ``LOOSE_MIN`` so chunks always
-go to packs. ``WHOLE_MAX`` (4 MiB, one maximum chunk) keeps small and medium files as one
-record: chunking them would only add a chunk list and a few index entries.
+Raw BLAKE3 on the same bytes: 6.9 GiB/s on one thread, 8-11 GiB/s with ``max_threads``.
+With ``min = avg/2`` the chunker runs at the same speed from 256 KiB to 1 MiB and every
+choice stays far below the issue's 1% growth budget, so the choice is record count versus
+edit granularity: **avg 1 MiB, min 512 KiB, max 4 MiB**. A TiB of data is ~1 M index
+entries rather than 16 M, a chunk list costs 40 KiB per GiB, and every chunk stays well
+below ``LOOSE_MIN`` so chunks always go to packs. :data:`WHOLE_MAX` (4 MiB, one maximum
+chunk) keeps small and medium files as one record: chunking them would only add a chunk
+list and a few index entries for little dedup.
 
 The chunker holds the GIL (Cython without ``nogil``), so :class:`~syllabus.blobs.store.BlobStore`
 runs it on one thread while BLAKE3, zstd and file writes (which release the GIL) run on

@@ -1,0 +1,153 @@
+"""Manifests: canonical round trips, path safety, diff."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from syllabus.blobs import Manifest, ManifestEntry, diff, hash_bytes
+from syllabus.blobs.manifest import MANIFEST_MAGIC, check_link_target, check_relpath
+from syllabus.errors import InvalidArgumentError, PathEscapeError
+
+_segment = st.text(
+    alphabet=st.characters(blacklist_characters="/\\\x00", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=12,
+).filter(lambda s: s not in (".", ".."))
+_path = (
+    st.lists(_segment, min_size=1, max_size=4)
+    .map("/".join)
+    .filter(lambda p: not (len(p) >= 2 and p[1] == ":" and p[0].isalpha()))
+)
+
+
+@st.composite
+def manifests(draw: st.DrawFn) -> Manifest:
+    paths = draw(st.lists(_path, max_size=20, unique=True))
+    entries = []
+    taken: set[str] = set()
+    for path in paths:
+        parents = {path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)}
+        if parents & taken or any(t.startswith(path + "/") for t in taken):
+            continue
+        taken.add(path)
+        if draw(st.booleans()):
+            data = draw(st.binary(max_size=8))
+            entries.append(
+                ManifestEntry.file(
+                    path, hash_bytes(data), len(data), executable=draw(st.booleans())
+                )
+            )
+        else:
+            entries.append(ManifestEntry.link(path, path.rsplit("/", 1)[-1] + "x"))
+    return Manifest(entries)
+
+
+@given(manifests())
+def test_serialize_parse_round_trip(manifest: Manifest) -> None:
+    data = manifest.serialize()
+    assert data.startswith(MANIFEST_MAGIC)
+    parsed = Manifest.parse(data)
+    assert parsed == manifest
+    assert parsed.serialize() == data
+    assert list(parsed) == sorted(parsed)
+
+
+def test_serialization_is_independent_of_insertion_order() -> None:
+    d = hash_bytes(b"x")
+    a = Manifest([ManifestEntry.file("b", d, 1), ManifestEntry.file("a/c", d, 1)])
+    b = Manifest([ManifestEntry.file("a/c", d, 1), ManifestEntry.file("b", d, 1)])
+    assert a.serialize() == b.serialize()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", "../x", "a/../../x", "a/..", "./a", "a//b", "a\\b", "C:/x", "c:x", "", "a/"],
+)
+def test_bad_paths_are_rejected(path: str) -> None:
+    with pytest.raises(PathEscapeError):
+        check_relpath(path)
+    digest = hash_bytes(b"")
+    line = f'["{path}","f",420,0,"{digest}"]'.replace("\\", "\\\\").encode()
+    with pytest.raises(PathEscapeError) as info:
+        Manifest.parse(MANIFEST_MAGIC + line + b"\n")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [("a", "/etc/passwd"), ("a", ".."), ("a", "../b"), ("d/a", "../../b"), ("d/a", "x/../../../b")],
+)
+def test_escaping_links_are_rejected(path: str, target: str) -> None:
+    with pytest.raises(PathEscapeError):
+        check_link_target(path, target)
+    with pytest.raises(PathEscapeError):
+        ManifestEntry.link(path, target)
+
+
+def test_links_inside_the_root_are_fine() -> None:
+    assert check_link_target("d/a", "../b") == "../b"
+    assert check_link_target("d/a", "e/f") == "e/f"
+
+
+def test_duplicates_and_file_folder_clashes_are_rejected() -> None:
+    d = hash_bytes(b"")
+    with pytest.raises(PathEscapeError):
+        Manifest([ManifestEntry.file("a", d, 0), ManifestEntry.file("a", d, 0)])
+    with pytest.raises(PathEscapeError):
+        Manifest(
+            [
+                ManifestEntry.file("a", d, 0),
+                ManifestEntry.file("a-b", d, 0),
+                ManifestEntry.file("a/b", d, 0),
+            ]
+        )
+    raw = MANIFEST_MAGIC + f'["a","f",420,0,"{d}"]\n["a","f",420,0,"{d}"]\n'.encode()
+    with pytest.raises(PathEscapeError):
+        Manifest.parse(raw)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json\n",
+        b'{"a":1}\n',
+        b'["a","x",420,0,"00"]\n',
+        b'["a","f",420,-1,"' + b"0" * 64 + b'"]\n',
+    ],
+)
+def test_malformed_lines_are_rejected(body: bytes) -> None:
+    with pytest.raises(InvalidArgumentError):
+        Manifest.parse(MANIFEST_MAGIC + body)
+
+
+def test_bad_header_is_rejected() -> None:
+    with pytest.raises(InvalidArgumentError):
+        Manifest.parse(b"hello\n")
+
+
+def test_diff() -> None:
+    d1, d2 = hash_bytes(b"1"), hash_bytes(b"2")
+    a = Manifest(
+        [
+            ManifestEntry.file("keep", d1, 1),
+            ManifestEntry.file("gone", d1, 1),
+            ManifestEntry.file("edit", d1, 1),
+            ManifestEntry.file("chmod", d1, 1),
+        ]
+    )
+    b = Manifest(
+        [
+            ManifestEntry.file("keep", d1, 1),
+            ManifestEntry.file("new", d2, 1),
+            ManifestEntry.file("edit", d2, 1),
+            ManifestEntry.file("chmod", d1, 1, executable=True),
+        ]
+    )
+    change = diff(a, b)
+    assert change.added == ("new",)
+    assert change.removed == ("gone",)
+    assert change.modified == ("chmod", "edit")
+    assert change
+    assert not diff(a, a)
