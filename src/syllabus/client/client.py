@@ -164,9 +164,9 @@ class Client:
             database=database,
             blobs_url=backend.blobs.url,
             blobs_backend=type(backend.blobs.backend).__name__,
-            blob_objects=usage.objects,
-            blob_stored_bytes=usage.stored_bytes,
-            blob_logical_bytes=usage.logical_bytes,
+            blob_objects=usage.total.count,
+            blob_stored_bytes=usage.total.stored_bytes,
+            blob_logical_bytes=usage.total.logical_bytes,
             settings={k: {"value": v, "source": self.settings.sources.get(k, "default")} for k, v in shown.items()},
         )
 
