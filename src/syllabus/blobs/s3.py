@@ -394,11 +394,11 @@ class S3Backend:
                 f"no usable AWS credentials to {action} s3://{self.bucket}/{key}: set "
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
             ) from None
-        except (errors.EndpointConnectionError, errors.ConnectionError) as exc:
+        except (errors.EndpointConnectionError, errors.ConnectionError):
             raise StorageError(
                 f"cannot reach the S3 endpoint {self._endpoint} to {action} "
-                f"s3://{self.bucket}/{key} ({_one_line(exc)}); check the endpoint URL "
-                "(SYLLABUS_S3_ENDPOINT_URL) and the network"
+                f"s3://{self.bucket}/{key}; check the endpoint URL (SYLLABUS_S3_ENDPOINT_URL) "
+                "and the network"
             ) from None
         except errors.BotoCoreError as exc:
             raise StorageError(
