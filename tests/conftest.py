@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.s3"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.cli"]
 
 _KEEP = {"SYLLABUS_TEST_PG", "SYLLABUS_REQUIRE_PG"}
 

@@ -1,24 +1,66 @@
-"""Syllabus: one ledger for the whole lifecycle of machine-learning models."""
+"""Syllabus: one ledger for the whole lifecycle of machine-learning models.
+
+The public API is what ``__all__`` names; everything else may change without notice.
+Heavy parts (the client and its database and storage layers) are imported on first use,
+so ``import syllabus`` and ``syllabus --help`` stay fast.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from syllabus.errors import (
     AlreadyExistsError,
+    BlobCorruptError,
+    BlobNotFoundError,
+    ConfigError,
     ConflictError,
+    DatabaseError,
     InvalidArgumentError,
     InvalidReferenceError,
     NotFoundError,
+    PathEscapeError,
+    SchemaOutdatedError,
+    StorageError,
     SyllabusError,
+    UnsafeLoadError,
+    WorkspaceNotFoundError,
 )
+
+if TYPE_CHECKING:
+    from syllabus.client import Client, init_workspace
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AlreadyExistsError",
+    "BlobCorruptError",
+    "BlobNotFoundError",
+    "Client",
+    "ConfigError",
     "ConflictError",
+    "DatabaseError",
     "InvalidArgumentError",
     "InvalidReferenceError",
     "NotFoundError",
+    "PathEscapeError",
+    "SchemaOutdatedError",
+    "StorageError",
     "SyllabusError",
+    "UnsafeLoadError",
+    "WorkspaceNotFoundError",
     "__version__",
+    "init_workspace",
 ]
+
+_LAZY = {"Client": "syllabus.client", "init_workspace": "syllabus.client"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'syllabus' has no attribute {name!r}")

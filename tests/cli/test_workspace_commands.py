@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import Runner
+from tests.fixtures.cli import Runner
 
 
 def test_init_creates_a_workspace_once(syllabus: Runner, workdir: Path) -> None:

@@ -24,7 +24,7 @@ def demo(folder: Path | None) -> None:
 
     \b
     Example:
-      syllabus demo --dir /tmp/syllabus-demo
+      syllabus demo --dir ./demo
     """
     if folder is None:
         with tempfile.TemporaryDirectory(prefix="syllabus-demo-") as tmp:

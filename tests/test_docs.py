@@ -1,0 +1,96 @@
+"""Docs that tests keep honest: the CLI reference, settings, error codes, and every example."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from syllabus.cli.reference import iter_commands, render_reference
+from syllabus.config import SETTINGS
+from syllabus.errors import SyllabusError, _all_subclasses
+from tests.fixtures.cli import Runner
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def test_cli_reference_is_up_to_date() -> None:
+    assert (DOCS / "cli.md").read_text() == render_reference(), (
+        "docs/cli.md is stale: run `python -m syllabus.cli.reference > docs/cli.md`"
+    )
+
+
+def test_every_setting_is_documented() -> None:
+    text = (DOCS / "settings.md").read_text()
+    for setting in SETTINGS:
+        assert f"`{setting.env}`" in text, setting.name
+        assert f"`{setting.key}`" in text, setting.name
+
+
+def test_every_error_code_is_documented() -> None:
+    text = (DOCS / "errors.md").read_text()
+    for cls in _all_subclasses(SyllabusError):
+        assert f"`{cls.code}`" in text, cls.__name__
+
+
+def _examples() -> list[tuple[str, str]]:
+    out = []
+    for path, command in iter_commands():
+        if command.help is None or hasattr(command, "commands"):
+            continue
+        lines = command.help.split("Example", 1)
+        assert len(lines) == 2, f"`{' '.join(path)}` has no example in its help"
+        for line in lines[1].splitlines():
+            line = line.strip()
+            if line.startswith("syllabus "):
+                out.append((" ".join(path), line))
+    return out
+
+
+EXAMPLES = _examples()
+
+
+@pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
+def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, example: str) -> None:
+    if command != "syllabus init":
+        assert syllabus("init").code == 0
+    result = syllabus(*shlex.split(example)[1:])
+    assert result.code == 0, f"{example!r} failed: {result.stderr}"
+
+
+def _readme_blocks(lang: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_quickstart_names_make_demo_and_test() -> None:
+    quickstart = (ROOT / "README.md").read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "make demo" in quickstart
+    assert "make test" in quickstart
+
+
+def test_readme_console_commands_run(syllabus: Runner, workdir: Path) -> None:
+    commands = [
+        line.removeprefix("$ ").split("  #", 1)[0].strip()
+        for block in _readme_blocks("console")
+        for line in block.splitlines()
+        if line.startswith("$ syllabus ")
+    ]
+    assert commands, "the README shows no syllabus commands"
+    for command in commands:
+        result = syllabus(*shlex.split(command)[1:])
+        assert result.code == 0, f"README command {command!r} failed: {result.stderr}"
+
+
+def test_readme_python_snippets_run(workdir: Path) -> None:
+    (workdir / "data" / "sub").mkdir(parents=True)
+    (workdir / "data" / "a.txt").write_text("hello\n")
+    (workdir / "data" / "sub" / "b.bin").write_bytes(bytes(range(256)) * 100)
+    blocks = _readme_blocks("python")
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+    assert (workdir / "checkout" / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 100
