@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -125,8 +127,8 @@ def test_pack_is_uploaded_before_its_index(s3_bucket: S3Bucket, client: Recordin
     assert puts[1] == puts[0].removesuffix(".pack") + ".idx"
 
 
-def test_pack_without_index_is_invisible(s3_bucket: S3Bucket) -> None:
-    records = recs(4)
+def pack_and_index(records: list[Record]) -> tuple[bytes, bytes]:
+    """A pack holding ``records`` and its index, built by hand."""
     offset, entries, body = len(PACK_MAGIC), [], [PACK_MAGIC]
     for r in records:
         header = encode_record_header(r)
@@ -134,8 +136,14 @@ def test_pack_without_index_is_invisible(s3_bucket: S3Bucket) -> None:
         offset += len(header)
         entries.append(IndexEntry(r.digest, r.flags, r.size, offset, len(r.payload), 1.0))
         offset += len(r.payload)
+    return b"".join(body), INDEX_MAGIC + b"".join(encode_index_entry(e) for e in entries)
+
+
+def test_pack_without_index_is_invisible(s3_bucket: S3Bucket) -> None:
+    records = recs(4)
+    pack, index = pack_and_index(records)
     put = s3_bucket.client.put_object
-    put(Bucket=s3_bucket.name, Key="packs/0123.pack", Body=b"".join(body))
+    put(Bucket=s3_bucket.name, Key="packs/0123.pack", Body=pack)
 
     reader = backend_for(s3_bucket)
     digests = [r.digest for r in records]
@@ -144,10 +152,51 @@ def test_pack_without_index_is_invisible(s3_bucket: S3Bucket) -> None:
     with pytest.raises(BlobNotFoundError):
         reader.read(digests[0])
 
-    index = INDEX_MAGIC + b"".join(encode_index_entry(e) for e in entries)
     put(Bucket=s3_bucket.name, Key="packs/0123.idx", Body=index)  # the commit
     assert reader.contains(digests) == set(digests)  # a miss refreshes the index
     assert list(reader.read_many(digests)) == records
+
+
+def test_reads_find_a_late_pack_with_an_old_id(s3_bucket: S3Bucket) -> None:
+    # Incremental refreshes list only recent pack ids; a read that misses lists them all.
+    writer = backend_for(s3_bucket)
+    writer.write(recs(2))
+    writer.flush()
+    reader = backend_for(s3_bucket)
+    assert reader.contains([recs(1)[0].digest])
+    late = recs(3, seed=9)
+    old_id = f"{int(time.time() * 1000) - 3 * 3600 * 1000:012x}" + "7" + "0" * 19
+    pack, index = pack_and_index(late)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=f"packs/{old_id}.pack", Body=pack)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=f"packs/{old_id}.idx", Body=index)
+    assert reader.read(late[0].digest) == late[0]
+    assert reader.info(late[1].digest).size == late[1].size
+    assert reader.contains([r.digest for r in late]) == {r.digest for r in late}
+
+
+def test_concurrent_writers_sealing_small_packs(s3_bucket: S3Bucket) -> None:
+    records = recs(120, size=40)
+    backend = backend_for(s3_bucket, pack_size=500)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            backend.write(records[n * 10 : n * 10 + 30])
+            backend.flush()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    reader = backend_for(s3_bucket)
+    wanted = records[:120]
+    assert list(reader.read_many([r.digest for r in wanted])) == wanted
+    infos = list(reader.iter_info())
+    assert len(infos) == len({i.digest for i in infos}) == 120
 
 
 def test_failed_index_upload_is_retried_by_the_next_flush(

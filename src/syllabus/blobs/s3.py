@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Self, TypeVar
 
-from syllabus._utils.ids import new_id
+from syllabus._utils.ids import id_timestamp_ms, is_id, new_id
 from syllabus.blobs.backend import LOOSE_MIN, Flags, ObjectInfo, Record
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.pack import (
@@ -72,6 +72,11 @@ _WINDOW_BYTES: Final = 64 * 1024 * 1024  # or this many known payload bytes
 _WINDOW_UNKNOWN: Final = 8  # or this many records of unknown size (possibly large loose)
 _HEAD_MAX: Final = 64  # look loose objects up one by one up to this many, else list them
 _DELETE_BATCH: Final = 1000  # the S3 DeleteObjects limit
+# An incremental index refresh lists packs with ids from this long before the newest known
+# one: more than any upload takes, or any sane clock skew between writers. A pack it misses
+# makes contains() say "missing" (the record is written again, harmlessly); reads that miss
+# fall back to a full listing before they give up.
+_LIST_MARGIN_MS: Final = 60 * 60 * 1000
 _MISSING_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES: Final = frozenset(
     {
@@ -271,9 +276,10 @@ class S3Backend:
             window.append(digest)
             with self._lock:
                 loc = self._index.get(digest)
+                known = loc is not None or self._known(digest)
             if loc is not None:
                 known_bytes += loc[1].stored_len
-            elif not self._known(digest):
+            elif not known:
                 unknown += 1
             if (
                 len(window) >= _WINDOW_RECORDS
@@ -292,9 +298,10 @@ class S3Backend:
         found = self._info_cached(digest)
         if found is None:
             found = self._loose_info(digest)
-        if found is None:
-            self._refresh()
-            found = self._info_cached(digest)
+        for force in (False, True):
+            if found is None:
+                self._refresh(force=force)
+                found = self._info_cached(digest)
         if found is None:
             raise self._not_found(digest)
         return found
@@ -470,13 +477,22 @@ class S3Backend:
                     + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
                 )
 
-    def _list(self, rel: str) -> Iterator[tuple[str, int, float]]:
-        """``(key relative to rel, size, mtime)`` of every object under ``rel``."""
+    def _list(
+        self, rel: str, *, start_after: str | None = None
+    ) -> Iterator[tuple[str, int, float]]:
+        """``(key relative to rel, size, mtime)`` of the objects under ``rel``.
+
+        With ``start_after``, only keys sorting after ``rel + start_after``.
+        """
         base = self._key(rel)
         paginator = self._client.get_paginator("list_objects_v2")
-        pages = self._call(
-            "list", base, lambda: iter(paginator.paginate(Bucket=self.bucket, Prefix=base))
-        )
+        if start_after is None:
+            pager = paginator.paginate(Bucket=self.bucket, Prefix=base)
+        else:
+            pager = paginator.paginate(
+                Bucket=self.bucket, Prefix=base, StartAfter=base + start_after
+            )
+        pages = iter(pager)
         while True:
             page = self._call("list", base, lambda: next(pages, None))
             if page is None:
@@ -513,9 +529,13 @@ class S3Backend:
             self._refresh()
 
     def _refresh(self, *, force: bool = False) -> None:
-        """Load indexes of packs committed since the last look; forget deleted packs.
+        """Load the indexes of packs committed since the last look.
 
-        Unless ``force``, a caller that waited for another thread's refresh reuses it.
+        The first and every ``force``d refresh list all of ``packs/`` and also forget packs
+        that were deleted. Other refreshes list only packs whose (time-ordered) id is at
+        most :data:`_LIST_MARGIN_MS` older than the newest known one, so a refresh costs
+        one request however many packs there are; and a caller that waited for another
+        thread's refresh reuses it.
         """
         with self._lock:
             generation = self._generation
@@ -524,9 +544,11 @@ class S3Backend:
                 if not force and self._loaded and self._generation != generation:
                     return
                 known = set(self._packs)
+                full = force or not self._loaded
+            start_after = None if full else self._incremental_start(known)
             listed = {
                 rel[: -len(".idx")]
-                for rel, _, _ in self._list("packs/")
+                for rel, _, _ in self._list("packs/", start_after=start_after)
                 if rel.endswith(".idx") and "/" not in rel
             }
             new = sorted(listed - known)
@@ -535,11 +557,19 @@ class S3Backend:
                 for pid, entries in zip(new, loaded, strict=True):
                     if entries is not None:
                         self._add_pack(pid, entries)
-                self._drop_packs((known - listed) & self._packs.keys())
+                if start_after is None:
+                    self._drop_packs((known - listed) & self._packs.keys())
                 self._generation += 1
                 self._loaded = True
         if new:
             log.debug("%s: loaded %d pack indexes", self.url, len(new))
+
+    def _incremental_start(self, known: set[str]) -> str | None:
+        """The pack name to list after in an incremental refresh (None: list everything)."""
+        stamps = [id_timestamp_ms(pid) for pid in known if is_id(pid)]
+        if not stamps:
+            return None
+        return f"{max(0, max(stamps) - _LIST_MARGIN_MS):012x}"
 
     def _load_index(self, pid: str) -> list[IndexEntry] | None:
         key = self._idx_key(pid)
@@ -664,7 +694,11 @@ class S3Backend:
                     found[digest] = loose
             if missing:
                 self._refresh()
-                self._classify(missing, found, located, [])
+                still: list[Digest] = []
+                self._classify(missing, found, located, still)
+                if still:
+                    self._refresh(force=True)
+                    self._classify(still, found, located, [])
         if located:
             gone = self._fetch_packed(located, found)
             if gone:  # a pack was repacked away since we loaded its index
