@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from syllabus.blobs.chunking import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, WHOLE_MAX, chunk_spans
+import itertools
+
 from syllabus.blobs.backend import LOOSE_MIN
+from syllabus.blobs.chunking import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, WHOLE_MAX, chunk_spans
 
 from .conftest import random_bytes
 
@@ -24,7 +26,7 @@ def test_spans_cover_the_data_within_bounds() -> None:
     data = random_bytes(12 * CHUNK_AVG, seed=1)
     spans = list(chunk_spans(data))
     assert spans[0][0] == 0
-    for (o1, n1), (o2, _) in zip(spans, spans[1:], strict=False):
+    for (o1, n1), (o2, _) in itertools.pairwise(spans):
         assert o1 + n1 == o2
     assert sum(n for _, n in spans) == len(data)
     assert all(CHUNK_MIN <= n <= CHUNK_MAX for _, n in spans[:-1])

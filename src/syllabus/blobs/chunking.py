@@ -1,6 +1,6 @@
 """Content-defined chunking of large files (the compiled FastCDC).
 
-Files smaller than :data:`WHOLE_MAX` are stored whole, as one record. Larger ones are cut
+Files up to :data:`WHOLE_MAX` bytes are stored whole, as one record. Larger ones are cut
 where the content says so (a gear rolling hash, FastCDC with normalized chunking), so an
 edit inside a file changes only the chunks it touches and an insertion shifts nothing
 after the next cut point.
@@ -25,7 +25,8 @@ edit granularity: **avg 1 MiB, min 512 KiB, max 4 MiB**. A TiB of data is ~1 M i
 entries rather than 16 M, a chunk list costs 40 KiB per GiB, and every chunk stays well
 below ``LOOSE_MIN`` so chunks always go to packs. :data:`WHOLE_MAX` (4 MiB, one maximum
 chunk) keeps small and medium files as one record: chunking them would only add a chunk
-list and a few index entries for little dedup.
+list and a few index entries for little dedup. ``WHOLE_MAX >= CHUNK_MAX`` is an invariant:
+a chunked file is strictly larger than any chunk, so a chunk's id never names a chunk list.
 
 The chunker holds the GIL (Cython without ``nogil``), so :class:`~syllabus.blobs.store.BlobStore`
 runs it on one thread while BLAKE3, zstd and file writes (which release the GIL) run on
@@ -51,7 +52,7 @@ CHUNK_AVG: Final = 1024 * 1024
 CHUNK_MIN: Final = CHUNK_AVG // 2
 CHUNK_MAX: Final = CHUNK_AVG * 4
 WHOLE_MAX: Final = 4 * 1024 * 1024
-"""Files (and byte strings) smaller than this are stored as one record, not chunked."""
+"""Files (and byte strings) up to this size are stored as one record, not chunked."""
 
 _fastcdc: Callable[..., Iterator[Any]] | None = None
 

@@ -244,11 +244,20 @@ class LocalBackend:
             self._check_fork()
             self._ensure_loaded()
             wanted = set(digests)
+            if not self._packs_exist({self._index[d][0] for d in wanted if d in self._index}):
+                self._refresh(full=True)  # a repack removed packs we knew: forget them
             found = {d for d in wanted if self._has_local(d)}
             if len(found) < len(wanted):
                 self._refresh()
                 found |= {d for d in wanted - found if d in self._index}
             return found
+
+    def _packs_exist(self, pack_ids: set[str]) -> bool:
+        w = self._writer
+        return all(
+            (w is not None and pid == w.pack_id) or (self._packs / f"{pid}.idx").exists()
+            for pid in pack_ids
+        )
 
     # -- writing ------------------------------------------------------------------------
 

@@ -153,9 +153,9 @@ class _Verifier:
             self.missing[digest] = lacking
             return
         whole, size, intact = hasher(), 0, True
-        for chunk, _ in refs:
+        for chunk, length in refs:
             data = self.plain(chunk)
-            if data is None:
+            if data is None or len(data) != length:
                 intact = False
             elif intact:
                 whole.update(data)

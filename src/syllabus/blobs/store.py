@@ -2,7 +2,7 @@
 
 :class:`BlobStore` works over any :class:`~syllabus.blobs.backend.ObjectBackend`. A content
 id is always the BLAKE3 of the logical content, so ``b3sum file`` gives the id of a stored
-file. Files below :data:`~syllabus.blobs.chunking.WHOLE_MAX` are one record; larger ones
+file. Files up to :data:`~syllabus.blobs.chunking.WHOLE_MAX` are one record; larger ones
 are cut by content-defined chunking into one record per chunk plus a ``CHUNKLIST`` record
 under the file's id (format in :mod:`syllabus.blobs.records`). Chunks already present are
 not written again, so a re-ingest after a small edit writes only the touched chunks.
@@ -133,7 +133,7 @@ class BlobStore:
     def put_bytes(self, data: bytes | bytearray | memoryview) -> Digest:
         """Store bytes (chunked when large); returns their content id. Durable after flush()."""
         view = memoryview(data).cast("B")
-        if len(view) < WHOLE_MAX:
+        if len(view) <= WHOLE_MAX:
             digest = hash_bytes(view)
             if not self.backend.contains([digest]):
                 self.backend.write([self._whole_record(view, digest)])
@@ -179,7 +179,7 @@ class BlobStore:
         try:
             with path.open("rb") as fh:
                 before = os.fstat(fh.fileno())
-                if before.st_size < WHOLE_MAX:
+                if before.st_size <= WHOLE_MAX:
                     data = fh.read()
                     digest = hash_bytes(data)
                     if not self.backend.contains([digest]):
@@ -250,8 +250,8 @@ class BlobStore:
         files, links = _scan(root, ignore)
         total = sum(size for _, _, size, _ in files)
         entries: list[ManifestEntry] = list(links)
-        small = [f for f in files if f[2] < WHOLE_MAX]
-        for rel, path, _, executable in (f for f in files if f[2] >= WHOLE_MAX):
+        small = [f for f in files if f[2] <= WHOLE_MAX]
+        for rel, path, _, executable in (f for f in files if f[2] > WHOLE_MAX):
             stored = self._put_file(path, progress=lambda n, _t: progress(n, total))
             entries.append(
                 ManifestEntry.file(rel, stored.digest, stored.size, executable=executable)

@@ -1,0 +1,205 @@
+"""LocalBackend: packs, loose objects, visibility across instances, repack, fork safety."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from syllabus.blobs import LOOSE_MIN, Flags, LocalBackend, Record, hash_bytes
+from syllabus.blobs.local import FORMAT_LINE
+from syllabus.blobs.pack import INDEX_ENTRY
+from syllabus.errors import BlobCorruptError, BlobNotFoundError, StorageError
+
+from .conftest import random_bytes
+
+
+def rec(payload: bytes) -> Record:
+    return Record(hash_bytes(payload), Flags.NONE, len(payload), payload)
+
+
+def packs(root: Path, ext: str = ".pack") -> list[Path]:
+    return sorted(p for p in (root / "packs").iterdir() if p.suffix == ext)
+
+
+def test_layout_and_format(backend: LocalBackend, store_dir: Path) -> None:
+    assert (store_dir / "FORMAT").read_text().strip() == FORMAT_LINE
+    for sub in ("packs", "loose", "tmp"):
+        assert (store_dir / sub).is_dir()
+    assert backend.url == str(store_dir.absolute())
+
+
+def test_unknown_format_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "FORMAT").write_text("syllabus-blobs 99\n")
+    with pytest.raises(StorageError, match="unknown format"):
+        LocalBackend(tmp_path)
+
+
+def test_write_flush_read(backend: LocalBackend, store_dir: Path) -> None:
+    records = [rec(random_bytes(100 + i, seed=i)) for i in range(50)]
+    backend.write(records)
+    assert backend.contains([r.digest for r in records]) == {r.digest for r in records}
+    assert backend.read(records[3].digest) == records[3]  # readable before flush
+    backend.flush()
+    assert list(backend.read_many([r.digest for r in records])) == records
+    assert len(packs(store_dir)) == 1
+    info = backend.info(records[0].digest)
+    assert (info.size, info.stored_size, info.flags) == (100, 100, Flags.NONE)
+
+
+def test_large_records_are_loose(backend: LocalBackend, store_dir: Path) -> None:
+    big = rec(random_bytes(LOOSE_MIN, seed=1))
+    backend.write([big])
+    d = big.digest
+    assert (store_dir / "loose" / d[:2] / d[2:]).is_file()
+    assert backend.read(d) == big
+    assert backend.info(d).stored_size == LOOSE_MIN
+    assert not list((store_dir / "tmp").iterdir())
+
+
+def test_writes_are_idempotent(backend: LocalBackend, store_dir: Path) -> None:
+    r = rec(b"same")
+    backend.write([r, r])
+    backend.flush()
+    backend.write([r])
+    backend.flush()
+    assert [i.digest for i in backend.iter_info()] == [r.digest]
+    assert (store_dir / "packs").stat().st_size >= 0
+    idx = packs(store_dir, ".idx")[0]
+    assert idx.stat().st_size == 8 + INDEX_ENTRY
+
+
+def test_missing_raises(backend: LocalBackend) -> None:
+    d = hash_bytes(b"nope")
+    assert backend.contains([d]) == set()
+    with pytest.raises(BlobNotFoundError, match=d):
+        backend.read(d)
+    with pytest.raises(BlobNotFoundError):
+        backend.info(d)
+
+
+def test_other_instances_see_flushed_records_only(store_dir: Path) -> None:
+    a, b = LocalBackend(store_dir), LocalBackend(store_dir)
+    r1, r2 = rec(b"one"), rec(b"two")
+    assert b.contains([r1.digest]) == set()  # loads b's (empty) index
+    a.write([r1])
+    assert b.contains([r1.digest]) == set()
+    a.flush()
+    assert b.contains([r1.digest]) == {r1.digest}  # refreshed on a miss
+    a.write([r2])
+    a.flush()  # same pack grew: b reads only the new tail
+    assert b.read(r2.digest) == r2
+    assert len(packs(store_dir)) == 1
+    b.write([r2, rec(b"three")])
+    b.close()
+    a.close()
+    assert len(packs(store_dir)) == 2  # one pack per writer
+
+
+def test_each_writer_rolls_its_own_pack(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("syllabus.blobs.local.PACK_ROLL_BYTES", 1000)
+    b = LocalBackend(store_dir)
+    for i in range(5):
+        b.write([rec(random_bytes(1000, seed=i))])
+        b.flush()
+    assert len(packs(store_dir)) == 5
+    assert len(list(b.iter_info())) == 5
+    b.close()
+
+
+def test_delete_loose_and_repack_keeps_live_records(backend: LocalBackend, store_dir: Path) -> None:
+    live = [rec(random_bytes(1000, seed=i)) for i in range(20)]
+    dead = [rec(random_bytes(1000, seed=100 + i)) for i in range(10)]
+    loose = rec(random_bytes(LOOSE_MIN, seed=7))
+    backend.write([*live[:10], *dead, *live[10:], loose])
+    backend.flush()
+    other = LocalBackend(store_dir)  # has the old pack in its index
+    assert other.read(live[0].digest) == live[0]
+    old = packs(store_dir)
+    freed = backend.delete([r.digest for r in dead] + [loose.digest])
+    assert freed >= 10 * 1000 + LOOSE_MIN
+    assert not set(old) & set(packs(store_dir))
+    assert backend.contains([r.digest for r in [*dead, loose]]) == set()
+    for r in live:
+        assert backend.read(r.digest) == r
+        assert other.read(r.digest) == r  # reloads after its pack vanished
+    assert other.contains([dead[0].digest]) == set()  # notices its packs are gone
+    assert {i.digest for i in backend.iter_info()} == {r.digest for r in live}
+    other.close()
+
+
+def test_repack_skips_packs_being_written(store_dir: Path) -> None:
+    writer, gc = LocalBackend(store_dir), LocalBackend(store_dir)
+    r = rec(b"in the writer's open pack")
+    writer.write([r])
+    writer.flush()
+    assert gc.delete([r.digest]) == 0  # locked: skipped
+    assert gc.read(r.digest) == r
+    writer.close()  # releases the lock
+    assert gc.delete([r.digest]) > 0
+    assert gc.contains([r.digest]) == set()
+    gc.close()
+
+
+def test_delete_keeps_mtimes(backend: LocalBackend) -> None:
+    a, b = rec(b"a"), rec(b"b")
+    backend.write([a, b])
+    backend.flush()
+    before = backend.info(a.digest).mtime
+    backend.delete([b.digest])
+    assert backend.info(a.digest).mtime == before
+
+
+def test_torn_index_tail_and_unindexed_garbage(backend: LocalBackend, store_dir: Path) -> None:
+    good = rec(b"good")
+    backend.write([good])
+    backend.flush()
+    backend.close()
+    idx = packs(store_dir, ".idx")[0]
+    pack = packs(store_dir)[0]
+    with idx.open("ab") as fh:
+        fh.write(b"\x01" * (INDEX_ENTRY - 3))  # a kill mid-append
+    with pack.open("ab") as fh:
+        fh.write(b"\x02" * 5000)  # bytes synced but never indexed
+    fresh = LocalBackend(store_dir)
+    assert fresh.read(good.digest) == good
+    assert fresh.repack() >= 5000
+    assert fresh.read(good.digest) == good
+    assert packs(store_dir) != [pack]
+    fresh.close()
+
+
+def test_corrupt_header_is_detected(backend: LocalBackend, store_dir: Path) -> None:
+    r = rec(b"x" * 100)
+    backend.write([r])
+    backend.close()
+    pack = packs(store_dir)[0]
+    data = bytearray(pack.read_bytes())
+    data[8] ^= 0xFF  # first byte of the record's digest
+    pack.write_bytes(bytes(data))
+    with pytest.raises(BlobCorruptError, match=r.digest):
+        LocalBackend(store_dir).read(r.digest)
+
+
+def test_fork_child_starts_its_own_pack(backend: LocalBackend, store_dir: Path) -> None:
+    parent_rec, child_rec = rec(b"parent"), rec(b"child")
+    backend.write([parent_rec])  # buffered in the parent at fork time
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            backend.write([child_rec])
+            backend.flush()
+            code = 0 if backend.contains([parent_rec.digest]) == set() else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    backend.flush()
+    assert backend.read(child_rec.digest) == child_rec
+    assert backend.read(parent_rec.digest) == parent_rec
+    assert len(packs(store_dir)) == 2
+    assert sorted(i.digest for i in backend.iter_info()) == sorted(
+        [parent_rec.digest, child_rec.digest]
+    )
