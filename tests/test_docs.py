@@ -43,8 +43,8 @@ def _examples() -> list[tuple[str, str]]:
             continue
         lines = command.help.split("Example", 1)
         assert len(lines) == 2, f"`{' '.join(path)}` has no example in its help"
-        for line in lines[1].splitlines():
-            line = line.strip()
+        for raw in lines[1].splitlines():
+            line = raw.strip()
             if line.startswith("syllabus "):
                 out.append((" ".join(path), line))
     return out
@@ -92,5 +92,5 @@ def test_readme_python_snippets_run(workdir: Path) -> None:
     blocks = _readme_blocks("python")
     assert blocks
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     assert (workdir / "checkout" / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 100

@@ -132,7 +132,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"``, ``"2w"`` or a bare number of seconds."""
+    """Seconds in ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"``, ``"2w"``, or bare seconds."""
     m = _DURATION.match(text)
     if not m:
         raise ConfigError(f"invalid duration {text!r} (expected e.g. 90s, 15m, 24h, 7d)")
@@ -213,14 +213,15 @@ def load_settings(
     *,
     workspace: Path | None = None,
     env: Mapping[str, str] | None = None,
-    **explicit: object,
+    overrides: Mapping[str, object] | None = None,
 ) -> Settings:
     """Resolve every setting for a process working in ``start``.
 
-    ``explicit`` keyword arguments (``uri=``, ``blobs=``, ...) win over the environment,
+    ``overrides`` (``{"uri": ..., "blobs": ...}``, as passed to a Client) win over the environment,
     which wins over the workspace's ``config.toml``, which wins over defaults. Unknown
     keywords are a :class:`ConfigError`.
     """
+    explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = sorted(set(explicit) - set(_BY_NAME))
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r}; known: {', '.join(_BY_NAME)}")

@@ -38,7 +38,9 @@ def _make_dataset(folder: Path, rng: random.Random) -> None:
     for i in range(_SMALL_FILES):
         (folder / "images" / f"img_{i:05d}.txt").write_bytes(rng.randbytes(1024))
     rows = ["id,age,region,label"]
-    rows += [f"{i},{rng.randint(18, 90)},{rng.choice('NSEW')},{rng.randint(0, 1)}" for i in range(20_000)]
+    rows += [
+        f"{i},{rng.randint(18, 90)},{rng.choice('NSEW')},{rng.randint(0, 1)}" for i in range(20_000)
+    ]
     (folder / "table.csv").write_text("\n".join(rows) + "\n")
 
 
@@ -54,14 +56,16 @@ def _edit_dataset(folder: Path, rng: random.Random) -> None:
     (folder / "images" / "img_new.txt").write_bytes(rng.randbytes(1024))
 
 
-def run_demo(folder: Path, *, progress: Callable[[int, int | None], None] | None = None) -> Iterator[DemoStep]:
+def run_demo(
+    folder: Path, *, progress: Callable[[int, int | None], None] | None = None
+) -> Iterator[DemoStep]:
     """Run the demo in ``folder`` (created; must be empty), yielding each step as it ends."""
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
         from syllabus.errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"the demo needs an empty folder; {folder} is not empty")
-    rng = random.Random(20261127)
+    rng = random.Random(20261127)  # noqa: S311 - reproducible demo data, not secrets
     tick = time.perf_counter()
 
     def step(title: str, **facts: object) -> DemoStep:
@@ -111,7 +115,9 @@ def run_demo(folder: Path, *, progress: Callable[[int, int | None], None] | None
         checkout = folder / "checkout-v1"
         store.materialize(v1.digest, checkout)
         again = store.put_tree(checkout)
-        yield step("Checked out version 1", folder=str(checkout), identical=again.digest == v1.digest)
+        yield step(
+            "Checked out version 1", folder=str(checkout), identical=again.digest == v1.digest
+        )
 
         report = client.fsck()
         yield step("fsck", records=report.records_checked, ok=report.ok)

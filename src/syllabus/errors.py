@@ -56,7 +56,7 @@ class InvalidArgumentError(SyllabusError):
 
 
 class InvalidReferenceError(InvalidArgumentError):
-    """A reference such as ``churn@3`` could not be parsed; the message points at the bad character."""
+    """A reference such as ``churn@3`` did not parse; the message points at the bad character."""
 
     code = "invalid_reference"
 

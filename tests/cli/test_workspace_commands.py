@@ -55,7 +55,9 @@ def test_usage_errors_exit_2(syllabus: Runner) -> None:
     assert syllabus("no-such-command").code == 2
 
 
-def test_uri_env_points_at_another_workspace(syllabus: Runner, workdir: Path, tmp_path: Path) -> None:
+def test_uri_env_points_at_another_workspace(
+    syllabus: Runner, workdir: Path, tmp_path: Path
+) -> None:
     other = tmp_path / "other"
     other.mkdir()
     assert syllabus("init", cwd=other).code == 0

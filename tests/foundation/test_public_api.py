@@ -9,10 +9,23 @@ import syllabus
 def test_all_is_pinned_and_importable() -> None:
     # The public surface changes only on purpose: update this list and the CHANGELOG together.
     assert set(syllabus.__all__) == {
-        "AlreadyExistsError", "BlobCorruptError", "BlobNotFoundError", "Client", "ConfigError",
-        "ConflictError", "DatabaseError", "InvalidArgumentError", "InvalidReferenceError",
-        "NotFoundError", "PathEscapeError", "SchemaOutdatedError", "StorageError",
-        "SyllabusError", "UnsafeLoadError", "WorkspaceNotFoundError", "__version__",
+        "AlreadyExistsError",
+        "BlobCorruptError",
+        "BlobNotFoundError",
+        "Client",
+        "ConfigError",
+        "ConflictError",
+        "DatabaseError",
+        "InvalidArgumentError",
+        "InvalidReferenceError",
+        "NotFoundError",
+        "PathEscapeError",
+        "SchemaOutdatedError",
+        "StorageError",
+        "SyllabusError",
+        "UnsafeLoadError",
+        "WorkspaceNotFoundError",
+        "__version__",
         "init_workspace",
     }
     for name in syllabus.__all__:

@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 from syllabus.errors import InvalidReferenceError
 from syllabus.refs import SelectorKind, Stage, parse_ref, validate_name
 
-names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}(/[A-Za-z0-9][A-Za-z0-9._-]{0,10}){0,2}", fullmatch=True)
+names = st.from_regex(
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}(/[A-Za-z0-9][A-Za-z0-9._-]{0,10}){0,2}", fullmatch=True
+)
 
 
 @pytest.mark.parametrize(
@@ -24,7 +26,11 @@ names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}(/[A-Za-z0-9][A-Za-z0-9._
 def test_parse_valid(text: str, kind: SelectorKind, expected: object) -> None:
     ref = parse_ref(text)
     assert ref.kind is kind
-    value = {SelectorKind.VERSION: ref.version, SelectorKind.STAGE: ref.stage, SelectorKind.ALIAS: ref.alias}.get(kind)
+    value = {
+        SelectorKind.VERSION: ref.version,
+        SelectorKind.STAGE: ref.stage,
+        SelectorKind.ALIAS: ref.alias,
+    }.get(kind)
     assert value == expected
     assert parse_ref(str(ref)) == ref
 
@@ -59,7 +65,10 @@ def test_long_names_are_refused() -> None:
         validate_name("a" * 129)
 
 
-@given(names, st.one_of(st.integers(1, 10**9).map(str), st.sampled_from(["latest", "staging", "champion"])))
+@given(
+    names,
+    st.one_of(st.integers(1, 10**9).map(str), st.sampled_from(["latest", "staging", "champion"])),
+)
 def test_round_trip(name: str, selector: str) -> None:
     ref = parse_ref(f"{name}@{selector}")
     assert ref.name == name

@@ -74,7 +74,12 @@ def history(fmt: Format) -> None:
     from syllabus.meta import history as list_history
 
     rows = [
-        {"revision": r.revision, "follows": r.down_revision, "head": r.is_head, "message": r.message}
+        {
+            "revision": r.revision,
+            "follows": r.down_revision,
+            "head": r.is_head,
+            "message": r.message,
+        }
         for r in list_history()
     ]
     emit_rows(rows, ["revision", "follows", "head", "message"], fmt)

@@ -116,7 +116,9 @@ def format_bytes(n: int | float | None) -> str:
 
 
 @contextmanager
-def progress_bar(description: str, *, unit: str = "bytes") -> Iterator[Callable[[int, int | None], None]]:
+def progress_bar(
+    description: str, *, unit: str = "bytes"
+) -> Iterator[Callable[[int, int | None], None]]:
     """A progress callback drawing a Rich bar on stderr when it is a terminal (else nothing)."""
     if not sys.stderr.isatty():
         yield lambda advance, total: None

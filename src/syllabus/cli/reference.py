@@ -35,18 +35,22 @@ def iter_commands(
                 yield from iter_commands(sub, (*path, name))
 
 
-_SETTINGS: dict[str, object] = {
-    "help_option_names": ["-h", "--help"],
-    "terminal_width": 88,
-    "max_content_width": 88,
-}
+_HELP_NAMES = ["-h", "--help"]
+_WIDTH = 88
 
 
 def _help(path: tuple[str, ...], command: click.Command) -> str:
     parent: click.Context | None = None
     for name in path[:-1]:
-        parent = click.Context(cli, info_name=name, parent=parent, **_SETTINGS)
-    ctx = click.Context(command, info_name=path[-1], parent=parent, **_SETTINGS)
+        parent = click.Context(cli, info_name=name, parent=parent, help_option_names=_HELP_NAMES)
+    ctx = click.Context(
+        command,
+        info_name=path[-1],
+        parent=parent,
+        help_option_names=_HELP_NAMES,
+        terminal_width=_WIDTH,
+        max_content_width=_WIDTH,
+    )
     return command.get_help(ctx)
 
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from syllabus.blobs.maintenance import KindUsage
 from syllabus.cli.output import (
     Format,
     emit_json,
@@ -51,7 +52,9 @@ def fsck(fmt: Format) -> None:
         for digest, chunks in sorted(report.missing_chunks.items()):
             click.echo(f"broken   {digest}  {len(chunks)} chunk(s) missing")
         for ref in report.missing:
-            click.echo(f"missing  {ref.digest}  {ref.reason} ({ref.kind}: {ref.owner_type} {ref.owner_id})")
+            click.echo(
+                f"missing  {ref.digest}  {ref.reason} ({ref.kind}: {ref.owner_type} {ref.owner_id})"
+            )
         click.echo("ok" if report.ok else f"{report.problems} problem(s) found")
     if not report.ok:
         sys.exit(1)
@@ -91,7 +94,10 @@ def gc(yes: bool, grace: str | None, fmt: Format) -> None:
         click.echo(digest)
     size = format_bytes(report.unreferenced_bytes)
     if report.dry_run:
-        note(f"would delete {report.count:,} unreferenced record(s), {size}; run with --yes to delete")
+        note(
+            f"would delete {report.count:,} unreferenced record(s), {size}; "
+            "run with --yes to delete"
+        )
     else:
         note(f"deleted {report.count:,} record(s), freed {format_bytes(report.freed_bytes)}")
 
@@ -107,28 +113,33 @@ def du(fmt: Format) -> None:
     """
     with Client(create=False) as client:
         report = client.du()
-    rows = [
-        {"group": "kind", "name": name, "records": u.count, "stored_bytes": u.stored_bytes, "logical_bytes": u.logical_bytes}
-        for name, u in report.by_kind.items()
+    groups: list[tuple[str, str, KindUsage]] = [
+        *(("kind", name, usage) for name, usage in report.by_kind.items()),
+        ("kind", "(unreferenced)", report.unreferenced),
+        *(("record", name, usage) for name, usage in report.by_record.items()),
+        ("total", "total", report.total),
     ]
-    rows.append(
-        {"group": "kind", "name": "(unreferenced)", "records": report.unreferenced.count,
-         "stored_bytes": report.unreferenced.stored_bytes, "logical_bytes": report.unreferenced.logical_bytes}
-    )
-    rows += [
-        {"group": "record", "name": name, "records": u.count, "stored_bytes": u.stored_bytes, "logical_bytes": u.logical_bytes}
-        for name, u in report.by_record.items()
-    ]
-    rows.append(
-        {"group": "total", "name": "total", "records": report.total.count,
-         "stored_bytes": report.total.stored_bytes, "logical_bytes": report.total.logical_bytes}
-    )
-    columns = ["group", "name", "records", "stored_bytes", "logical_bytes"]
     if fmt != "table":
-        emit_rows(rows, columns, fmt)
+        rows = [
+            {
+                "group": group,
+                "name": name,
+                "records": u.count,
+                "stored_bytes": u.stored_bytes,
+                "logical_bytes": u.logical_bytes,
+            }
+            for group, name, u in groups
+        ]
+        emit_rows(rows, ["group", "name", "records", "stored_bytes", "logical_bytes"], fmt)
         return
     shown = [
-        {**r, "stored": format_bytes(r["stored_bytes"]), "content": format_bytes(r["logical_bytes"])}
-        for r in rows
+        {
+            "group": group,
+            "name": name,
+            "records": f"{u.count:,}",
+            "stored": format_bytes(u.stored_bytes),
+            "content": format_bytes(u.logical_bytes),
+        }
+        for group, name, u in groups
     ]
     emit_rows(shown, ["group", "name", "records", "stored", "content"], fmt)

@@ -23,8 +23,9 @@ from syllabus.errors import ConfigError, WorkspaceNotFoundError
 from syllabus.types import ProgressCallback, null_progress
 
 if TYPE_CHECKING:
+    from syllabus.blobs.maintenance import GcReport
     from syllabus.blobs.store import BlobStore
-    from syllabus.client.maintenance import DuReport, FsckReport, GcResult
+    from syllabus.client.maintenance import DuReport, FsckReport
     from syllabus.meta import DbInfo, UpgradeResult
 
 __all__ = ["Client", "Info"]
@@ -68,12 +69,12 @@ class Client:
     ) -> None:
         self._cwd = (cwd or Path.cwd()).resolve()
         self._create = create
-        self.settings: Settings = load_settings(
-            self._cwd,
-            uri=str(uri) if uri is not None else None,
-            blobs=str(blobs) if blobs is not None else None,
+        self._overrides: dict[str, object] = {
+            "uri": str(uri) if uri is not None else None,
+            "blobs": str(blobs) if blobs is not None else None,
             **settings,
-        )
+        }
+        self.settings: Settings = load_settings(self._cwd, overrides=self._overrides)
         self._backend: LocalBackend | None = None
         self._lock = threading.Lock()
 
@@ -102,7 +103,9 @@ class Client:
                         "available in this version"
                     )
                 self._backend = (
-                    factory(location, self.settings) if factory else LocalBackend(location, self.settings)
+                    factory(location, self.settings)
+                    if factory
+                    else LocalBackend(location, self.settings)
                 )
             return self._backend
 
@@ -112,7 +115,7 @@ class Client:
             if ws not in _announced:
                 _announced.add(ws)
                 log.warning("syllabus: created a workspace in %s (none found here or above)", ws)
-        self.settings = load_settings(self._cwd, workspace=ws, uri=self.settings.uri, blobs=self.settings.blobs)
+        self.settings = load_settings(self._cwd, workspace=ws, overrides=self._overrides)
 
     def open(self) -> str:
         """Open the database (creating its schema if empty) and the blob store now.
@@ -167,7 +170,10 @@ class Client:
             blob_objects=usage.total.count,
             blob_stored_bytes=usage.total.stored_bytes,
             blob_logical_bytes=usage.total.logical_bytes,
-            settings={k: {"value": v, "source": self.settings.sources.get(k, "default")} for k, v in shown.items()},
+            settings={
+                k: {"value": v, "source": self.settings.sources.get(k, "default")}
+                for k, v in shown.items()
+            },
         )
 
     def db_current(self) -> tuple[str | None, str]:
@@ -182,7 +188,7 @@ class Client:
 
         backend = self._open(write=True)
         result = upgrade(backend.raw_engine)
-        backend._checked = False  # noqa: SLF001 - re-check lazily after a change
+        backend._checked = False
         return result
 
     # -- store maintenance ---------------------------------------------------------------
@@ -194,8 +200,8 @@ class Client:
         backend = self._open(write=False)
         return maintenance.fsck(backend.engine, backend.blobs, progress=progress)
 
-    def gc(self, *, dry_run: bool = True, grace_seconds: float | None = None) -> GcResult:
-        """Unreferenced blobs older than the grace period: listed, or deleted without ``dry_run``."""
+    def gc(self, *, dry_run: bool = True, grace_seconds: float | None = None) -> GcReport:
+        """Unreferenced blobs older than the grace period: listed, or deleted if not ``dry_run``."""
         from syllabus.client import maintenance
 
         backend = self._open(write=False)

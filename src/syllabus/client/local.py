@@ -51,9 +51,7 @@ class LocalBackend:
         from syllabus.blobs.store import open_blob_store
 
         assert self.location.blobs_url is not None
-        return open_blob_store(
-            self.location.blobs_url, endpoint_url=self.settings.s3_endpoint_url
-        )
+        return open_blob_store(self.location.blobs_url, endpoint_url=self.settings.s3_endpoint_url)
 
     def close(self) -> None:
         if "blobs" in self.__dict__:
