@@ -63,6 +63,8 @@ TARGET_INGEST_VS_HASH = 0.50  # Syllabus big-file MiB/s >= 50 % of raw multi-thr
 TARGET_EDIT_GROWTH = 0.01  # storage growth <= 1 % of the file size, for both edits
 TARGET_SMALL_VS_DVC = 0.10  # Syllabus small-file ingest < 1/10 of `dvc add`
 
+LIMIT_RUNS = 3  # the hashing references (cheap, read-only) are the best of this many runs
+
 
 @dataclass(frozen=True)
 class Size:
@@ -304,14 +306,23 @@ def bench_big(
     root.mkdir()
     out: dict[str, Any] = {}
 
+    def best_of(fn: Callable[[], Any]) -> dict[str, Any]:
+        """A limit is a best case: the fastest of a few back-to-back runs (the host is shared)."""
+        runs = [timed(fn) for _ in range(LIMIT_RUNS)]
+        return {"seconds": min(t for t, _ in runs), "runs": [t for t, _ in runs], "out": runs[0][1]}
+
     def run_raw() -> None:
         for name, fn in (("blake3_1t", raw_blake3_single), ("blake3_mt", raw_blake3_multi)):
-            seconds, digest = timed(lambda fn=fn: fn(versions[0]))
-            out[name] = {"seconds": seconds, "digest": digest}
+            res = best_of(lambda fn=fn: fn(versions[0]))
+            out[name] = {"seconds": res["seconds"], "runs": res["runs"], "digest": res["out"]}
 
     def run_cdc() -> None:
-        seconds, nchunks = timed(lambda: cdc_blake3_single(versions[0]))
-        out["cdc_blake3_1t"] = {"seconds": seconds, "chunks": nchunks}
+        res = best_of(lambda: cdc_blake3_single(versions[0]))
+        out["cdc_blake3_1t"] = {
+            "seconds": res["seconds"],
+            "runs": res["runs"],
+            "chunks": res["out"],
+        }
 
     def run_copy() -> None:
         dst = root / "copy.bin"
