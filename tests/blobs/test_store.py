@@ -231,6 +231,14 @@ def test_put_tree_and_materialize(store: BlobStore, tmp_path: Path) -> None:
     chunks = store.chunks(b_digest)
     assert chunks is not None
     assert {tree.digest, b_digest, *(d for d, _ in chunks)} <= reachable
+    assert store.dangling([tree.digest, b_digest]) == {}
+    a_digest = tree.manifest["a.txt"].digest
+    store.backend.delete([a_digest, chunks[0][0]])
+    assert store.dangling([tree.digest, b_digest]) == {
+        tree.digest: {a_digest, chunks[0][0]},
+        b_digest: {chunks[0][0]},
+    }
+    assert a_digest not in store.expand([tree.digest])
 
 
 def test_put_tree_refuses_escaping_links(store: BlobStore, tmp_path: Path) -> None:

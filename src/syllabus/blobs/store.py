@@ -409,10 +409,13 @@ class BlobStore:
     def _sniff_manifest(self, record: Record) -> Manifest | None:
         if record.flags & Flags.CHUNKLIST:
             refs = decode_chunklist(logical_bytes(record), digest=record.digest)
-            first = logical_bytes(self.backend.read(refs[0][0])) if refs else b""
+            try:
+                first = logical_bytes(self.backend.read(refs[0][0])) if refs else b""
+            except BlobNotFoundError:
+                return None  # cannot tell; dangling() and verify() report the missing chunk
             if not first.startswith(MANIFEST_MAGIC):
                 return None
-            data = self.read_bytes(record.digest)
+            data = self.read_bytes(record.digest)  # BlobNotFoundError: a damaged manifest
         else:
             data = logical_bytes(record)
             if not data.startswith(MANIFEST_MAGIC):
@@ -422,31 +425,64 @@ class BlobStore:
         except InvalidArgumentError:
             return None  # a file that happens to start like a manifest
 
+    def _parts(self, record: Record, *, strict: bool = True) -> set[Digest]:
+        """Digests ``record`` refers to, stored or not: a chunked blob's chunks; for a
+        manifest also its files and, for the files that are stored chunked, their chunks.
+
+        ``strict``: a chunked manifest that cannot be read whole raises StorageError (gc
+        must not guess what it references); otherwise only its chunks are returned."""
+        parts: set[Digest] = set()
+        if record.flags & Flags.CHUNKLIST:
+            refs = decode_chunklist(logical_bytes(record), digest=record.digest)
+            parts.update(d for d, _ in refs)
+        try:
+            manifest = self._sniff_manifest(record)
+        except BlobNotFoundError as exc:
+            if not strict:
+                return parts
+            raise StorageError(
+                f"manifest {record.digest} is missing chunks, so what it references is "
+                "unknown; run verify"
+            ) from exc
+        if manifest is not None:
+            files = manifest.file_digests()
+            parts |= files
+            for digest in self.backend.contains(files):
+                if self.backend.info(digest).flags & Flags.CHUNKLIST:
+                    parts.update(d for d, _ in self.chunks(digest) or [])
+        return parts
+
     def expand(self, roots: Iterable[Digest]) -> set[Digest]:
         """Every stored record reachable from ``roots``: trees, files, chunk lists, chunks.
 
-        A root that is a manifest brings in its files; a chunked file its chunks. Roots
-        and files that are not stored are skipped (``verify`` reports dangling ones).
+        A root that is a manifest brings in its files; a chunked blob its chunks. Roots
+        and parts that are not stored are left out (:meth:`dangling` lists those).
         """
         out: set[Digest] = set()
-        todo: list[Digest] = []
         for root in {Digest(r) for r in roots}:
+            if root in out:
+                continue
             try:
                 record = self._record(root)
             except BlobNotFoundError:
                 continue
             out.add(root)
-            manifest = self._sniff_manifest(record)
-            if record.flags & Flags.CHUNKLIST:
-                refs = decode_chunklist(logical_bytes(record), digest=root)
-                out.update(d for d, _ in refs)
-            if manifest is not None:
-                todo.extend(manifest.file_digests())
-        files = self.backend.contains(set(todo) - out)
-        for digest in files:
-            out.add(digest)
-            if self.backend.info(digest).flags & Flags.CHUNKLIST:
-                out.update(d for d, _ in self.chunks(digest) or [])
+            out |= self._parts(record)
+        return self.backend.contains(out)
+
+    def dangling(self, roots: Iterable[Digest]) -> dict[Digest, set[Digest]]:
+        """For each stored root whose parts (files, chunks) are not all stored: the missing
+        ones. Roots that are not stored at all are left out (see :meth:`missing`)."""
+        out: dict[Digest, set[Digest]] = {}
+        for root in {Digest(r) for r in roots}:
+            try:
+                record = self._record(root)
+            except BlobNotFoundError:
+                continue
+            parts = self._parts(record, strict=False)
+            lacking = parts - self.backend.contains(parts)
+            if lacking:
+                out[root] = lacking
         return out
 
     # -- maintenance --------------------------------------------------------------------
