@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -203,3 +206,36 @@ def test_fork_child_starts_its_own_pack(backend: LocalBackend, store_dir: Path) 
     assert sorted(i.digest for i in backend.iter_info()) == sorted(
         [parent_rec.digest, child_rec.digest]
     )
+
+
+def test_fork_while_another_thread_holds_the_lock(backend: LocalBackend) -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with backend._locked():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            backend.write([rec(b"from the child")])
+            backend.flush()
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    thread.join()
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child deadlocked on the parent's lock")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert backend.read(hash_bytes(b"from the child")) == rec(b"from the child")

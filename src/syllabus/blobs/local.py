@@ -141,18 +141,28 @@ class LocalBackend:
         except OSError as exc:
             raise StorageError(f"cannot create blob store in {self._root}: {exc}") from exc
 
-    def _check_fork(self) -> None:
-        """In a forked child, forget the parent's writer, buffers and handles."""
-        if os.getpid() == self._pid:
-            return
+    def _locked(self) -> threading.RLock:
+        """This instance's lock, after forgetting what a forked child inherited.
+
+        Checked before taking the lock: the parent's lock may have been held by another
+        thread at fork time and would never be released in the child.
+        """
+        if os.getpid() != self._pid:
+            self._after_fork()
+        return self._lock
+
+    def _after_fork(self) -> None:
         self._pid = os.getpid()
-        self._lock = threading.RLock()  # the parent's may have been held by another thread
+        self._lock = threading.RLock()
         if self._writer is not None:
             # Close our copies only: never flock(LOCK_UN), that would unlock the parent's pack.
             for fd in (self._writer.pack_fd, self._writer.idx_fd):
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            self._writer = None
+            self._writer = None  # its buffered records are the parent's to commit
+        self._drop_read_fds()
+
+    def _drop_read_fds(self) -> None:
         for fd in self._read_fds.values():
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -178,6 +188,7 @@ class LocalBackend:
         if full:
             self._index = {}
             self._idx_pos = {}
+            self._drop_read_fds()
         try:
             names = _listdir(self._packs)
         except OSError as exc:
@@ -240,8 +251,7 @@ class LocalBackend:
 
     def contains(self, digests: Iterable[Digest]) -> set[Digest]:
         """The subset of ``digests`` that are stored (committed, or written by this instance)."""
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             self._ensure_loaded()
             wanted = set(digests)
             if not self._packs_exist({self._index[d][0] for d in wanted if d in self._index}):
@@ -278,8 +288,7 @@ class LocalBackend:
 
     def write(self, records: Iterable[Record]) -> None:
         """Buffer records for the current pack (or write large ones loose); idempotent."""
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             self._ensure_loaded()
             now = time.time()
             for record in records:
@@ -317,8 +326,7 @@ class LocalBackend:
 
     def flush(self) -> None:
         """Sync the pack, then append and sync the index entries of every buffered record."""
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             w = self._writer
             if w is None or not w.pending:
                 return
@@ -418,8 +426,7 @@ class LocalBackend:
 
     def read(self, digest: Digest) -> Record:
         """The stored record; raises BlobNotFoundError, or BlobCorruptError on a bad header."""
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             self._ensure_loaded()
             for attempt in range(3):
                 loc = self._locate(digest)
@@ -449,8 +456,7 @@ class LocalBackend:
 
     def info(self, digest: Digest) -> ObjectInfo:
         """Metadata of one record; raises BlobNotFoundError."""
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             self._ensure_loaded()
             loc = self._locate(digest)
             if loc is None:
@@ -479,8 +485,7 @@ class LocalBackend:
 
     def iter_info(self) -> Iterator[ObjectInfo]:
         """Every committed record once: packed ones, then loose ones."""
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             self.flush()
             self._refresh()
             infos = [entry.info() for _, entry in self._index.values()]
@@ -512,8 +517,7 @@ class LocalBackend:
         doomed = set(digests)
         if not doomed:
             return 0
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             self.flush()
             self._close_writer()  # let our own pack be repacked too
             freed = 0
@@ -526,13 +530,21 @@ class LocalBackend:
             self._refresh(full=True)
             return freed
 
-    def repack(self) -> int:
-        """Rewrite packs that hold unindexed bytes (left by killed writers); returns bytes freed."""
-        with self._lock:
-            self._check_fork()
+    def repack(self, *, stale_tmp_seconds: float = 3600.0) -> int:
+        """Rewrite packs that hold unindexed bytes and remove temp files older than
+        ``stale_tmp_seconds`` (both left by killed writers); returns bytes freed."""
+        with self._locked():
             self.flush()
             self._close_writer()
             freed = self._repack(set(), only_garbage=True)
+            cutoff = time.time() - stale_tmp_seconds
+            for name in _listdir(self._tmp):
+                path = self._tmp / name
+                with contextlib.suppress(FileNotFoundError):
+                    st = path.stat()
+                    if st.st_mtime < cutoff:
+                        path.unlink()
+                        freed += st.st_size
             self._refresh(full=True)
             return freed
 
@@ -609,14 +621,10 @@ class LocalBackend:
 
     def close(self) -> None:
         """Flush, release the writer's pack and lock, and close read handles."""
-        with self._lock:
-            self._check_fork()
+        with self._locked():
             self.flush()
             self._close_writer()
-            for fd in self._read_fds.values():
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            self._read_fds = {}
+            self._drop_read_fds()
 
     def __enter__(self) -> LocalBackend:
         return self
