@@ -67,7 +67,7 @@ def redact(url: str | URL) -> str:
         url = url.update_query_dict({"password": "***"})
     # Show the URL as users write it: postgresql://, not postgresql+psycopg://.
     url = url.set(drivername=url.get_backend_name())
-    return url.render_as_string(hide_password=True)
+    return url.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
 
 
 def one_line(exc: BaseException) -> str:

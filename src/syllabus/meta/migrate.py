@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine
 
 from syllabus._utils.ids import new_id
 from syllabus.errors import DatabaseError, SchemaOutdatedError
-from syllabus.meta.engine import one_line, redact
+from syllabus.meta.engine import BUSY_TIMEOUT_S, one_line, redact
 from syllabus.meta.schema import VERSION_TABLE, metadata, workspace
 from syllabus.meta.tx import transaction
 
@@ -254,9 +254,14 @@ def _sqlite_path(engine: Engine) -> Path | None:
     return Path(engine.url.database)
 
 
-def _backup_sqlite(
-    dbapi_conn: sqlite3.Connection, db_path: Path, revision: str | None, backup_dir: Path | None
-) -> Path:
+def _backup_sqlite(db_path: Path, revision: str | None, backup_dir: Path | None) -> Path:
+    """Copy ``db_path`` with the backup API into a new file and return its path.
+
+    Called while the upgrading connection holds the write lock but has not written yet, so
+    a separate reading connection copies exactly the last committed state. (The locking
+    connection itself cannot be the source: SQLite refuses to back up from a connection
+    with an open write transaction.)
+    """
     folder = backup_dir if backup_dir is not None else db_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -268,8 +273,11 @@ def _backup_sqlite(
         target = folder / f"{base}-{n}"
     partial = target.with_name(target.name + ".partial")
     try:
-        with contextlib.closing(sqlite3.connect(partial)) as dest:
-            dbapi_conn.backup(dest)
+        with (
+            contextlib.closing(sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S)) as source,
+            contextlib.closing(sqlite3.connect(partial)) as dest,
+        ):
+            source.backup(dest)
         partial.replace(target)
     except (sqlite3.Error, OSError) as exc:
         partial.unlink(missing_ok=True)
@@ -323,12 +331,9 @@ def upgrade(engine: Engine, *, backup_dir: Path | None = None) -> UpgradeResult:
             _check_not_newer(engine, state)
             backup = None
             if db_path is not None:
-                driver = conn.connection.driver_connection
-                assert isinstance(driver, sqlite3.Connection)
-                backup = _backup_sqlite(driver, db_path, state.revision, backup_dir)
+                backup = _backup_sqlite(db_path, state.revision, backup_dir)
             applied = _pending(state.revision)
             command.upgrade(alembic_config(conn), "head")
-            _record_workspace(conn)
             if conn.dialect.name == "sqlite":
                 problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if problems:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -28,6 +28,7 @@ __all__ = ["BlobRef", "BlobRefs"]
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _BATCH: Final = 1000
+_Cols: TypeAlias = tuple[Any, ...]
 _STREAM_BATCH: Final = 10_000
 
 
@@ -111,17 +112,39 @@ class BlobRefs:
         )
         return int(result.rowcount)
 
-    def digests(self) -> Iterator[str]:
+    def digests(self) -> Generator[str, None, None]:
         """Every referenced digest once, in ascending order, streamed from the database.
 
         The generator holds a read snapshot until exhausted or closed.
         """
+        stmt = sa.select(blob_refs.c.digest).distinct().order_by(blob_refs.c.digest)
+        for (digest,) in self._stream(stmt):
+            yield str(digest)
+
+    def digests_by_kind(self) -> Generator[tuple[str, str], None, None]:
+        """Every distinct ``(kind, digest)`` pair, ordered by kind then digest, streamed.
+
+        A digest referenced under several kinds appears once per kind.
+        """
+        stmt = (
+            sa.select(blob_refs.c.kind, blob_refs.c.digest)
+            .distinct()
+            .order_by(blob_refs.c.kind, blob_refs.c.digest)
+        )
+        for row in self._stream(stmt):
+            yield str(row[0]), str(row[1])
+
+    def _stream(self, stmt: sa.Select[*_Cols]) -> Generator[sa.Row[*_Cols], None, None]:
         with transaction(self._engine, readonly=True) as conn:
             result = conn.execution_options(stream_results=True, yield_per=_STREAM_BATCH).execute(
-                sa.select(blob_refs.c.digest).distinct().order_by(blob_refs.c.digest)
+                stmt
             )
-            for (digest,) in result:
-                yield str(digest)
+            try:
+                yield from result
+            finally:
+                # Close the server-side cursor before the transaction ends, also when the
+                # caller stops early.
+                result.close()
 
     def count_by_kind(self) -> dict[str, tuple[int, int]]:
         """``{kind: (distinct digests, reference rows)}``."""

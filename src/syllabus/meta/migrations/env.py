@@ -14,8 +14,6 @@ from sqlalchemy import Connection
 from syllabus.meta.engine import create_engine
 from syllabus.meta.schema import VERSION_TABLE, metadata
 
-config = context.config
-
 
 def _configure(connection: Connection) -> None:
     context.configure(
@@ -30,6 +28,7 @@ def _configure(connection: Connection) -> None:
 
 
 def _run() -> None:
+    config = context.config
     if context.is_offline_mode():
         context.configure(
             url=config.get_main_option("sqlalchemy.url"),
@@ -52,4 +51,14 @@ def _run() -> None:
         engine.dispose()
 
 
-_run()
+def _inside_alembic() -> bool:
+    """True when Alembic is running this file (not when a tool merely imports it)."""
+    try:
+        context.config  # noqa: B018 - raises NameError outside an Alembic run
+    except (NameError, AttributeError):
+        return False
+    return True
+
+
+if _inside_alembic():
+    _run()

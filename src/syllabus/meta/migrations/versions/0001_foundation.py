@@ -7,8 +7,13 @@ Create Date: 2025-01-01
 
 from __future__ import annotations
 
+import time
+from importlib import metadata
+
 import sqlalchemy as sa
 from alembic import op
+
+from syllabus._utils.ids import new_id
 
 revision = "0001"
 down_revision = None
@@ -16,9 +21,16 @@ branch_labels = None
 depends_on = None
 
 
+def _version() -> str:
+    try:
+        return metadata.version("syllabus")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source checkout
+        return "unknown"
+
+
 def upgrade() -> None:
-    """Create ``workspace`` and ``blob_refs``."""
-    op.create_table(
+    """Create ``workspace`` (with this database's facts) and ``blob_refs``."""
+    workspace = op.create_table(
         "workspace",
         sa.Column("key", sa.String(64), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
@@ -44,6 +56,15 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_blob_refs_owner_type_owner_id"), "blob_refs", ["owner_type", "owner_id"]
+    )
+    assert workspace is not None
+    op.bulk_insert(
+        workspace,
+        [
+            {"key": "workspace_id", "value": new_id()},
+            {"key": "created_at", "value": str(time.time_ns() // 1_000_000)},
+            {"key": "created_by", "value": _version()},
+        ],
     )
 
 
