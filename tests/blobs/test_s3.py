@@ -333,6 +333,7 @@ def test_missing_credentials(s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatc
     assert s3_bucket.name in message
 
 
+@pytest.mark.usefixtures("aws_credentials")
 def test_invalid_endpoint_url() -> None:
     with pytest.raises(ConfigError, match="endpoint"):
         S3Backend("bucket", endpoint_url="not a url")

@@ -184,7 +184,7 @@ class S3Backend:
     def _make_client(self, endpoint_url: str | None) -> S3Client:
         boto3, config = _import_boto3()
         cfg = config.Config(
-            max_pool_connections=max(32, 4 * self._workers),
+            max_pool_connections=max(64, 8 * self._workers),
             retries={"max_attempts": 4, "mode": "standard"},
             connect_timeout=10,
             read_timeout=120,
