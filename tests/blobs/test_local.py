@@ -239,3 +239,13 @@ def test_fork_while_another_thread_holds_the_lock(backend: LocalBackend) -> None
         pytest.fail("the forked child deadlocked on the parent's lock")
     assert os.waitstatus_to_exitcode(done[1]) == 0
     assert backend.read(hash_bytes(b"from the child")) == rec(b"from the child")
+
+
+def test_stray_files_under_loose_are_ignored(backend: LocalBackend, store_dir: Path) -> None:
+    big = rec(random_bytes(LOOSE_MIN, seed=2))
+    backend.write([big])
+    backend.flush()
+    (store_dir / "loose" / big.digest[:2] / "not-an-object.txt").write_text("stray")
+    (store_dir / "loose" / "zz").mkdir()
+    (store_dir / "loose" / "zz" / "x").write_text("stray")
+    assert [i.digest for i in backend.iter_info()] == [big.digest]

@@ -2,8 +2,8 @@
 
 A *record* is what a backend stores under a content id: a flags byte, the logical size and
 the stored payload (possibly zstd-compressed; a chunk list instead of content for large
-files). Backends never hash, compress or interpret payloads; :class:`~syllabus.blobs.store.BlobStore`
-does that on top of any backend. Keeping records opaque lets a transfer copy them between
+files). Backends never hash, compress or interpret payloads;
+:class:`~syllabus.blobs.store.BlobStore` does that on top of any backend. Keeping records opaque lets a transfer copy them between
 backends byte for byte.
 
 Both backends use the same pack format (:mod:`syllabus.blobs.pack`): small records are

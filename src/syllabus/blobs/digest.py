@@ -26,7 +26,7 @@ class Digest(str):
 
     def __new__(cls, value: str) -> Digest:
         if type(value) is cls:
-            return value  # type: ignore[return-value]
+            return value
         if not isinstance(value, str) or not _HEX64.fullmatch(value):
             shown = value if isinstance(value, str) else type(value).__name__
             raise InvalidArgumentError(f"invalid content id {shown!r} (expected 64 hex characters)")

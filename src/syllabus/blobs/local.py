@@ -54,7 +54,12 @@ from syllabus.blobs.pack import (
     encode_index_entry,
     encode_record_header,
 )
-from syllabus.errors import BlobCorruptError, BlobNotFoundError, StorageError
+from syllabus.errors import (
+    BlobCorruptError,
+    BlobNotFoundError,
+    InvalidArgumentError,
+    StorageError,
+)
 
 __all__ = ["FORMAT_LINE", "PACK_ROLL_BYTES", "SPILL_BYTES", "LocalBackend"]
 
@@ -498,7 +503,7 @@ class LocalBackend:
             for tail in sorted(_listdir(sub)):
                 try:
                     digest = Digest(head + tail)
-                except ValueError:
+                except InvalidArgumentError:  # a stray file, not an object
                     continue
                 if digest in seen:
                     continue
