@@ -104,7 +104,9 @@ def decode_index(data: bytes, *, source: str = "index") -> list[IndexEntry]:
         if zlib.crc32(body) != crc:
             break
         raw, flags, size, offset, stored_len, mtime = _ENTRY_BODY.unpack(body)
-        out.append(IndexEntry(Digest.from_bytes(raw), Flags(flags), size, offset, stored_len, mtime))
+        out.append(
+            IndexEntry(Digest.from_bytes(raw), Flags(flags), size, offset, stored_len, mtime)
+        )
         pos += INDEX_ENTRY
     return out
 
