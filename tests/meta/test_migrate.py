@@ -187,7 +187,8 @@ def test_upgrade_does_not_back_up_postgresql(engine: sa.Engine) -> None:
 
 def test_concurrent_ensure_schema_on_a_fresh_database(db_url: str, engine: sa.Engine) -> None:
     results = run_workers(ensure_worker, 4, db_url)
-    assert [(i, status) for i, status, _ in results] == [(i, "ok") for i in range(4)], results
+    failures = "\n".join(detail for _, status, detail in results if status != "ok")
+    assert [(i, status) for i, status, _ in results] == [(i, "ok") for i in range(4)], failures
     assert current_revision(engine) == head_revision()
     with transaction(engine, readonly=True) as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(workspace)) == 3

@@ -128,9 +128,10 @@ def test_bad_refs_are_rejected(args: tuple[str, str, str, str], fragment: str) -
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_four_processes_write_refs_at_once(db_url: str, refs: BlobRefs) -> None:
-    rounds = 60
+    rounds = 200
     results = run_workers(refs_worker, 4, db_url, rounds)
-    assert [(i, status) for i, status, _ in results] == [(i, "ok") for i in range(4)], results
+    failures = "\n".join(detail for _, status, detail in results if status != "ok")
+    assert [(i, status) for i, status, _ in results] == [(i, "ok") for i in range(4)], failures
     kinds = refs.count_by_kind()
     # Shared digests 0..rounds-1 (dataset), one model digest per worker and round,
     # one scratch artifact per worker left from its last tenth round.
