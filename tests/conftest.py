@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.cli"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.cli", "tests.fixtures.pg"]
 
 _KEEP = {"SYLLABUS_TEST_PG", "SYLLABUS_REQUIRE_PG"}
 

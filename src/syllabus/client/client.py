@@ -19,7 +19,7 @@ from syllabus.client.local import LocalBackend
 from syllabus.client.uris import Location, factory_for, resolve
 from syllabus.client.workspace import init_workspace
 from syllabus.config import Settings, find_workspace, load_settings
-from syllabus.errors import ConfigError, WorkspaceNotFoundError
+from syllabus.errors import ConfigError, SchemaOutdatedError, WorkspaceNotFoundError
 from syllabus.types import ProgressCallback, null_progress
 
 if TYPE_CHECKING:
@@ -154,7 +154,11 @@ class Client:
         from syllabus.meta import info as db_info
 
         backend = self._open(write=False)
-        database = db_info(backend.raw_engine)
+        try:
+            engine = backend.engine  # creates the schema of a new, empty database
+        except SchemaOutdatedError:
+            engine = backend.raw_engine  # still describe it: the revision shows what to do
+        database = db_info(engine)
         usage = backend.blobs.du()
         shown = {
             name: getattr(self.settings, name)
