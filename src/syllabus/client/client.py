@@ -192,7 +192,7 @@ class Client:
 
         backend = self._open(write=True)
         result = upgrade(backend.raw_engine)
-        backend._checked = False
+        backend.schema_changed()
         return result
 
     # -- store maintenance ---------------------------------------------------------------

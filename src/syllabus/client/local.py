@@ -46,6 +46,11 @@ class LocalBackend:
                     self._checked = True
         return engine
 
+    def schema_changed(self) -> None:
+        """Check the schema again on next use (after ``db upgrade``)."""
+        with self._lock:
+            self._checked = False
+
     @cached_property
     def blobs(self) -> BlobStore:
         from syllabus.blobs.store import open_blob_store
