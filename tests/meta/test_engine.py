@@ -83,6 +83,26 @@ def test_sqlite_in_a_missing_folder_is_a_database_error(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_a_file_that_is_not_sqlite_is_a_database_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    path.write_bytes(b"this is not a database, just some text" * 100)
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with pytest.raises(DatabaseError, match=r"cannot open SQLite database .*not a database"):
+            ensure_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_postgres_scheme_is_accepted() -> None:
+    engine = create_engine("postgres://u@127.0.0.1/db")
+    try:
+        assert engine.dialect.name == "postgresql"
+        assert engine.dialect.driver == "psycopg"
+    finally:
+        engine.dispose()
+
+
 def test_one_line_flattens_driver_messages() -> None:
     exc = RuntimeError("connection failed:  first\n\tIs the server running?\n")
     assert one_line(exc) == "connection failed: first; Is the server running?"

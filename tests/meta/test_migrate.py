@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import uuid
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import make_url
 
 from syllabus.errors import DatabaseError, SchemaOutdatedError
 from syllabus.meta import (
@@ -192,3 +194,36 @@ def test_concurrent_ensure_schema_on_a_fresh_database(db_url: str, engine: sa.En
     assert current_revision(engine) == head_revision()
     with transaction(engine, readonly=True) as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(workspace)) == 3
+
+
+@pytest.mark.postgres
+def test_no_permission_to_create_is_a_database_error(
+    pg_database_url: str, make_engine: Callable[[str], sa.Engine]
+) -> None:
+    role = f"syllabus_nocreate_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(
+        make_url(pg_database_url).set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+    url = make_url(pg_database_url).set(username=role)
+    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    engine = make_engine(url.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(DatabaseError) as info:
+            ensure_schema(engine)
+        message = str(info.value)
+        assert message.startswith("cannot create the Syllabus schema in postgresql://")
+        assert "permission denied" in message
+        assert "\n" not in message
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            conn.exec_driver_sql(f'DROP ROLE "{role}"')
+        admin.dispose()

@@ -236,12 +236,17 @@ def ensure_schema(engine: Engine) -> None:
     if state.kind != "empty":
         _check(engine, state)
         return
-    with transaction(engine) as conn:
-        _lock(conn)
-        state = _state(conn)  # another process may have created it meanwhile
-        if state.kind == "empty":
-            _create_at_head(conn)
-            return
+    try:
+        with transaction(engine) as conn:
+            _lock(conn)
+            state = _state(conn)  # another process may have created it meanwhile
+            if state.kind == "empty":
+                _create_at_head(conn)
+                return
+    except sa.exc.DBAPIError as exc:  # e.g. no permission to create tables
+        raise DatabaseError(
+            f"cannot create the Syllabus schema in {_where(engine)}: {one_line(exc)}"
+        ) from exc
     _check(engine, state)
 
 
@@ -341,7 +346,7 @@ def upgrade(engine: Engine, *, backup_dir: Path | None = None) -> UpgradeResult:
                         f"upgrade left {len(problems)} broken foreign key(s), first in table "
                         f"{problems[0][0]}; nothing was changed"
                     )
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DBAPIError as exc:
         raise DatabaseError(f"upgrade of {_where(engine)} failed: {one_line(exc)}") from exc
     return UpgradeResult(state.revision, head, applied, backup)
 
