@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
@@ -227,3 +228,19 @@ def test_no_permission_to_create_is_a_database_error(
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
             conn.exec_driver_sql(f'DROP ROLE "{role}"')
         admin.dispose()
+
+
+def test_failed_upgrade_changes_nothing(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_at(engine, "base")
+    real_upgrade = command.upgrade
+
+    def upgrade_then_fail(cfg: Config, revision: str) -> None:
+        real_upgrade(cfg, revision)
+        raise sa.exc.OperationalError("migration step", {}, RuntimeError("disk full"))
+
+    monkeypatch.setattr("syllabus.meta.migrate.command.upgrade", upgrade_then_fail)
+    with pytest.raises(DatabaseError, match=r"upgrade of .* failed: disk full"):
+        upgrade(engine)
+    assert current_revision(engine) is None
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == [VERSION_TABLE]
