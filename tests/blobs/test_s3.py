@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from syllabus.blobs import BlobStore
 from syllabus.blobs import s3 as s3_mod
 from syllabus.blobs.backend import Flags, Record
 from syllabus.blobs.digest import Digest, hash_bytes
@@ -343,3 +344,17 @@ def test_boto3_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(ConfigError, match=r"pip install 'syllabus\[s3\]'"):
         S3Backend("bucket")
+
+
+def test_gc_deletes_only_with_force(s3_bucket: S3Bucket) -> None:
+    store = BlobStore(backend_for(s3_bucket, "gc"))
+    digest = store.put_bytes(b"unreferenced " * 10)
+    store.flush()
+    with pytest.raises(StorageError, match=r"no other process is writing.*force"):
+        store.gc([], grace_seconds=0, dry_run=False)
+    assert store.has(digest)
+    assert digest in store.gc([], grace_seconds=0).unreferenced  # dry runs work
+    report = store.gc(list, grace_seconds=0, dry_run=False, force=True)
+    assert report.unreferenced == (digest,)
+    assert not store.has(digest)
+    store.close()

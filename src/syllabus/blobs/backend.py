@@ -3,8 +3,8 @@
 A *record* is what a backend stores under a content id: a flags byte, the logical size and
 the stored payload (possibly zstd-compressed; a chunk list instead of content for large
 files). Backends never hash, compress or interpret payloads;
-:class:`~syllabus.blobs.store.BlobStore` does that on top of any backend. Keeping records opaque lets a transfer copy them between
-backends byte for byte.
+:class:`~syllabus.blobs.store.BlobStore` does that on top of any backend. Keeping records
+opaque lets a transfer copy them between backends byte for byte.
 
 Both backends use the same pack format (:mod:`syllabus.blobs.pack`): small records are
 appended to pack files whose index entries are committed only after the pack bytes are
@@ -15,6 +15,7 @@ crash-safely (temp file, fsync, rename; or one PUT).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import Protocol, runtime_checkable
@@ -100,6 +101,17 @@ class ObjectBackend(Protocol):
 
     def delete(self, digests: Iterable[Digest]) -> int:
         """Remove records (repacking packs as needed); returns stored bytes freed."""
+        ...
+
+    def gc_guard(self, *, timeout: float) -> AbstractContextManager[None]:
+        """A block in which records can be deleted without taking them from writers.
+
+        Writers (instances that wrote or asked :meth:`contains`, in any process) may have
+        deduplicated against a record they have not referenced yet. Entering waits up to
+        ``timeout`` seconds for such writers to close and raises StorageError (deleting
+        nothing) if they do not; inside the block, writers wait. A backend that cannot
+        tell raises StorageError saying so.
+        """
         ...
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ Layout under the root folder::
     packs/<id>.idx         their index entries, appended only after the pack bytes are synced
     loose/ab/cdef...       one record per file for payloads of at least LOOSE_MIN bytes
     tmp/                   temp files of loose writes in progress
+    gc.lock                held shared by writers, exclusively by a deleting gc
 
 Every writer (each backend instance in each process) appends to a pack of its own, named
 with a fresh time-ordered id and held with an exclusive ``flock`` for as long as it is being
@@ -22,6 +23,10 @@ become visible. A read whose pack disappeared under it (a concurrent repack) rel
 index and retries once. The same digest may be in several packs (two writers stored the
 same chunk); any copy serves.
 
+Every instance that has written or asked ``contains`` holds a shared lock on ``gc.lock``
+until it is closed, and a deleting gc needs the exclusive one (:mod:`syllabus.blobs.gclock`):
+a gc never deletes a record that an open writer may have deduplicated against.
+
 After ``fork`` the child notices the pid change and drops what it inherited (buffered
 records, the writer's pack and lock, open read handles) before doing anything else.
 """
@@ -36,6 +41,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -43,6 +49,7 @@ from typing import Final
 from syllabus._utils.ids import new_id
 from syllabus.blobs.backend import LOOSE_MIN, Flags, ObjectInfo, Record
 from syllabus.blobs.digest import Digest
+from syllabus.blobs.gclock import WritersLock
 from syllabus.blobs.pack import (
     INDEX_ENTRY,
     INDEX_MAGIC,
@@ -119,6 +126,7 @@ class LocalBackend:
         self._loaded = False
         self._writer: _Writer | None = None
         self._read_fds: dict[str, int] = {}
+        self._writers = WritersLock(self._root)
         self._closed = False
 
     # -- set-up -------------------------------------------------------------------------
@@ -257,6 +265,7 @@ class LocalBackend:
     def contains(self, digests: Iterable[Digest]) -> set[Digest]:
         """The subset of ``digests`` that are stored (committed, or written by this instance)."""
         with self._locked():
+            self._writers.hold_shared()  # before looking: the answer may be used to dedup
             self._ensure_loaded()
             wanted = set(digests)
             if not self._packs_exist({self._index[d][0] for d in wanted if d in self._index}):
@@ -294,6 +303,7 @@ class LocalBackend:
     def write(self, records: Iterable[Record]) -> None:
         """Buffer records for the current pack (or write large ones loose); idempotent."""
         with self._locked():
+            self._writers.hold_shared()
             self._ensure_loaded()
             now = time.time()
             for record in records:
@@ -624,12 +634,30 @@ class LocalBackend:
 
     # -- life cycle ---------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _gc_guard(self, timeout: float) -> Iterator[None]:
+        with self._locked(), self._writers.exclusive(timeout=timeout):
+            yield
+
+    def gc_guard(self, *, timeout: float) -> AbstractContextManager[None]:
+        """Keep writers out while a gc deletes: the exclusive ``gc.lock``.
+
+        Converts this instance's own shared lock, waits up to ``timeout`` seconds while
+        other instances (in this or other processes) that wrote or deduplicated are still
+        open, and raises StorageError if they stay open. Inside the block, writers of other
+        instances wait, and other threads using this instance wait too.
+        """
+        return self._gc_guard(timeout)
+
     def close(self) -> None:
-        """Flush, release the writer's pack and lock, and close read handles."""
+        """Flush, release the writer's pack and locks, and close read handles."""
         with self._locked():
-            self.flush()
-            self._close_writer()
-            self._drop_read_fds()
+            try:
+                self.flush()
+                self._close_writer()
+                self._drop_read_fds()
+            finally:
+                self._writers.release()
 
     def __enter__(self) -> LocalBackend:
         return self

@@ -6,10 +6,11 @@ These work on any :class:`~syllabus.blobs.store.BlobStore` and are reached throu
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from syllabus.blobs.backend import Flags, ObjectInfo
 from syllabus.blobs.digest import Digest, hasher
@@ -20,7 +21,17 @@ from syllabus.types import ProgressCallback, null_progress
 if TYPE_CHECKING:
     from syllabus.blobs.store import BlobStore
 
-__all__ = ["DiskUsage", "GcReport", "KindUsage", "VerifyReport", "du", "gc", "verify"]
+__all__ = [
+    "GC_TIMEOUT",
+    "DiskUsage",
+    "GcReport",
+    "Keep",
+    "KindUsage",
+    "VerifyReport",
+    "du",
+    "gc",
+    "verify",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,23 +195,57 @@ def verify(store: BlobStore, *, progress: ProgressCallback = null_progress) -> V
     return _Verifier(store, progress).run()
 
 
+Keep = Callable[[], Iterable[Digest]] | Iterable[Digest]
+"""The roots a gc keeps: digests, or a function returning them that a deleting gc calls
+once it holds the store's writers' lock (so it sees every reference committed by then)."""
+
+GC_TIMEOUT: Final = 5.0
+"""Seconds a deleting gc waits by default for other writers of the store to close."""
+
+
 def gc(
-    store: BlobStore, keep: Iterable[Digest], *, grace_seconds: float, dry_run: bool = True
+    store: BlobStore,
+    keep: Keep,
+    *,
+    grace_seconds: float,
+    dry_run: bool = True,
+    timeout: float = GC_TIMEOUT,
+    force: bool = False,
 ) -> GcReport:
     """Delete records not reachable from ``keep`` and older than ``grace_seconds``.
 
     Records younger than the grace period count as roots too, so a chunk reused by a file
     being written right now (whose reference is not committed yet) is never taken away
-    from it. A dry run only lists.
+    from it. A dry run only lists, without any lock.
+
+    To delete, gc first enters the backend's ``gc_guard``: it waits up to ``timeout``
+    seconds while other writers of the store are open (instances that wrote or
+    deduplicated, which may be about to reference a record they found stored), then
+    raises StorageError having deleted nothing. Under the guard it calls ``keep`` if it
+    is callable, so pass a function that reads the references (from the database) to
+    honour those committed by writers that closed just before. An iterable ``keep`` is
+    read before the guard and may miss them. ``force`` skips the guard: only for a
+    caller who has stopped every other writer (S3 stores have no guard yet).
     """
     if grace_seconds < 0:
         raise StorageError("gc grace period must not be negative")
+    if timeout < 0:
+        raise StorageError("gc timeout must not be negative")
+    if dry_run:
+        return _collect(store, keep, grace_seconds, dry_run=True)
+    guard = contextlib.nullcontext() if force else store.backend.gc_guard(timeout=timeout)
+    with guard:
+        return _collect(store, keep, grace_seconds, dry_run=False)
+
+
+def _collect(store: BlobStore, keep: Keep, grace_seconds: float, *, dry_run: bool) -> GcReport:
     backend = store.backend
     store.flush()
+    roots = list(keep() if callable(keep) else keep)
     infos = list(backend.iter_info())
     cutoff = time.time() - grace_seconds
     young = [i.digest for i in infos if i.mtime >= cutoff]
-    live = store.expand([*keep, *young])
+    live = store.expand([*roots, *young])
     doomed = [i for i in infos if i.digest not in live]
     freed = 0 if dry_run else backend.delete([i.digest for i in doomed])
     return GcReport(

@@ -16,6 +16,12 @@ The index of every pack is listed and loaded lazily (concurrently) on first use 
 refreshed when a lookup misses, so records flushed by another process become visible.
 Packed records are read with ranged GETs, adjacent records of one pack in a single GET.
 
+Garbage collection: unlike the local folder (:mod:`syllabus.blobs.gclock`), an S3 store has
+no lock between writers and a deleting gc, so ``gc_guard`` refuses and a deleting gc needs
+``force=True`` from a caller who has stopped every other writer. (A writer that found a
+record already stored, and has not yet referenced it, would otherwise lose it.) Lease
+objects under ``locks/`` would lift this; they are not written yet.
+
 boto3 is imported only when a backend is made, so the core install works without the
 ``[s3]`` extra. Credentials and region come from the usual AWS environment variables or
 profiles; ``endpoint_url`` (or ``AWS_ENDPOINT_URL``) points at an S3-compatible store.
@@ -28,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Self, TypeVar
 
@@ -344,6 +351,19 @@ class S3Backend:
                 if any(e.digest in targets for e in entries)
             )
         return freed + self._repack(affected, targets)
+
+    def gc_guard(self, *, timeout: float) -> AbstractContextManager[None]:
+        """Always StorageError: an S3 store has no lock that keeps writers out of a gc.
+
+        A writer in another process may have deduplicated against a record it has not
+        referenced yet, and nothing here can tell; deleting needs ``force=True`` from a
+        caller who knows no other process writes to the store (see ``BlobStore.gc``).
+        """
+        raise StorageError(
+            f"gc cannot make sure that no other process is writing to {self.url} (S3 stores "
+            "have no writers' lock yet), so it deleted nothing; stop every other writer and "
+            "run it again with force"
+        )
 
     def close(self) -> None:
         """Upload what is buffered and release the worker threads."""

@@ -38,7 +38,16 @@ from syllabus._utils.ids import new_id
 from syllabus.blobs.backend import Flags, ObjectBackend, Record
 from syllabus.blobs.chunking import WHOLE_MAX, chunk_spans
 from syllabus.blobs.digest import Digest, hash_bytes
-from syllabus.blobs.maintenance import DiskUsage, GcReport, VerifyReport, du, gc, verify
+from syllabus.blobs.maintenance import (
+    GC_TIMEOUT,
+    DiskUsage,
+    GcReport,
+    Keep,
+    VerifyReport,
+    du,
+    gc,
+    verify,
+)
 from syllabus.blobs.manifest import MANIFEST_MAGIC, Manifest, ManifestEntry, check_link_target
 from syllabus.blobs.reader import BlobReader
 from syllabus.blobs.records import (
@@ -491,9 +500,29 @@ class BlobStore:
         """Re-hash every record; see :func:`syllabus.blobs.maintenance.verify`."""
         return verify(self, progress=progress)
 
-    def gc(self, keep: Iterable[Digest], *, grace_seconds: float, dry_run: bool = True) -> GcReport:
-        """Delete records unreachable from ``keep`` and older than the grace period."""
-        return gc(self, keep, grace_seconds=grace_seconds, dry_run=dry_run)
+    def gc(
+        self,
+        keep: Keep,
+        *,
+        grace_seconds: float,
+        dry_run: bool = True,
+        timeout: float = GC_TIMEOUT,
+        force: bool = False,
+    ) -> GcReport:
+        """Delete records unreachable from ``keep`` and older than the grace period.
+
+        ``keep``: digests, or better a function returning them, called under the store's
+        writers' lock. Deleting waits up to ``timeout`` seconds for other writers to close,
+        else raises StorageError; see :func:`syllabus.blobs.maintenance.gc`.
+        """
+        return gc(
+            self,
+            keep,
+            grace_seconds=grace_seconds,
+            dry_run=dry_run,
+            timeout=timeout,
+            force=force,
+        )
 
     def du(self) -> DiskUsage:
         """Counts and bytes by record kind."""
