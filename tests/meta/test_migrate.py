@@ -244,3 +244,15 @@ def test_failed_upgrade_changes_nothing(engine: sa.Engine, monkeypatch: pytest.M
     assert current_revision(engine) is None
     with engine.connect() as conn:
         assert sa.inspect(conn).get_table_names() == [VERSION_TABLE]
+
+
+def test_new_revision_autogenerates_the_next_number(tmp_path: Path) -> None:
+    from syllabus.meta.migrate import new_revision
+
+    path = new_revision("Nothing changed yet", versions_dir=tmp_path)
+    expected = f"{int(head_revision()) + 1:04d}"
+    assert path.parent == tmp_path
+    assert path.name == f"{expected}_nothing_changed_yet.py"
+    text = path.read_text()
+    assert f"revision = '{expected}'" in text or f'revision = "{expected}"' in text
+    assert "pass" in text  # metadata equals the head schema: nothing to migrate

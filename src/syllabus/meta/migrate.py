@@ -18,6 +18,8 @@ transaction-scoped advisory lock, SQLite with ``BEGIN IMMEDIATE``.
 
 from __future__ import annotations
 
+import os
+
 import contextlib
 import sqlite3
 import time
@@ -361,3 +363,53 @@ def _pending(revision: str | None) -> tuple[str, ...]:
     revs = [r.revision for r in history()]
     start = 0 if revision is None else revs.index(revision) + 1
     return tuple(revs[start:])
+
+
+def new_revision(message: str, *, versions_dir: Path | None = None) -> Path:
+    """Autogenerate the next migration from the difference between ``metadata`` and a
+    scratch database at the current head; returns the new file. For developers.
+    """
+    import re
+    import tempfile
+
+    from alembic import command
+
+    from syllabus.meta.engine import create_engine
+
+    next_id = f"{int(head_revision()) + 1:04d}"
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_") or "change"
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite:///{Path(tmp) / 'scratch.db'}")
+        try:
+            ensure_schema(engine)
+            with engine.connect() as conn:
+                cfg = alembic_config(conn)
+                cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+                if versions_dir is not None:
+                    from syllabus.meta import migrations
+
+                    shipped = Path(migrations.__file__).parent / "versions"
+                    cfg.set_main_option("path_separator", "os")
+                    cfg.set_main_option(
+                        "version_locations", os.pathsep.join([str(shipped), str(versions_dir)])
+                    )
+                script = command.revision(
+                    cfg,
+                    message=slug,
+                    autogenerate=True,
+                    rev_id=next_id,
+                    version_path=str(versions_dir) if versions_dir else None,
+                )
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    _script.cache_clear()
+    return Path(script.path)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit('usage: python -m syllabus.meta.migrate "what the migration does"')
+    sys.stdout.write(f"{new_revision(sys.argv[1])}\n")

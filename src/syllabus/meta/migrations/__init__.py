@@ -5,5 +5,10 @@
 To write a new revision, change :mod:`syllabus.meta.schema`, then autogenerate against a
 database at head and review the result::
 
-    python -c "from syllabus.meta.migrate import revision; revision('sqlite:///x.db', 'add runs')"
+    python -m syllabus.meta.migrate "add runs"
+
+which builds a scratch SQLite database at the current head, compares it with ``metadata``
+and writes ``versions/000N_add_runs.py``. Review it (types, server defaults, data moves),
+then run the tests: one checks that the migrations produce exactly ``metadata`` on SQLite
+and on PostgreSQL.
 """
