@@ -18,9 +18,8 @@ transaction-scoped advisory lock, SQLite with ``BEGIN IMMEDIATE``.
 
 from __future__ import annotations
 
-import os
-
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -372,8 +371,6 @@ def new_revision(message: str, *, versions_dir: Path | None = None) -> Path:
     import re
     import tempfile
 
-    from alembic import command
-
     from syllabus.meta.engine import create_engine
 
     next_id = f"{int(head_revision()) + 1:04d}"
@@ -402,7 +399,8 @@ def new_revision(message: str, *, versions_dir: Path | None = None) -> Path:
                 )
         finally:
             engine.dispose()
-    assert script is not None and not isinstance(script, list)
+    assert script is not None
+    assert not isinstance(script, list)
     _script.cache_clear()
     return Path(script.path)
 
