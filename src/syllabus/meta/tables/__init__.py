@@ -1,0 +1,15 @@
+"""Component tables, one module per component, all on :data:`syllabus.meta.schema.metadata`.
+
+The tables live here, in ``meta``, because ``meta`` is the single source of DDL and sits
+below the components: a component's ``sql.py`` imports its tables from
+``syllabus.meta.tables.<component>``; ``meta`` never imports a component. Importing this
+package registers every table on ``metadata`` (``migrate`` does, before it creates a fresh
+database at head or compares migrations with ``metadata``).
+
+Adding a component's tables: write ``tables/<component>.py``, import it below, then run
+``python -m syllabus.meta.migrate "add <component> tables"`` and review the new revision.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
