@@ -39,8 +39,8 @@ from sqlalchemy import Connection, Engine
 
 from syllabus._utils.ids import new_id
 from syllabus.errors import DatabaseError, SchemaOutdatedError
-from syllabus.meta.engine import BUSY_TIMEOUT_S, one_line, redact
 from syllabus.meta import tables as _tables  # noqa: F401 - registers component tables
+from syllabus.meta.engine import BUSY_TIMEOUT_S, one_line, redact
 from syllabus.meta.schema import VERSION_TABLE, metadata, workspace
 from syllabus.meta.tx import transaction
 

@@ -1,8 +1,9 @@
 """The SQLAlchemy Core tables: the single source of DDL.
 
 Components' tables are defined in :mod:`syllabus.meta.tables` on the same :data:`metadata`
-(components import them from there into their ``sql.py``), each with an Alembic migration; a test checks that the migrations produce exactly
-this metadata on SQLite and PostgreSQL. Constraint and index names follow
+(components import them from there into their ``sql.py``), each with an Alembic
+migration; a test checks that the migrations produce exactly this metadata on SQLite and
+PostgreSQL. Constraint and index names follow
 :data:`NAMING_CONVENTION` so migrations name the same objects on both backends.
 
 Foundation tables:
