@@ -379,7 +379,10 @@ def new_revision(message: str, *, versions_dir: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'scratch.db'}")
         try:
-            ensure_schema(engine)
+            # Build the scratch database from the migrations, not from ``metadata`` (which
+            # already holds the new tables and would leave nothing to generate).
+            with engine.begin() as conn:
+                command.upgrade(alembic_config(conn), "head")
             with engine.connect() as conn:
                 cfg = alembic_config(conn)
                 cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")

@@ -12,4 +12,6 @@ Adding a component's tables: write ``tables/<component>.py``, import it below, t
 
 from __future__ import annotations
 
+from syllabus.meta.tables import tracking  # noqa: F401 - registers the tracking tables
+
 __all__: list[str] = []

@@ -1,0 +1,174 @@
+"""Experiment tracking tables (used only by :mod:`syllabus.tracking.sql`).
+
+Runs and experiments carry a public 32-hex id and an integer surrogate key (``pk``) that
+every child row uses: metric points are the hot table, and a small integer run key plus a
+metric-key id keep its rows and its index narrow. Times are Unix milliseconds.
+
+``experiments``
+    named groups of runs; ``active_name`` equals ``name`` while the experiment is live and
+    is NULL once deleted, so a deleted experiment's name can be reused at once.
+``runs``
+    one row per run: status, times, user, host, heartbeat, parent run, soft deletion.
+``metric_keys``
+    the dictionary of metric names (``metrics.key_id`` points here).
+``metrics``
+    every logged point, appended in bulk; read by ``(run_pk, key_id, step)``.
+``latest_metrics``
+    the point with the highest ``(step, timestamp)`` per run and key, kept up to date on
+    every flush; search and ordering use it (indexed by key and value).
+``params`` / ``tags``
+    one value per run and key (params immutable, tags overwritable).
+``artifacts``
+    one row per stored file, by run-relative path, pointing at a blob digest (declared in
+    ``blob_refs`` in the same transaction).
+``run_inputs``
+    lineage: what a run consumed (``kind`` such as ``"dataset"``, the target's id and
+    digest), asked both ways (a run's inputs; the runs that used a target).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import sqlalchemy as sa
+
+from syllabus.meta.schema import BigIntId, metadata
+
+__all__ = [
+    "artifacts",
+    "experiments",
+    "latest_metrics",
+    "metric_keys",
+    "metrics",
+    "params",
+    "run_inputs",
+    "runs",
+    "tags",
+]
+
+_CASCADE: Final = "CASCADE"
+
+experiments: Final = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("pk", BigIntId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("active_name", sa.String(255), nullable=True, unique=True),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("deleted_at", sa.BigInteger(), nullable=True),
+)
+
+runs: Final = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("pk", BigIntId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column(
+        "experiment_pk",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("experiments.pk", ondelete=_CASCADE),
+        nullable=False,
+    ),
+    sa.Column(
+        "parent_pk",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("runs.pk", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("user_name", sa.String(255), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("start_time", sa.BigInteger(), nullable=False),
+    sa.Column("end_time", sa.BigInteger(), nullable=True),
+    sa.Column("heartbeat_at", sa.BigInteger(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("deleted_at", sa.BigInteger(), nullable=True),
+    sa.Index(None, "experiment_pk", "start_time"),
+    sa.Index(None, "deleted_at"),
+)
+
+_RUN_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _run_fk() -> sa.Column[int]:
+    return sa.Column("run_pk", _RUN_PK, sa.ForeignKey("runs.pk", ondelete=_CASCADE), nullable=False)
+
+
+metric_keys: Final = sa.Table(
+    "metric_keys",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(250), nullable=False, unique=True),
+)
+
+metrics: Final = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("pk", BigIntId, primary_key=True, autoincrement=True),
+    _run_fk(),
+    sa.Column("key_id", sa.Integer(), sa.ForeignKey("metric_keys.id"), nullable=False),
+    sa.Column("step", sa.BigInteger(), nullable=False),
+    sa.Column("timestamp", sa.BigInteger(), nullable=False),
+    # NULL is NaN: SQLite stores NaN as NULL, so both backends read NULL back as NaN.
+    sa.Column("value", sa.Float(), nullable=True),
+    sa.Index(None, "run_pk", "key_id", "step", "timestamp"),
+)
+
+latest_metrics: Final = sa.Table(
+    "latest_metrics",
+    metadata,
+    _run_fk(),
+    sa.Column("key_id", sa.Integer(), sa.ForeignKey("metric_keys.id"), nullable=False),
+    sa.Column("step", sa.BigInteger(), nullable=False),
+    sa.Column("timestamp", sa.BigInteger(), nullable=False),
+    sa.Column("value", sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint("run_pk", "key_id"),
+    sa.Index(None, "key_id", "value"),
+)
+
+params: Final = sa.Table(
+    "params",
+    metadata,
+    _run_fk(),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint("run_pk", "key"),
+)
+
+tags: Final = sa.Table(
+    "tags",
+    metadata,
+    _run_fk(),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint("run_pk", "key"),
+)
+
+artifacts: Final = sa.Table(
+    "artifacts",
+    metadata,
+    _run_fk(),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("run_pk", "path"),
+)
+
+run_inputs: Final = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("pk", BigIntId, primary_key=True, autoincrement=True),
+    _run_fk(),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("digest", sa.String(64), nullable=True),
+    sa.Column("role", sa.String(64), nullable=False),
+    sa.UniqueConstraint("run_pk", "kind", "target_id", "role"),
+    sa.Index(None, "kind", "target_id"),
+)
