@@ -1,0 +1,1085 @@
+"""Experiment tracking benchmark: Syllabus vs MLflow on SQLite, same workloads, same run.
+
+Workloads (issue 3, "Benchmarks"):
+
+* single-call logging: ``syllabus.log_metric`` N times in one run, timed from the first
+  call until every point is durable (the end of the ``with start_run()`` block, which
+  flushes); MLflow: ``mlflow.log_metric`` (one committed write per call) through
+  ``end_run``;
+* batch logging: points through ``Client.log_batch`` / ``MlflowClient.log_batch``, 1,000
+  points per call over 10 keys, through the end of the run;
+* runs: create N finished runs with 10 params and 10 metrics each (create, log_batch,
+  end), then a filtered, ordered search returning 100 rows, repeated;
+* artifacts: one 100 MiB random file, then a folder of 1,000 x 1 KiB random files;
+* start-up: ``import syllabus``, ``syllabus --help`` and ``import mlflow`` in fresh
+  processes (wall clock, interpreter start included, as a user pays it).
+
+Method (as in shared/research/anchor_mlflow.md, and bench/blobs.py): each repetition runs
+the two tools in a random order per section, every workload gets a fresh folder and a
+fresh SQLite database, ``os.sync()`` (untimed) precedes every timed step, figures are
+medians over repetitions and ratios are medians of per-repetition (paired) ratios.
+MLflow runs in its own venv (``bench/.venv-mlflow``, see ``bench/_mlflow.py``) as a
+worker subprocess that times each workload itself; Syllabus runs in this process. MLflow
+is slow, so its single-call and batch workloads are smaller than Syllabus's (and capped in
+time for ``--size full``); those sections compare *rates* (points/s) and say so.
+
+Run: ``.venv/bin/python bench/tracking.py`` (small, a few minutes) or ``--size full`` (the
+issue's sizes). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+try:  # run as a script (bench/ on sys.path) or as `python -m bench.tracking`
+    import _mlflow
+except ImportError:  # pragma: no cover
+    from bench import _mlflow
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+VENV_BIN = Path(sys.executable).parent
+MiB = 1 << 20
+KiB = 1 << 10
+
+# targets (issue 3)
+TARGET_SINGLE = 1000.0  # single-call points/s >= 1,000x MLflow's
+TARGET_BATCH = 50.0  # batch points/s >= 50x
+TARGET_CREATE = 20.0  # runs created/s >= 20x
+TARGET_SEARCH = 30.0  # filtered, ordered search >= 30x faster
+TARGET_ARTIFACTS = 2.0  # artifact logging >= 2x faster
+TARGET_IMPORT_S = 0.3  # `import syllabus` < 0.3 s
+TARGET_HELP_S = 0.5  # `syllabus --help` < 0.5 s
+
+# MLflow 3.17.2 on SQLite as the issue quotes it (research anchor, busy machine, run1)
+ANCHOR = {
+    "single": "120 points/s",
+    "batch": "11,349 points/s",
+    "create": "61 runs/s",
+    "search": "0.59 s (filter, 5,000 runs)",
+    "import": "1.57 s",
+}
+
+BATCH_SIZE = 1000  # points per log_batch call (MLflow's per-request limit)
+BATCH_KEYS = 10
+NPARAMS = 10
+NMETRICS = 10
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    single_syl: int  # single log_metric calls, Syllabus
+    single_mlf: int  # ... MLflow
+    batch_syl: int  # points through log_batch, Syllabus
+    batch_mlf: int  # ... MLflow
+    runs: int  # runs created by each tool (the same number: the search compares them)
+    big_mib: int  # artifact file
+    files: int  # artifact folder, 1 KiB each
+    reps: int
+    searches: int  # search repeats per repetition (median taken)
+    mlf_cap_s: float  # time cap of an MLflow single/batch section (rate extrapolated)
+    startup_runs: int  # fresh processes per start-up measurement
+
+
+SIZES = {
+    "small": Size(
+        "small",
+        single_syl=100_000,
+        single_mlf=2_000,
+        batch_syl=200_000,
+        batch_mlf=50_000,
+        runs=1_000,
+        big_mib=100,
+        files=1_000,
+        reps=3,
+        searches=5,
+        mlf_cap_s=30.0,
+        startup_runs=5,
+    ),
+    "full": Size(
+        "full",
+        single_syl=100_000,
+        single_mlf=100_000,
+        batch_syl=1_000_000,
+        batch_mlf=1_000_000,
+        runs=10_000,
+        big_mib=100,
+        files=1_000,
+        reps=3,
+        searches=5,
+        mlf_cap_s=60.0,
+        startup_runs=7,
+    ),
+}
+
+SECTIONS = ("startup", "single", "batch", "runs", "artifacts")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def sync() -> None:
+    os.sync()
+
+
+def git_describe() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_DIR), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        out = ""
+    return out or "unknown"
+
+
+def span(values: list[float]) -> dict[str, float] | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "__dataclass_fields__"):
+        return jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+def write_random(path: Path, nbytes: int, rng: random.Random) -> None:
+    with path.open("wb") as f:
+        left = nbytes
+        while left:
+            n = min(16 * MiB, left)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+def make_tree(folder: Path, nfiles: int, rng: random.Random) -> None:
+    dirs = 10
+    for d in range(dirs):
+        sub = folder / f"d{d:02d}"
+        sub.mkdir(parents=True)
+        for i in range(nfiles // dirs):
+            (sub / f"f{i:05d}.bin").write_bytes(rng.randbytes(KiB))
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYLLABUS_")}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def wall(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+    )
+    took = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {proc.stderr[-300:]}")
+    return took
+
+
+def import_breakdown(cmd: list[str], cwd: Path, env: dict[str, str], top: int = 6) -> list:
+    """Heaviest imports under ``-X importtime``: (module, cumulative ms), nested ones skipped
+    when their parent is already listed."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+    )
+    rows = []
+    pat = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+    for line in proc.stderr.splitlines():
+        m = pat.match(line)
+        if m:
+            rows.append((len(m.group(3)) // 2, m.group(4), int(m.group(2)) / 1000))
+    # importtime prints children before parents; keep modules that are not syllabus itself
+    # and whose top-level package differs from the previous pick
+    picked: list[tuple[str, float]] = []
+    for _depth, name, ms in sorted(rows, key=lambda r: -r[2]):
+        root = name.split(".")[0]
+        if root in ("syllabus", "encodings", "site") or name.startswith("_"):
+            continue
+        if any(p.split(".")[0] == root for p, _ in picked):
+            continue
+        picked.append((name, ms))
+        if len(picked) >= top:
+            break
+    return picked
+
+
+# --------------------------------------------------------------------------- Syllabus
+
+
+class Syllabus:
+    """The tracking component under test, in this process, one fresh workspace per workload."""
+
+    def __init__(self) -> None:
+        import syllabus
+        from syllabus.client import init_workspace
+
+        self.syllabus = syllabus
+        self.init_workspace = init_workspace
+        for name in ("start_run", "log_metric", "flush", "Client"):
+            getattr(syllabus, name)  # fail early (ImportError below) when not there yet
+
+    def client(self, folder: Path) -> Any:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.init_workspace(folder)
+        return self.syllabus.Client(folder)
+
+    @contextlib.contextmanager
+    def home(self, folder: Path) -> Iterator[None]:
+        """Point the fluent API (its default client) at the workspace in ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.init_workspace(folder, exist_ok=True)
+        old_cwd = Path.cwd()
+        old_uri = os.environ.get("SYLLABUS_URI")
+        os.environ["SYLLABUS_URI"] = str(folder)
+        os.chdir(folder)
+        try:
+            yield
+        finally:
+            os.chdir(old_cwd)
+            if old_uri is None:
+                os.environ.pop("SYLLABUS_URI", None)
+            else:
+                os.environ["SYLLABUS_URI"] = old_uri
+
+    def history_len(self, folder: Path, run_id: str, key: str) -> int | None:
+        client = self.syllabus.Client(folder)
+        try:
+            return len(client.get_metric_history(run_id, key))
+        except Exception:
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def single(self, folder: Path, n: int) -> dict[str, Any]:
+        s = self.syllabus
+        values = [random.Random(1).random() for _ in range(min(n, 1000))]
+        nv = len(values)
+        with self.home(folder):
+            with s.start_run(experiment="single") as run:
+                s.log_metric("warmup", 0.0, step=0)  # untimed: first-call code paths
+                s.flush()
+                log_metric = s.log_metric
+                sync()
+                t0 = time.perf_counter()
+                for i in range(n):
+                    log_metric("loss", values[i % nv], step=i)
+                t1 = time.perf_counter()
+            t2 = time.perf_counter()
+            run_id = run.id
+        return {
+            "points": n,
+            "requested": n,
+            "capped": False,
+            "seconds": t2 - t0,
+            "calls": t1 - t0,
+            "end": t2 - t1,
+            "stored": self.history_len(folder, run_id, "loss"),
+        }
+
+    def batch(self, folder: Path, points: int, batch: int, keys: int) -> dict[str, Any]:
+        from syllabus.tracking.models import Metric
+
+        client = self.client(folder)
+        exp = client.create_experiment("batch")
+        run = client.create_run(exp)
+        run_id = run.id
+        client.log_batch(run_id, metrics=[Metric("warmup", 0.0, 0, 0)])  # untimed
+        per_key = batch // keys
+        rng = random.Random(2)
+        values = [rng.random() for _ in range(batch)]
+        names = [f"m{k}" for k in range(keys)]
+        sync()
+        t0 = time.perf_counter()
+        done = step = 0
+        while done < points:
+            ts = int(time.time() * 1000)
+            metrics = [
+                Metric(names[k], values[k * per_key + j], step + j, ts)
+                for k in range(keys)
+                for j in range(per_key)
+            ]
+            client.log_batch(run_id, metrics=metrics)
+            done += len(metrics)
+            step += per_key
+        t1 = time.perf_counter()
+        client.end_run(run_id)
+        t2 = time.perf_counter()
+        client.close()
+        return {
+            "points": done,
+            "requested": points,
+            "capped": False,
+            "seconds": t2 - t0,
+            "calls": t1 - t0,
+            "end": t2 - t1,
+            "stored": self.history_len(folder, run_id, "m0"),
+        }
+
+    def runs(self, folder: Path, n: int, nparams: int, nmetrics: int, searches: int) -> dict:
+        client = self.client(folder)
+        exp = client.create_experiment("runs")
+        warm = client.create_run(exp)  # untimed: first-call code paths
+        client.delete_run(warm.id)
+        payloads = [_mlflow.run_payload(i, nparams, nmetrics) for i in range(n)]
+        sync()
+        t0 = time.perf_counter()
+        for params, metrics in payloads:
+            run = client.create_run(exp)
+            client.log_batch(run.id, metrics=metrics, params=params)
+            client.end_run(run.id)
+        create_s = time.perf_counter() - t0
+        times = []
+        rows: list[Any] = []
+        for _ in range(searches):
+            s0 = time.perf_counter()
+            rows = list(
+                client.search_runs(
+                    exp,
+                    filter=_mlflow.SEARCH_FILTER,
+                    order_by=[_mlflow.SEARCH_ORDER],
+                    max_results=_mlflow.SEARCH_ROWS,
+                )
+            )
+            times.append(time.perf_counter() - s0)
+        client.close()
+
+        def acc(r: Any) -> float | None:
+            m = r.metrics.get("acc")
+            return getattr(m, "value", m)
+
+        return {
+            "runs": n,
+            "requested": n,
+            "capped": False,
+            "seconds": create_s,
+            "search": times,
+            "rows": len(rows),
+            "top": [acc(r) for r in rows[:5]],
+            "bottom": acc(rows[-1]) if rows else None,
+        }
+
+    def artifacts(self, folder: Path, file: Path, tree: Path) -> dict[str, Any]:
+        client = self.client(folder)
+        exp = client.create_experiment("artifacts")
+        run_id = client.create_run(exp).id
+        warm = folder / "warm.txt"
+        warm.write_text("warm")
+        client.log_artifact(run_id, warm)  # untimed: first-call code paths
+        out: dict[str, Any] = {}
+        for name, call in (
+            ("file", lambda: client.log_artifact(run_id, file)),
+            ("tree", lambda: client.log_artifacts(run_id, tree)),
+        ):
+            sync()
+            t0 = time.perf_counter()
+            call()
+            t1 = time.perf_counter()
+            sync()
+            t2 = time.perf_counter()
+            out[name] = {"seconds": t1 - t0, "sync": t2 - t1}
+        client.end_run(run_id)
+        with contextlib.suppress(Exception):
+            out["stored_files"] = len(client.list_artifacts(run_id))
+        client.close()
+        return out
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def paired_jobs(
+    section: str,
+    rep: int,
+    jobs: list[tuple[str, Callable[[], dict[str, Any]]]],
+    order_rng: random.Random,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    order_rng.shuffle(jobs)
+    out: dict[str, Any] = {"order": [name for name, _ in jobs], "load": os.getloadavg()[0]}
+    for name, job in jobs:
+        log(f"  rep {rep + 1} {section}: {name}")
+        try:
+            out[name] = job()
+        except _mlflow.MlflowError as exc:
+            log(f"  MLflow failed: {exc}")
+            out["mlflow_error"] = str(exc)
+    return out
+
+
+def bench_rep(
+    rep: int,
+    size: Size,
+    sections: set[str],
+    work: Path,
+    data: dict[str, Path],
+    syl: Syllabus | None,
+    worker: _mlflow.Worker | None,
+    order_rng: random.Random,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    root = work / f"rep{rep}"
+
+    def mlf(op: str, folder: Path, **kw: Any) -> Callable[[], dict[str, Any]]:
+        def job() -> dict[str, Any]:
+            assert worker is not None
+            try:
+                return worker.call(op, folder=str(folder), **kw)
+            finally:
+                worker.call("cleanup", folder=str(folder))
+
+        return job
+
+    def syl_job(fn: Callable[..., dict[str, Any]], folder: Path, *a: Any) -> Callable[[], dict]:
+        def job() -> dict[str, Any]:
+            try:
+                return fn(folder, *a)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        return job
+
+    plan: dict[str, list[tuple[str, Callable[[], dict[str, Any]]]]] = {}
+    if "single" in sections:
+        jobs = []
+        if syl:
+            jobs.append(("syllabus", syl_job(syl.single, root / "syl-single", size.single_syl)))
+        if worker:
+            jobs.append(
+                (
+                    "mlflow",
+                    mlf("single", root / "mlf-single", n=size.single_mlf, cap_s=size.mlf_cap_s),
+                )
+            )
+        plan["single"] = jobs
+    if "batch" in sections:
+        jobs = []
+        if syl:
+            args = (size.batch_syl, BATCH_SIZE, BATCH_KEYS)
+            jobs.append(("syllabus", syl_job(syl.batch, root / "syl-batch", *args)))
+        if worker:
+            kw = {"points": size.batch_mlf, "batch": BATCH_SIZE, "keys": BATCH_KEYS}
+            jobs.append(("mlflow", mlf("batch", root / "mlf-batch", cap_s=size.mlf_cap_s, **kw)))
+        plan["batch"] = jobs
+    if "runs" in sections:
+        jobs = []
+        if syl:
+            args = (size.runs, NPARAMS, NMETRICS, size.searches)
+            jobs.append(("syllabus", syl_job(syl.runs, root / "syl-runs", *args)))
+        if worker:
+            kw = {"n": size.runs, "nparams": NPARAMS, "nmetrics": NMETRICS}
+            kw["searches"] = size.searches
+            # no cap that matters: the search must run over as many runs as Syllabus's
+            jobs.append(("mlflow", mlf("runs", root / "mlf-runs", cap_s=36_000.0, **kw)))
+        plan["runs"] = jobs
+    if "artifacts" in sections:
+        jobs = []
+        files = (data["file"], data["tree"])
+        if syl:
+            jobs.append(("syllabus", syl_job(syl.artifacts, root / "syl-art", *files)))
+        if worker:
+            kw = {"file": str(files[0]), "tree": str(files[1])}
+            jobs.append(("mlflow", mlf("artifacts", root / "mlf-art", **kw)))
+        plan["artifacts"] = jobs
+    for section, jobs in plan.items():
+        out[section] = paired_jobs(section, rep, jobs, order_rng, log)
+    shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def bench_startup(
+    size: Size, work: Path, mlflow: _mlflow.Mlflow | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Fresh processes, interleaved in a random order per round; wall clock each."""
+    cwd = work / "startup"
+    cwd.mkdir(exist_ok=True)
+    env = clean_env()
+    py = sys.executable
+    cmds: dict[str, list[str]] = {
+        "python": [py, "-c", "pass"],
+        "import_syllabus": [py, "-c", "import syllabus"],
+        "help": [str(VENV_BIN / "syllabus"), "--help"],
+    }
+    if mlflow is not None:
+        cmds["mlflow_python"] = [str(mlflow.python), "-c", "pass"]
+        cmds["import_mlflow"] = [str(mlflow.python), "-c", "import mlflow"]
+    envs = {
+        k: (_mlflow.worker_env() if k.startswith(("mlflow", "import_mlflow")) else env)
+        for k in cmds
+    }
+    out: dict[str, list[float]] = {k: [] for k in cmds}
+    log(f"  start-up: {size.startup_runs} rounds of {', '.join(cmds)}")
+    for k, cmd in cmds.items():  # one untimed round: warm the page cache
+        wall(cmd, cwd, envs[k])
+    rng = random.Random()
+    for _ in range(size.startup_runs):
+        keys = list(cmds)
+        rng.shuffle(keys)
+        for k in keys:
+            out[k].append(wall(cmds[k], cwd, envs[k]))
+    result: dict[str, Any] = {"runs": out}
+    result["import_top"] = import_breakdown(
+        [py, "-X", "importtime", "-c", "import syllabus"], cwd, env
+    )
+    result["help_top"] = import_breakdown(
+        [py, "-X", "importtime", "-m", "syllabus", "--help"], cwd, env
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summarize(size: Size, reps: list[dict], startup: dict | None) -> dict[str, Any]:
+    s: dict[str, Any] = {}
+
+    def get(r: dict, *keys: str) -> Any:
+        v: Any = r
+        for k in keys:
+            if not isinstance(v, dict) or k not in v:
+                return None
+            v = v[k]
+        return v
+
+    def col(fn: Callable[[dict], float | None]) -> list[float]:
+        vals = []
+        for r in reps:
+            with contextlib.suppress(TypeError, KeyError, ZeroDivisionError):
+                v = fn(r)
+                if v is not None:
+                    vals.append(v)
+        return vals
+
+    for sec in ("single", "batch"):
+        for tool in ("syllabus", "mlflow"):
+
+            def rate(r: dict, tool: str = tool, sec: str = sec) -> float | None:
+                d = get(r, sec, tool)
+                return d["points"] / d["seconds"] if d else None
+
+            s[f"{sec}_{tool}_rate"] = span(col(rate))
+            s[f"{sec}_{tool}_seconds"] = span(col(lambda r, t=tool, x=sec: get(r, x, t, "seconds")))
+            s[f"{sec}_{tool}_calls"] = span(col(lambda r, t=tool, x=sec: get(r, x, t, "calls")))
+            s[f"{sec}_{tool}_end"] = span(col(lambda r, t=tool, x=sec: get(r, x, t, "end")))
+            s[f"{sec}_{tool}_points"] = span(col(lambda r, t=tool, x=sec: get(r, x, t, "points")))
+            s[f"{sec}_{tool}_capped"] = any(get(r, sec, tool, "capped") for r in reps)
+            stored = col(lambda r, t=tool, x=sec: get(r, x, t, "stored"))
+            s[f"{sec}_{tool}_stored"] = span(stored)
+
+        def ratio(r: dict, sec: str = sec) -> float | None:
+            a, b = get(r, sec, "syllabus"), get(r, sec, "mlflow")
+            if not a or not b:
+                return None
+            return (a["points"] / a["seconds"]) / (b["points"] / b["seconds"])
+
+        s[f"{sec}_ratio"] = span(col(ratio))
+
+    for tool in ("syllabus", "mlflow"):
+        s[f"create_{tool}_rate"] = span(
+            col(lambda r, t=tool: get(r, "runs", t, "runs") / get(r, "runs", t, "seconds"))
+        )
+        s[f"create_{tool}_seconds"] = span(col(lambda r, t=tool: get(r, "runs", t, "seconds")))
+        s[f"search_{tool}"] = span(
+            col(lambda r, t=tool: statistics.median(get(r, "runs", t, "search")))
+        )
+        s[f"search_{tool}_first"] = span(col(lambda r, t=tool: get(r, "runs", t, "search")[0]))
+        s[f"search_{tool}_rows"] = span(col(lambda r, t=tool: get(r, "runs", t, "rows")))
+        s[f"create_{tool}_runs"] = span(col(lambda r, t=tool: get(r, "runs", t, "runs")))
+        for part in ("file", "tree"):
+            s[f"art_{part}_{tool}"] = span(
+                col(lambda r, t=tool, p=part: get(r, "artifacts", t, p, "seconds"))
+            )
+            s[f"art_{part}_{tool}_durable"] = span(
+                col(
+                    lambda r, t=tool, p=part: (
+                        get(r, "artifacts", t, p, "seconds") + get(r, "artifacts", t, p, "sync")
+                    )
+                )
+            )
+
+    def pair(r: dict, sec: str, fn: Callable[[dict], float]) -> float | None:
+        a, b = get(r, sec, "syllabus"), get(r, sec, "mlflow")
+        return fn(b) / fn(a) if a and b else None
+
+    s["create_ratio"] = span(col(lambda r: pair(r, "runs", lambda d: d["seconds"] / d["runs"])))
+    s["search_ratio"] = span(
+        col(lambda r: pair(r, "runs", lambda d: statistics.median(d["search"])))
+    )
+    for part in ("file", "tree"):
+        s[f"art_{part}_ratio"] = span(
+            col(lambda r, p=part: pair(r, "artifacts", lambda d: d[p]["seconds"]))
+        )
+        s[f"art_{part}_ratio_durable"] = span(
+            col(lambda r, p=part: pair(r, "artifacts", lambda d: d[p]["seconds"] + d[p]["sync"]))
+        )
+    # the same top rows from both tools?
+    odd = []
+    for i, r in enumerate(reps):
+        a, b = get(r, "runs", "syllabus"), get(r, "runs", "mlflow")
+        if a and b:
+            ta = [round(x, 12) for x in a["top"] if x is not None]
+            tb = [round(x, 12) for x in b["top"] if x is not None]
+            if a["rows"] != b["rows"] or ta != tb:
+                odd.append(
+                    f"rep {i + 1}: rows {a['rows']} vs {b['rows']}, top {ta[:2]} vs {tb[:2]}"
+                )
+    s["search_mismatch"] = odd
+
+    if startup:
+        for k, v in startup["runs"].items():
+            s[f"startup_{k}"] = span(v)
+        s["import_top"] = startup.get("import_top")
+        s["help_top"] = startup.get("help_top")
+    s["targets"] = targets(size, s)
+    return s
+
+
+def targets(size: Size, s: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+    def ratio_row(label: str, key: str, target: float, unit: str) -> None:
+        r = s.get(key)
+        out.append(
+            {
+                "target": label,
+                "measured": f"{r['median']:,.1f}x {unit} (paired, {r['min']:,.1f}-{r['max']:,.1f}x)"
+                if r
+                else "- (a column is missing)",
+                "verdict": verdict(r["median"] >= target if r else None),
+            }
+        )
+
+    ratio_row("single-call log_metric >= 1,000x MLflow points/s", "single_ratio", TARGET_SINGLE, "")
+    ratio_row("batch logging >= 50x MLflow points/s", "batch_ratio", TARGET_BATCH, "")
+    ratio_row(
+        "create runs (10 params + 10 metrics) >= 20x MLflow runs/s",
+        "create_ratio",
+        TARGET_CREATE,
+        "",
+    )
+    ratio_row(
+        f"filtered, ordered search of {size.runs:,} runs -> 100 rows >= 30x faster",
+        "search_ratio",
+        TARGET_SEARCH,
+        "",
+    )
+    ratio_row(
+        f"log_artifact {size.big_mib} MiB file >= 2x faster", "art_file_ratio", TARGET_ARTIFACTS, ""
+    )
+    ratio_row(
+        f"log_artifacts {size.files:,} x 1 KiB files >= 2x faster",
+        "art_tree_ratio",
+        TARGET_ARTIFACTS,
+        "",
+    )
+    for key, label, limit in (
+        ("startup_import_syllabus", "`import syllabus` < 0.3 s", TARGET_IMPORT_S),
+        ("startup_help", "`syllabus --help` < 0.5 s", TARGET_HELP_S),
+    ):
+        r = s.get(key)
+        out.append(
+            {
+                "target": label,
+                "measured": f"{r['median']:.3f} s (median, {r['min']:.3f}-{r['max']:.3f})"
+                if r
+                else "-",
+                "verdict": verdict(r["median"] < limit if r else None),
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+
+def fmt_s(sp: dict[str, float] | None, digits: int = 3) -> str:
+    if not sp:
+        return "-"
+    return f"{sp['median']:.{digits}f} s ({sp['min']:.{digits}f}-{sp['max']:.{digits}f})"
+
+
+def fmt_ms(sp: dict[str, float] | None) -> str:
+    if not sp:
+        return "-"
+    return f"{1000 * sp['median']:.1f} ms ({1000 * sp['min']:.1f}-{1000 * sp['max']:.1f})"
+
+
+def fmt_rate(sp: dict[str, float] | None, unit: str = "") -> str:
+    if not sp:
+        return "-"
+    return f"{sp['median']:,.0f}{unit} ({sp['min']:,.0f}-{sp['max']:,.0f})"
+
+
+def fmt_ratio(sp: dict[str, float] | None) -> str:
+    if not sp:
+        return "-"
+    return f"[bold]{sp['median']:,.1f}x[/] ({sp['min']:,.1f}-{sp['max']:,.1f})"
+
+
+def fmt_n(sp: dict[str, float] | None) -> str:
+    return f"{sp['median']:,.0f}" if sp else "-"
+
+
+def render(console: Console, size: Size, reps: int, env: dict, s: dict[str, Any]) -> None:
+    console.print(
+        f"\n[bold]Syllabus tracking benchmark[/] - size [bold]{size.name}[/], {reps} repetitions, "
+        "medians (min-max), paired ratios (median of per-repetition ratios); "
+        "SQLite in a fresh folder per workload, both tools"
+    )
+    console.print(
+        f"  {env['cpus']} CPUs, load {env['load']}, Python {env['python']}, "
+        f"syllabus {env['syllabus']}, {env['mlflow']}"
+    )
+
+    if "startup_import_syllabus" in s:
+        t = Table(
+            title="Start-up (fresh processes, wall clock incl. the interpreter)",
+            title_justify="left",
+        )
+        for c in ("command", "time", "target"):
+            t.add_column(c, justify="left" if c == "command" else "right")
+        t.add_row("python -c pass (project venv)", fmt_s(s.get("startup_python")), "")
+        t.add_row(
+            "[bold]python -c 'import syllabus'[/]",
+            fmt_s(s.get("startup_import_syllabus")),
+            "< 0.3 s",
+        )
+        t.add_row("[bold]syllabus --help[/]", fmt_s(s.get("startup_help")), "< 0.5 s")
+        if s.get("startup_import_mlflow"):
+            t.add_row("python -c pass (MLflow venv)", fmt_s(s.get("startup_mlflow_python")), "")
+            t.add_row(
+                "python -c 'import mlflow'",
+                fmt_s(s.get("startup_import_mlflow")),
+                f"anchor {ANCHOR['import']}",
+            )
+            a, b = s["startup_import_mlflow"], s["startup_import_syllabus"]
+            t.add_row("  import mlflow / import syllabus", f"{a['median'] / b['median']:.1f}x", "")
+        console.print(t)
+        for key, label in (("import_top", "import syllabus"), ("help_top", "syllabus --help")):
+            if s.get(key):
+                console.print(
+                    f"  heaviest imports under `{label}` (-X importtime, cumulative): "
+                    + ", ".join(f"{m} {ms:.0f} ms" for m, ms in s[key])
+                )
+
+    for sec, title, unit, anchor in (
+        (
+            "single",
+            "Single-call log_metric in one run, timed until durable",
+            "points/s",
+            ANCHOR["single"],
+        ),
+        (
+            "batch",
+            f"Batch logging ({BATCH_SIZE:,} points per call over {BATCH_KEYS} keys)",
+            "points/s",
+            ANCHOR["batch"],
+        ),
+    ):
+        if not (s.get(f"{sec}_syllabus_rate") or s.get(f"{sec}_mlflow_rate")):
+            continue
+        t = Table(title=title, title_justify="left")
+        for c in ("tool", "points", "time", unit, "calls only", "end of run", "stored"):
+            t.add_column(c, justify="left" if c == "tool" else "right")
+        for tool, label in (("syllabus", "[bold]Syllabus[/]"), ("mlflow", "MLflow")):
+            rate = s.get(f"{sec}_{tool}_rate")
+            if not rate:
+                continue
+            pts = s[f"{sec}_{tool}_points"]
+            points = fmt_n(pts)
+            if s.get(f"{sec}_{tool}_capped"):
+                points += " [yellow](capped)[/]"
+            t.add_row(
+                label,
+                points,
+                fmt_s(s[f"{sec}_{tool}_seconds"]),
+                fmt_rate(rate),
+                fmt_s(s[f"{sec}_{tool}_calls"]),
+                fmt_s(s[f"{sec}_{tool}_end"]),
+                fmt_n(s.get(f"{sec}_{tool}_stored")),
+            )
+        if s.get(f"{sec}_ratio"):
+            t.add_row("ratio Syllabus / MLflow points/s", "", "", fmt_ratio(s[f"{sec}_ratio"]))
+        console.print(t)
+        syl, mlf = s.get(f"{sec}_syllabus_points"), s.get(f"{sec}_mlflow_points")
+        notes = [f"MLflow anchor (issue 3): {anchor}"]
+        if s.get(f"{sec}_syllabus_calls") and syl and sec == "single":
+            per = 1e6 * s[f"{sec}_syllabus_calls"]["median"] / syl["median"]
+            notes.append(f"Syllabus {per:.2f} us per log_metric call before the final flush")
+        if syl and mlf and syl["median"] != mlf["median"]:
+            notes.append(
+                f"MLflow logged {mlf['median']:,.0f} points, Syllabus {syl['median']:,.0f}: "
+                "rates compared, not times"
+            )
+        if s.get(f"{sec}_mlflow_capped"):
+            notes.append(
+                f"MLflow stopped at the {size.mlf_cap_s:.0f} s cap; its rate is extrapolated to "
+                "the full workload (per-point cost is flat: one commit per call/batch)"
+            )
+        console.print("  " + "; ".join(notes))
+
+    if s.get("create_syllabus_rate") or s.get("create_mlflow_rate"):
+        t = Table(
+            title=f"{size.runs:,} runs x ({NPARAMS} params + {NMETRICS} metrics), then "
+            f'search "{_mlflow.SEARCH_FILTER}" order by {_mlflow.SEARCH_ORDER}, '
+            f"max {_mlflow.SEARCH_ROWS}",
+            title_justify="left",
+        )
+        for c in ("tool", "create time", "runs/s", "search (median)", "first search", "rows"):
+            t.add_column(c, justify="left" if c == "tool" else "right")
+        for tool, label in (("syllabus", "[bold]Syllabus[/]"), ("mlflow", "MLflow")):
+            if not s.get(f"create_{tool}_rate"):
+                continue
+            t.add_row(
+                label,
+                fmt_s(s[f"create_{tool}_seconds"], 2),
+                fmt_rate(s[f"create_{tool}_rate"]),
+                fmt_ms(s[f"search_{tool}"]),
+                fmt_ms(s[f"search_{tool}_first"]),
+                fmt_n(s[f"search_{tool}_rows"]),
+            )
+        if s.get("create_ratio"):
+            t.add_row(
+                "ratio (Syllabus faster by)",
+                "",
+                fmt_ratio(s["create_ratio"]),
+                fmt_ratio(s["search_ratio"]),
+            )
+        console.print(t)
+        console.print(
+            f"  MLflow anchor (issue 3): {ANCHOR['create']}, {ANCHOR['search']}; MLflow searches "
+            "with MlflowClient.search_runs (typed Run objects, no DataFrame)"
+        )
+        for line in s.get("search_mismatch") or []:
+            console.print(f"  [bold red]odd:[/] the tools returned different rows: {line}")
+
+    if s.get("art_file_syllabus") or s.get("art_file_mlflow"):
+        t = Table(
+            title=f"Artifacts: one {size.big_mib} MiB random file; "
+            f"{size.files:,} x 1 KiB files in 10 folders",
+            title_justify="left",
+        )
+        for c in ("tool", "file", "MiB/s", "folder", "files/s", "file + sync", "folder + sync"):
+            t.add_column(c, justify="left" if c == "tool" else "right")
+        for tool, label in (("syllabus", "[bold]Syllabus[/]"), ("mlflow", "MLflow")):
+            f, d = s.get(f"art_file_{tool}"), s.get(f"art_tree_{tool}")
+            if not f:
+                continue
+            t.add_row(
+                label,
+                fmt_s(f),
+                f"{size.big_mib / f['median']:,.0f}",
+                fmt_s(d),
+                f"{size.files / d['median']:,.0f}" if d else "-",
+                fmt_s(s[f"art_file_{tool}_durable"]),
+                fmt_s(s[f"art_tree_{tool}_durable"]),
+            )
+        if s.get("art_file_ratio"):
+            t.add_row(
+                "ratio MLflow / Syllabus time",
+                fmt_ratio(s["art_file_ratio"]),
+                "",
+                fmt_ratio(s["art_tree_ratio"]),
+                "",
+                fmt_ratio(s["art_file_ratio_durable"]),
+                fmt_ratio(s["art_tree_ratio_durable"]),
+            )
+        console.print(t)
+        console.print(
+            "  targets use the call's time as the user waits for it; '+ sync' adds the os.sync() "
+            "right after (MLflow copies without fsync)"
+        )
+
+    t = Table(title="Targets (issue 3)", title_justify="left")
+    for c in ("target", "measured", "verdict"):
+        t.add_column(c)
+    for row in s["targets"]:
+        style = {"PASS": "green", "MISS": "bold red"}.get(row["verdict"], "yellow")
+        t.add_row(row["target"], row["measured"], f"[{style}]{row['verdict']}[/]")
+    console.print(t)
+    if size.name != "full":
+        console.print(
+            "  (size small: MLflow runs smaller single-call and batch workloads and both tools "
+            f"create {size.runs:,} runs; indicative only - the targets are defined for --size full)"
+        )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default=os.environ.get("BENCH_SIZE", "small"),
+        help="small (default; a few minutes) or full (the issue's sizes); env BENCH_SIZE",
+    )
+    p.add_argument("--reps", type=int, default=None, help="repetitions (default 3)")
+    p.add_argument("--runs", type=int, default=None, help="override the number of runs")
+    p.add_argument(
+        "--mlflow-cap",
+        type=float,
+        default=None,
+        help="seconds an MLflow single-call or batch section may take before it stops and its "
+        "rate is extrapolated (default 30 small, 60 full)",
+    )
+    p.add_argument(
+        "--sections", default=",".join(SECTIONS), help="comma list of: " + ", ".join(SECTIONS)
+    )
+    p.add_argument("--no-mlflow", action="store_true", help="skip the MLflow column")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random artifact data")
+    p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    p.add_argument(
+        "--workdir",
+        default=str(BENCH_DIR / ".work"),
+        help="where temp data goes (default bench/.work, gitignored)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the generated data")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    base = SIZES[args.size]
+    changes: dict[str, Any] = {}
+    if args.reps:
+        changes["reps"] = args.reps
+    if args.runs:
+        changes["runs"] = args.runs
+    if args.mlflow_cap:
+        changes["mlf_cap_s"] = args.mlflow_cap
+    size = Size(**{**asdict(base), **changes})
+    sections = {x.strip() for x in args.sections.split(",") if x.strip()}
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        print(f"unknown sections: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+
+    def log(msg: str) -> None:
+        console.print(f"[dim]{msg}[/]")
+
+    try:
+        syl: Syllabus | None = Syllabus()
+        syl_status = "syllabus tracking"
+    except (ImportError, AttributeError) as exc:
+        syl = None
+        syl_status = f"Syllabus tracking not importable ({exc}); its column is skipped"
+        console.print(f"[bold yellow]{syl_status}[/]")
+
+    mlflow: _mlflow.Mlflow | None = None
+    if args.no_mlflow:
+        mlf_status = "MLflow skipped (--no-mlflow)"
+    else:
+        mlflow, mlf_status = _mlflow.provision(log=log)
+        if mlflow is None:
+            mlf_status = f"MLflow unavailable, its column is skipped: {mlf_status}"
+            console.print(f"[bold yellow]{mlf_status}[/]")
+
+    env = {
+        "cpus": os.cpu_count(),
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "syllabus": git_describe(),
+        "syllabus_status": syl_status,
+        "mlflow": mlf_status,
+    }
+
+    workroot = Path(args.workdir).resolve()
+    workroot.mkdir(parents=True, exist_ok=True)
+    need = (3 * size.big_mib * MiB if "artifacts" in sections else 0) + 2 * 1024 * MiB
+    free = shutil.disk_usage(workroot).free
+    if free < need:
+        console.print(
+            f"[bold red]Not enough disk space under {workroot}: {free / MiB:,.0f} MiB free[/]"
+        )
+        return 1
+    work = Path(tempfile.mkdtemp(prefix=f"tracking-{size.name}-", dir=workroot))
+    order_rng = random.Random()  # order differs per run and per repetition
+    reps: list[dict[str, Any]] = []
+    startup: dict[str, Any] | None = None
+    worker: _mlflow.Worker | None = None
+    try:
+        data: dict[str, Path] = {}
+        if "artifacts" in sections:
+            log(f"generating a {size.big_mib} MiB file and {size.files:,} x 1 KiB files in {work}")
+            rng = random.Random(args.seed)
+            data["file"] = work / "data" / "model.bin"
+            data["file"].parent.mkdir()
+            write_random(data["file"], size.big_mib * MiB, rng)
+            data["tree"] = work / "data" / "tree"
+            make_tree(data["tree"], size.files, rng)
+        if "startup" in sections:
+            startup = bench_startup(size, work, mlflow, log)
+        if mlflow is not None and sections - {"startup"}:
+            worker = mlflow.worker(work / "mlflow-worker")
+        for rep in range(size.reps):
+            if not sections - {"startup"}:
+                break
+            reps.append(bench_rep(rep, size, sections, work, data, syl, worker, order_rng, log))
+    finally:
+        if worker is not None:
+            worker.close()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    summary = summarize(size, reps, startup)
+    render(console, size, size.reps, env, summary)
+    if args.json:
+        doc = {
+            "config": asdict(size),
+            "env": env,
+            "method": "median over repetitions; ratios are medians of per-repetition paired "
+            "ratios; os.sync() untimed before each timed step; random order per repetition",
+            "summary": summary,
+            "startup": startup,
+            "reps": reps,
+        }
+        Path(args.json).write_text(json.dumps(jsonable(doc), indent=2) + "\n")
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
