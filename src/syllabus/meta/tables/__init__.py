@@ -12,6 +12,9 @@ Adding a component's tables: write ``tables/<component>.py``, import it below, t
 
 from __future__ import annotations
 
-from syllabus.meta.tables import tracking  # noqa: F401 - registers the tracking tables
+from syllabus.meta.tables import (
+    datasets,  # noqa: F401 - registers the datasets tables
+    tracking,  # noqa: F401 - registers the tracking tables
+)
 
 __all__: list[str] = []
