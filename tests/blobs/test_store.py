@@ -22,11 +22,14 @@ from syllabus.blobs import (
     hash_bytes,
     open_blob_store,
 )
+from syllabus.blobs.records import encode_payload
+from syllabus.blobs.store import _read_small
 from syllabus.errors import (
     BlobCorruptError,
     BlobNotFoundError,
     InvalidArgumentError,
     PathEscapeError,
+    StorageError,
 )
 
 from .conftest import random_bytes
@@ -340,3 +343,32 @@ def test_open_blob_store_urls(tmp_path: Path) -> None:
         open_blob_store("ftp://host/x")
     with pytest.raises(InvalidArgumentError):
         open_blob_store("s3:///no-bucket")
+
+
+@pytest.mark.parametrize(
+    ("data", "compressed"),
+    [
+        (b"x" * 63, False),  # too small to bother
+        (b"name,value\n" + b"alpha,1\nbeta,2\n" * 70, True),  # a small text file
+        (random_bytes(1024, 3), False),
+        (random_bytes(30_000, 4), False),
+        (b"0123456789abcdef" * 2000, True),  # 32 KiB: the whole-payload probe
+        (b"0123456789abcdef" * 3000, True),  # past it: the sampled path
+    ],
+)
+def test_small_payloads_compressed_where_it_pays(data: bytes, compressed: bool) -> None:
+    flags, payload = encode_payload(data)
+    assert (flags == Flags.ZSTD) is compressed
+    if compressed:
+        assert len(payload) <= len(data) * 0.9
+    else:
+        assert payload == data
+
+
+def test_small_reads_follow_files_that_changed_size(tmp_path: Path) -> None:
+    path = tmp_path / "grew.txt"
+    path.write_bytes(b"a" * 10)
+    assert _read_small(str(path), 5) == b"a" * 10  # grew since the scan
+    assert _read_small(str(path), 20) == b"a" * 10  # shrank
+    with pytest.raises(StorageError, match="cannot read"):
+        _read_small(str(tmp_path / "gone"), 10)
