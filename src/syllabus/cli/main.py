@@ -45,6 +45,8 @@ COMMANDS = {
     "db": "syllabus.cli.db:db",
     "store": "syllabus.cli.store:store",
     "demo": "syllabus.cli.demo:demo",
+    "data": "syllabus.cli.data:data",
+    "remote": "syllabus.cli.remote:remote",
 }
 
 

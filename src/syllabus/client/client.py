@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syllabus import __version__
+from syllabus.client.datasets import DatasetsAPI
 from syllabus.client.local import LocalBackend
+from syllabus.client.tracking import TrackingAPI
 from syllabus.client.uris import Location, factory_for, resolve
 from syllabus.client.workspace import init_workspace
 from syllabus.config import Settings, find_workspace, load_settings
@@ -50,7 +52,7 @@ class Info:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class Client:
+class Client(DatasetsAPI, TrackingAPI):
     """Entry point to a Syllabus store.
 
     ``uri`` is a workspace folder, a ``sqlite:///``/``postgresql://`` URL (or later an
@@ -204,13 +206,32 @@ class Client:
         backend = self._open(write=False)
         return maintenance.fsck(backend.engine, backend.blobs, progress=progress)
 
-    def gc(self, *, dry_run: bool = True, grace_seconds: float | None = None) -> GcReport:
-        """Unreferenced blobs older than the grace period: listed, or deleted if not ``dry_run``."""
+    def gc(
+        self,
+        *,
+        dry_run: bool = True,
+        grace_seconds: float | None = None,
+        timeout: float = 5.0,
+        force: bool = False,
+    ) -> GcReport:
+        """Unreferenced blobs older than the grace period: listed, or deleted if not ``dry_run``.
+
+        Deleting waits up to ``timeout`` seconds for other open writers of the store and
+        deletes nothing if they stay open. ``force`` skips that check: only for a caller who
+        has stopped every other writer (S3 stores have no writers' lock yet and need it).
+        """
         from syllabus.client import maintenance
 
         backend = self._open(write=False)
         grace = self.settings.gc_grace if grace_seconds is None else grace_seconds
-        return maintenance.gc(backend.engine, backend.blobs, grace_seconds=grace, dry_run=dry_run)
+        return maintenance.gc(
+            backend.engine,
+            backend.blobs,
+            grace_seconds=grace,
+            dry_run=dry_run,
+            timeout=timeout,
+            force=force,
+        )
 
     def du(self) -> DuReport:
         """Space used by kind of object and by record type."""

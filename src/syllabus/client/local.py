@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from syllabus.blobs.store import BlobStore
+    from syllabus.tracking.service import TrackingService
+    from syllabus.tracking.sql import SqlTrackingStore
+    from syllabus.datasets.sql import SqlDatasetStore
 
 __all__ = ["LocalBackend"]
 
@@ -58,11 +61,35 @@ class LocalBackend:
         assert self.location.blobs_url is not None
         return open_blob_store(self.location.blobs_url, endpoint_url=self.settings.s3_endpoint_url)
 
+    @cached_property
+    def datasets_store(self) -> SqlDatasetStore:
+        from syllabus.datasets.sql import SqlDatasetStore
+
+        return SqlDatasetStore(self.engine)
+
+    @cached_property
+    def tracking_store(self) -> SqlTrackingStore:
+        """The tracking store (a remote backend supplies its own TrackingStore)."""
+        from syllabus.tracking.sql import SqlTrackingStore
+
+        return SqlTrackingStore(self.engine)
+
+    @cached_property
+    def tracking(self) -> TrackingService:
+        """Tracking behaviour (buffered metrics, heartbeats, artifacts) over the store."""
+        from syllabus.tracking.service import TrackingService
+
+        return TrackingService(self.tracking_store, lambda: self.blobs)
+
     def close(self) -> None:
+        if "tracking" in self.__dict__:
+            self.__dict__.pop("tracking").close()
+        self.__dict__.pop("tracking_store", None)
         if "blobs" in self.__dict__:
             self.blobs.close()
             del self.__dict__["blobs"]
         if "raw_engine" in self.__dict__:
             self.raw_engine.dispose()
             del self.__dict__["raw_engine"]
+            self.__dict__.pop("datasets_store", None)
             self._checked = False

@@ -171,10 +171,12 @@ def diff_rows(
         src_a, src_b = source_sql(fmt_a, "$a"), source_sql(fmt_b, "$b")
         params = {"a": str(path_a), "b": str(path_b)}
         cols_a = [
-            str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {src_a}", params).fetchall()
+            str(r[0])
+            for r in con.execute(f"DESCRIBE SELECT * FROM {src_a}", {"a": params["a"]}).fetchall()
         ]
         cols_b = [
-            str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {src_b}", params).fetchall()
+            str(r[0])
+            for r in con.execute(f"DESCRIBE SELECT * FROM {src_b}", {"b": params["b"]}).fetchall()
         ]
         for k in key:
             if k not in cols_a or k not in cols_b:
@@ -186,8 +188,8 @@ def diff_rows(
         shared = tuple(c for c in cols_a if c in cols_b and c not in key)
         keys_sql = ", ".join(quote(k) for k in key)
         dup = "SELECT count(*) FROM (SELECT {k} FROM {s} GROUP BY {k} HAVING count(*) > 1)"
-        dup_a = con.execute(dup.format(k=keys_sql, s=src_a), params).fetchone()
-        dup_b = con.execute(dup.format(k=keys_sql, s=src_b), params).fetchone()
+        dup_a = con.execute(dup.format(k=keys_sql, s=src_a), {"a": params["a"]}).fetchone()
+        dup_b = con.execute(dup.format(k=keys_sql, s=src_b), {"b": params["b"]}).fetchone()
         on = " AND ".join(f"a.{quote(k)} IS NOT DISTINCT FROM b.{quote(k)}" for k in key)
         if shared:
             left = ", ".join(f"a.{quote(c)}::VARCHAR" for c in shared)
