@@ -1,0 +1,784 @@
+"""The SQL tracking store (SQLite and PostgreSQL): the only module with tracking SQL.
+
+Rows never leave this module; callers get :mod:`~syllabus.tracking.models` values. Hot
+paths avoid per-row ORM work: metric points go in with one driver-level ``executemany``
+(SQLite) or ``COPY`` (PostgreSQL) per flush; metric key ids and run keys are cached per
+store (neither changes once assigned).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
+
+from syllabus._utils.ids import MIN_PREFIX, is_id, is_id_prefix, new_id
+from syllabus.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from syllabus.meta import BlobRef, BlobRefs, transaction
+from syllabus.meta.tables import tracking as _tables
+from syllabus.meta.tables.tracking import (
+    experiments,
+    latest_metrics,
+    metric_keys,
+    metrics,
+    run_inputs,
+    runs,
+)
+from syllabus.tracking import search
+from syllabus.tracking.models import (
+    Artifact,
+    Experiment,
+    Metric,
+    Run,
+    RunInput,
+    RunPage,
+    RunStatus,
+)
+from syllabus.tracking.store import DeletedFilter, PointBatch
+
+__all__ = ["SqlTrackingStore"]
+
+# Tables whose names are also the names of arguments.
+params_table: Final = _tables.params
+tags_table: Final = _tables.tags
+artifacts_table: Final = _tables.artifacts
+
+_IN_BATCH: Final = 500
+_COPY_SQL: Final = "COPY metrics (run_pk, key_id, step, timestamp, value) FROM STDIN"
+_INSERT_SQL: Final = (
+    "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) VALUES (?, ?, ?, ?, ?)"
+)
+_LATEST_SQL: Final = sa.text(
+    "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value) "
+    "SELECT run_pk, key_id, step, timestamp, value FROM metrics "
+    "WHERE run_pk = :run_pk AND key_id = :key_id "
+    "ORDER BY step DESC, timestamp DESC, pk DESC LIMIT 1 "
+    "ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, "
+    "timestamp = excluded.timestamp, value = excluded.value"
+)
+_MAX_RESULTS: Final = 50_000
+_Point = tuple[int, int, int, int, float]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _chunks(items: Iterable[Any], n: int = _IN_BATCH) -> Iterable[list[Any]]:
+    it = iter(items)
+    while batch := list(islice(it, n)):
+        yield batch
+
+
+def _value(v: float | None) -> float:
+    return math.nan if v is None else float(v)
+
+
+class SqlTrackingStore:
+    """:class:`~syllabus.tracking.store.TrackingStore` over a SQLAlchemy engine whose schema
+    is at head. ``stale_after`` (seconds) is how old a running run's heartbeat may be before
+    the run reads as crashed."""
+
+    def __init__(self, engine: Engine, *, stale_after: float = 90.0) -> None:
+        self.engine = engine
+        self.stale_after = stale_after
+        self._dialect = engine.dialect.name
+        self._lock = threading.Lock()
+        self._key_ids: dict[str, int] = {}
+        self._run_pks: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"SqlTrackingStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _stale_before(self) -> int:
+        return _now_ms() - int(self.stale_after * 1000)
+
+    # -- experiments -----------------------------------------------------------------------
+
+    def create_experiment(self, name: str, description: str | None = None) -> Experiment:
+        exp = Experiment(id=new_id(), name=name, created_at=_now_ms(), description=description)
+        try:
+            with transaction(self.engine) as conn:
+                conn.execute(
+                    sa.insert(experiments).values(
+                        id=exp.id,
+                        name=name,
+                        active_name=name,
+                        description=description,
+                        created_at=exp.created_at,
+                    )
+                )
+        except sa.exc.IntegrityError:
+            raise AlreadyExistsError(
+                f"experiment {name!r} already exists; pick another name or use it"
+            ) from None
+        return exp
+
+    def _experiment_row(self, conn: Connection, ref: str, *, by_name: bool) -> Any:
+        cols = sa.select(
+            experiments.c.pk,
+            experiments.c.id,
+            experiments.c.name,
+            experiments.c.created_at,
+            experiments.c.description,
+            experiments.c.deleted_at,
+        )
+        if by_name:
+            row = conn.execute(cols.where(experiments.c.active_name == ref)).first()
+            if row is None:
+                raise NotFoundError(
+                    f"experiment {ref!r} not found; `syllabus experiments list` shows them"
+                )
+            return row
+        found = conn.execute(_prefix_where(cols, experiments.c.id, ref, "experiment")).all()
+        if not found:
+            raise NotFoundError(
+                f"experiment {ref!r} not found; `syllabus experiments list` shows them"
+            )
+        if len(found) > 1:
+            raise InvalidArgumentError(
+                f"experiment id prefix {ref!r} is ambiguous; give more characters"
+            )
+        return found[0]
+
+    @staticmethod
+    def _experiment(row: sa.Row[Any]) -> Experiment:
+        return Experiment(
+            id=row.id,
+            name=row.name,
+            created_at=row.created_at,
+            description=row.description,
+            deleted_at=row.deleted_at,
+        )
+
+    def get_experiment(self, ref: str, *, by_name: bool = False) -> Experiment:
+        with transaction(self.engine, readonly=True) as conn:
+            return self._experiment(self._experiment_row(conn, ref, by_name=by_name))
+
+    def list_experiments(self, *, deleted: DeletedFilter = "active") -> list[Experiment]:
+        stmt = sa.select(experiments).order_by(experiments.c.created_at, experiments.c.id)
+        if deleted == "active":
+            stmt = stmt.where(experiments.c.deleted_at.is_(None))
+        elif deleted == "deleted":
+            stmt = stmt.where(experiments.c.deleted_at.is_not(None))
+        with transaction(self.engine, readonly=True) as conn:
+            return [self._experiment(row) for row in conn.execute(stmt)]
+
+    def update_experiment(
+        self,
+        ref: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        deleted: bool | None = None,
+    ) -> Experiment:
+        try:
+            with transaction(self.engine) as conn:
+                row = self._experiment_row(conn, ref, by_name=False)
+                values: dict[str, Any] = {}
+                live = row.deleted_at is None
+                if deleted is not None:
+                    live = not deleted
+                    values["deleted_at"] = None if live else (row.deleted_at or _now_ms())
+                new_name = name if name is not None else row.name
+                values["name"] = new_name
+                values["active_name"] = new_name if live else None
+                if description is not None:
+                    values["description"] = description
+                conn.execute(
+                    sa.update(experiments).where(experiments.c.pk == row.pk).values(**values)
+                )
+                row = self._experiment_row(conn, row.id, by_name=False)
+                return self._experiment(row)
+        except sa.exc.IntegrityError:
+            raise AlreadyExistsError(
+                f"experiment {name or ref!r} already exists; pick another name"
+            ) from None
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_id: str,
+        name: str,
+        user: str,
+        host: str,
+        start_time: int,
+        parent_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Run:
+        with transaction(self.engine) as conn:
+            exp = self._experiment_row(conn, experiment_id, by_name=False)
+            if exp.deleted_at is not None:
+                raise ConflictError(
+                    f"experiment {exp.name!r} is deleted; restore it "
+                    "(`syllabus experiments restore`) or use another"
+                )
+            parent_pk = None
+            full_parent = None
+            if parent_id is not None:
+                parent_pk, full_parent = self._run_key(conn, parent_id)
+            result = conn.execute(
+                sa.insert(runs).values(
+                    id=run_id,
+                    experiment_pk=exp.pk,
+                    parent_pk=parent_pk,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    user_name=user,
+                    host=host,
+                    start_time=start_time,
+                    heartbeat_at=start_time,
+                )
+            )
+            inserted = result.inserted_primary_key
+            assert inserted is not None
+            pk = int(inserted[0])
+            if params:
+                conn.execute(
+                    sa.insert(params_table),
+                    [{"run_pk": pk, "key": k, "value": v} for k, v in params.items()],
+                )
+            if tags:
+                conn.execute(
+                    sa.insert(tags_table),
+                    [{"run_pk": pk, "key": k, "value": v} for k, v in tags.items()],
+                )
+        with self._lock:
+            self._run_pks[run_id] = pk
+        return Run(
+            id=run_id,
+            experiment_id=exp.id,
+            name=name,
+            status=RunStatus.RUNNING,
+            user=user,
+            host=host,
+            start_time=start_time,
+            end_time=None,
+            heartbeat_at=start_time,
+            parent_id=full_parent,
+            params=dict(params or {}),
+            tags=dict(tags or {}),
+        )
+
+    def _run_key(self, conn: Connection, ref: str) -> tuple[int, str]:
+        """``(pk, full id)`` of a run from an id or unique prefix."""
+        pk = self._run_pks.get(ref)
+        if pk is not None:
+            return pk, ref
+        found = conn.execute(
+            _prefix_where(sa.select(runs.c.pk, runs.c.id), runs.c.id, ref, "run")
+        ).all()
+        if not found:
+            raise NotFoundError(f"run {ref!r} not found; `syllabus runs list` shows runs")
+        if len(found) > 1:
+            raise InvalidArgumentError(f"run id prefix {ref!r} is ambiguous; give more characters")
+        pk, full = int(found[0].pk), str(found[0].id)
+        with self._lock:
+            self._run_pks[full] = pk
+        return pk, full
+
+    def _run_select(self) -> sa.Select[Any]:
+        parent = runs.alias("parent")
+        return sa.select(
+            runs.c.pk,
+            runs.c.id,
+            experiments.c.id.label("experiment_id"),
+            runs.c.name,
+            runs.c.status,
+            runs.c.user_name,
+            runs.c.host,
+            runs.c.start_time,
+            runs.c.end_time,
+            runs.c.heartbeat_at,
+            parent.c.id.label("parent_id"),
+            runs.c.error,
+            runs.c.deleted_at,
+        ).select_from(
+            runs.join(experiments, experiments.c.pk == runs.c.experiment_pk).outerjoin(
+                parent, parent.c.pk == runs.c.parent_pk
+            )
+        )
+
+    def _runs_from_rows(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        pks = [int(r.pk) for r in rows]
+        p: dict[int, dict[str, str]] = {pk: {} for pk in pks}
+        t: dict[int, dict[str, str]] = {pk: {} for pk in pks}
+        m: dict[int, dict[str, Metric]] = {pk: {} for pk in pks}
+        for batch in _chunks(pks):
+            for row in conn.execute(
+                sa.select(params_table.c.run_pk, params_table.c.key, params_table.c.value).where(
+                    params_table.c.run_pk.in_(batch)
+                )
+            ):
+                p[row.run_pk][row.key] = row.value
+            for row in conn.execute(
+                sa.select(tags_table.c.run_pk, tags_table.c.key, tags_table.c.value).where(
+                    tags_table.c.run_pk.in_(batch)
+                )
+            ):
+                t[row.run_pk][row.key] = row.value
+            stmt = (
+                sa.select(
+                    latest_metrics.c.run_pk,
+                    metric_keys.c.key,
+                    latest_metrics.c.value,
+                    latest_metrics.c.step,
+                    latest_metrics.c.timestamp,
+                )
+                .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
+                .where(latest_metrics.c.run_pk.in_(batch))
+            )
+            for rp, key, value, step, ts in conn.execute(stmt).tuples():
+                m[rp][key] = Metric(key, _value(value), int(step), int(ts))
+        stale_before = self._stale_before()
+        out = []
+        for r in rows:
+            status = RunStatus(r.status)
+            if status is RunStatus.RUNNING and r.heartbeat_at < stale_before:
+                status = RunStatus.CRASHED
+            out.append(
+                Run(
+                    id=r.id,
+                    experiment_id=r.experiment_id,
+                    name=r.name,
+                    status=status,
+                    user=r.user_name,
+                    host=r.host,
+                    start_time=int(r.start_time),
+                    end_time=None if r.end_time is None else int(r.end_time),
+                    heartbeat_at=int(r.heartbeat_at),
+                    parent_id=r.parent_id,
+                    error=r.error,
+                    deleted_at=r.deleted_at,
+                    params=p[r.pk],
+                    tags=t[r.pk],
+                    metrics=m[r.pk],
+                )
+            )
+        return out
+
+    def get_run(self, ref: str) -> Run:
+        with transaction(self.engine, readonly=True) as conn:
+            pk, _ = self._run_key(conn, ref)
+            rows = conn.execute(self._run_select().where(runs.c.pk == pk)).all()
+            if not rows:
+                raise NotFoundError(f"run {ref!r} not found; `syllabus runs list` shows runs")
+            return self._runs_from_rows(conn, rows)[0]
+
+    def update_run(
+        self,
+        ref: str,
+        *,
+        status: str | None = None,
+        end_time: int | None = None,
+        error: str | None = None,
+        heartbeat_at: int | None = None,
+        deleted: bool | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+        if end_time is not None:
+            values["end_time"] = end_time
+        if error is not None:
+            values["error"] = error
+        if heartbeat_at is not None:
+            values["heartbeat_at"] = heartbeat_at
+        if deleted is not None:
+            values["deleted_at"] = _now_ms() if deleted else None
+        if not values:
+            return
+        with transaction(self.engine) as conn:
+            pk, _ = self._run_key(conn, ref)
+            result = conn.execute(sa.update(runs).where(runs.c.pk == pk).values(**values))
+            if result.rowcount == 0:
+                raise NotFoundError(f"run {ref!r} not found; `syllabus runs list` shows runs")
+
+    def heartbeat(self, run_ids: Sequence[str], at: int) -> None:
+        if not run_ids:
+            return
+        with transaction(self.engine) as conn:
+            for batch in _chunks(run_ids):
+                conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.id.in_(batch), runs.c.status == RunStatus.RUNNING.value)
+                    .values(heartbeat_at=at)
+                )
+
+    # -- params, tags, metrics -------------------------------------------------------------
+
+    def log_batch(
+        self,
+        ref: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        if not params and not tags:
+            return
+        with transaction(self.engine) as conn:
+            pk, full = self._run_key(conn, ref)
+            if params:
+                self._add_params(conn, pk, full, params)
+            if tags:
+                table = tags_table
+                stmt = self._insert(table)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[table.c.run_pk, table.c.key],
+                    set_={"value": stmt.excluded.value},
+                )
+                conn.execute(stmt, [{"run_pk": pk, "key": k, "value": v} for k, v in tags.items()])
+
+    def _add_params(self, conn: Connection, pk: int, run_id: str, new: Mapping[str, str]) -> None:
+        table = params_table
+        existing: dict[str, str] = {}
+        for batch in _chunks(new):
+            existing.update(
+                list(
+                    conn.execute(
+                        sa.select(table.c.key, table.c.value).where(
+                            table.c.run_pk == pk, table.c.key.in_(batch)
+                        )
+                    ).tuples()
+                )
+            )
+        for key, value in new.items():
+            old = existing.get(key)
+            if old is not None and old != value:
+                raise ConflictError(
+                    f"param {key!r} of run {run_id} is already {_short(old)!r}; params are "
+                    f"immutable, so {_short(value)!r} was refused (log it under another key)"
+                )
+        rows = [{"run_pk": pk, "key": k, "value": v} for k, v in new.items() if k not in existing]
+        if rows:
+            conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
+
+    def _ensure_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        wanted = set(keys)
+        missing = wanted - self._key_ids.keys()
+        if missing:
+            # Own transaction: ids are cached only once committed.
+            with transaction(self.engine) as conn:
+                conn.execute(
+                    self._insert(metric_keys).on_conflict_do_nothing(),
+                    [{"key": k} for k in sorted(missing)],
+                )
+                found: dict[str, int] = {}
+                for batch in _chunks(sorted(missing)):
+                    found.update(
+                        list(
+                            conn.execute(
+                                sa.select(metric_keys.c.key, metric_keys.c.id).where(
+                                    metric_keys.c.key.in_(batch)
+                                )
+                            ).tuples()
+                        )
+                    )
+            with self._lock:
+                self._key_ids.update(found)
+        return {k: self._key_ids[k] for k in wanted}
+
+    def _key_ids_known(self, conn: Connection, keys: Iterable[str]) -> dict[str, int]:
+        wanted = set(keys)
+        out = {k: self._key_ids[k] for k in wanted if k in self._key_ids}
+        missing = sorted(wanted - out.keys())
+        for batch in _chunks(missing):
+            out.update(
+                list(
+                    conn.execute(
+                        sa.select(metric_keys.c.key, metric_keys.c.id).where(
+                            metric_keys.c.key.in_(batch)
+                        )
+                    ).tuples()
+                )
+            )
+        return out
+
+    def log_metrics(self, points: PointBatch) -> None:
+        if not points:
+            return
+        key_ids = self._ensure_keys({key for _, key in points})
+        with transaction(self.engine) as conn:
+            run_pks = {run_id: self._run_key(conn, run_id)[0] for run_id, _ in points}
+            pairs = []
+            rows: list[_Point] = []
+            for (run_id, key), series in points.items():
+                if not series:
+                    continue
+                rp, kid = run_pks[run_id], key_ids[key]
+                pairs.append({"run_pk": rp, "key_id": kid})
+                rows.extend([(rp, kid, s, t, v) for s, t, v in series])
+            if not rows:
+                return
+            try:
+                self._append_points(conn, rows)
+            except sa.exc.IntegrityError:
+                raise NotFoundError(
+                    "cannot log metrics: one of the runs was purged meanwhile"
+                ) from None
+            conn.execute(_LATEST_SQL, pairs)
+
+    def _append_points(self, conn: Connection, rows: list[_Point]) -> None:
+        if self._dialect == "postgresql":
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            with driver.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        conn.exec_driver_sql(_INSERT_SQL, rows)
+
+    def get_metric_history(self, ref: str, key: str) -> list[Metric]:
+        with transaction(self.engine, readonly=True) as conn:
+            pk, _ = self._run_key(conn, ref)
+            kid = self._key_ids_known(conn, [key]).get(key)
+            if kid is None:
+                return []
+            stmt = (
+                sa.select(metrics.c.step, metrics.c.timestamp, metrics.c.value)
+                .where(metrics.c.run_pk == pk, metrics.c.key_id == kid)
+                .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.pk)
+            )
+            return [
+                Metric(key, _value(v), int(s), int(t)) for s, t, v in conn.execute(stmt).tuples()
+            ]
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        parent_id: str | None = None,
+        deleted: DeletedFilter = "active",
+    ) -> RunPage:
+        if not 0 < max_results <= _MAX_RESULTS:
+            raise InvalidArgumentError(
+                f"max_results must be between 1 and {_MAX_RESULTS}, not {max_results}"
+            )
+        node = search.parse_filter(filter)
+        order = search.parse_order_by(order_by)
+        query = [sorted(experiment_ids or []), filter, list(order_by or []), parent_id, deleted]
+        offset = search.decode_page_token(page_token, query)
+        with transaction(self.engine, readonly=True) as conn:
+            key_ids = self._key_ids_known(conn, search.metric_keys_of(node, order))
+            where = [
+                search.compile_filter(
+                    node,
+                    key_ids=key_ids,
+                    dialect=self._dialect,
+                    stale_before=self._stale_before(),
+                )
+            ]
+            if experiment_ids is not None:
+                exp_pks = [self._experiment_row(conn, e, by_name=False).pk for e in experiment_ids]
+                where.append(runs.c.experiment_pk.in_(exp_pks))
+            if parent_id is not None:
+                where.append(runs.c.parent_pk == self._run_key(conn, parent_id)[0])
+            if deleted == "active":
+                where.append(runs.c.deleted_at.is_(None))
+            elif deleted == "deleted":
+                where.append(runs.c.deleted_at.is_not(None))
+            joins, clauses = search.compile_order(order, key_ids=key_ids)
+            base: Any = runs
+            for table, on in joins:
+                base = base.outerjoin(table, on)
+            page_pks = (
+                sa.select(runs.c.pk)
+                .select_from(base)
+                .where(*where)
+                .order_by(*clauses)
+                .limit(max_results + 1)
+                .offset(offset)
+            )
+            pks = [int(pk) for pk in conn.execute(page_pks).scalars()]
+            more = len(pks) > max_results
+            pks = pks[:max_results]
+            rows_by_pk: dict[int, sa.Row[Any]] = {}
+            for batch in _chunks(pks):
+                for row in conn.execute(self._run_select().where(runs.c.pk.in_(batch))):
+                    rows_by_pk[int(row.pk)] = row
+            found = self._runs_from_rows(conn, [rows_by_pk[pk] for pk in pks if pk in rows_by_pk])
+        token = search.encode_page_token(offset + max_results, query) if more else None
+        return RunPage(tuple(found), token)
+
+    # -- artifacts and inputs --------------------------------------------------------------
+
+    def add_artifacts(self, ref: str, artifacts: Sequence[Artifact]) -> None:
+        if not artifacts:
+            return
+        now = _now_ms()
+        with transaction(self.engine) as conn:
+            pk, full = self._run_key(conn, ref)
+            stmt = self._insert(artifacts_table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[artifacts_table.c.run_pk, artifacts_table.c.path],
+                set_={
+                    "digest": stmt.excluded.digest,
+                    "size": stmt.excluded.size,
+                    "created_at": stmt.excluded.created_at,
+                },
+            )
+            for batch in _chunks(artifacts, 1000):
+                conn.execute(
+                    stmt,
+                    [
+                        {
+                            "run_pk": pk,
+                            "path": a.path,
+                            "digest": a.digest,
+                            "size": a.size,
+                            "created_at": now,
+                        }
+                        for a in batch
+                    ],
+                )
+            BlobRefs(self.engine).add(
+                (BlobRef(a.digest, "artifact", "run", full) for a in artifacts), conn
+            )
+
+    def list_artifacts(self, ref: str, prefix: str = "") -> list[Artifact]:
+        prefix = prefix.strip("/")
+        with transaction(self.engine, readonly=True) as conn:
+            pk, _ = self._run_key(conn, ref)
+            stmt = (
+                sa.select(artifacts_table.c.path, artifacts_table.c.digest, artifacts_table.c.size)
+                .where(artifacts_table.c.run_pk == pk)
+                .order_by(artifacts_table.c.path)
+            )
+            if prefix:
+                stmt = stmt.where(
+                    sa.or_(
+                        artifacts_table.c.path == prefix,
+                        sa.and_(
+                            artifacts_table.c.path > prefix + "/",
+                            artifacts_table.c.path < prefix + "0",
+                        ),
+                    )
+                )
+            return [Artifact(p, d, int(s)) for p, d, s in conn.execute(stmt).tuples()]
+
+    def log_inputs(self, ref: str, inputs: Sequence[RunInput]) -> None:
+        if not inputs:
+            return
+        with transaction(self.engine) as conn:
+            pk, _ = self._run_key(conn, ref)
+            stmt = self._insert(run_inputs)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[
+                    run_inputs.c.run_pk,
+                    run_inputs.c.kind,
+                    run_inputs.c.target_id,
+                    run_inputs.c.role,
+                ],
+                set_={"name": stmt.excluded.name, "digest": stmt.excluded.digest},
+            )
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "run_pk": pk,
+                        "kind": i.kind,
+                        "target_id": i.target_id,
+                        "name": i.name,
+                        "digest": i.digest,
+                        "role": i.role,
+                    }
+                    for i in inputs
+                ],
+            )
+
+    def _inputs(self, conn: Connection, where: sa.ColumnElement[bool]) -> list[RunInput]:
+        stmt = (
+            sa.select(
+                run_inputs.c.kind,
+                run_inputs.c.target_id,
+                run_inputs.c.name,
+                run_inputs.c.digest,
+                run_inputs.c.role,
+                runs.c.id,
+            )
+            .join(runs, runs.c.pk == run_inputs.c.run_pk)
+            .where(where)
+            .order_by(runs.c.id, run_inputs.c.pk)
+        )
+        return [
+            RunInput(kind=k, target_id=t, name=n, digest=d, role=r, run_id=rid)
+            for k, t, n, d, r, rid in conn.execute(stmt).tuples()
+        ]
+
+    def list_inputs(self, ref: str) -> list[RunInput]:
+        with transaction(self.engine, readonly=True) as conn:
+            pk, _ = self._run_key(conn, ref)
+            return self._inputs(conn, run_inputs.c.run_pk == pk)
+
+    def runs_with_input(self, kind: str, target_id: str) -> list[RunInput]:
+        with transaction(self.engine, readonly=True) as conn:
+            return self._inputs(
+                conn,
+                sa.and_(run_inputs.c.kind == kind, run_inputs.c.target_id == target_id),
+            )
+
+    # -- purge -----------------------------------------------------------------------------
+
+    def purge_deleted(self, older_than: int) -> int:
+        removed = 0
+        refs = BlobRefs(self.engine)
+        with transaction(self.engine) as conn:
+            old_exps = sa.select(experiments.c.pk).where(experiments.c.deleted_at < older_than)
+            doomed = conn.execute(
+                sa.select(runs.c.pk, runs.c.id).where(
+                    sa.or_(runs.c.deleted_at < older_than, runs.c.experiment_pk.in_(old_exps))
+                )
+            ).all()
+            for batch in _chunks(doomed):
+                for row in batch:
+                    refs.remove_owner("run", row.id, conn)
+                conn.execute(sa.delete(runs).where(runs.c.pk.in_([r.pk for r in batch])))
+                removed += len(batch)
+            conn.execute(sa.delete(experiments).where(experiments.c.deleted_at < older_than))
+        with self._lock:
+            for row in doomed:
+                self._run_pks.pop(row.id, None)
+        return removed
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _prefix_where(stmt: sa.Select[Any], column: Any, ref: str, what: str) -> sa.Select[Any]:
+    """``stmt`` restricted to ids equal to ``ref`` or starting with it (at most 2 rows)."""
+    ref = ref.strip().lower()
+    if is_id(ref):
+        return stmt.where(column == ref)
+    if not is_id_prefix(ref):
+        raise NotFoundError(
+            f"{what} {ref!r} not found (ids are hex; give at least {MIN_PREFIX} characters)"
+        )
+    return stmt.where(column >= ref, column < ref + "g").limit(2)
