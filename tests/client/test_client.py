@@ -10,7 +10,12 @@ from alembic import command
 
 from syllabus import Client, init_workspace
 from syllabus.blobs import Digest
-from syllabus.errors import ConfigError, SchemaOutdatedError, WorkspaceNotFoundError
+from syllabus.errors import (
+    ConfigError,
+    SchemaOutdatedError,
+    StorageError,
+    WorkspaceNotFoundError,
+)
 from syllabus.meta import BlobRef, BlobRefs, create_engine
 from syllabus.meta.migrate import alembic_config
 from tests.fixtures.s3 import S3Bucket
@@ -170,3 +175,23 @@ def test_postgresql_and_s3_by_configuration_only(
     stored_keys = s3_bucket.keys("team/")
     assert any(k.startswith("team/packs/") for k in stored_keys)
     assert not (workdir / ".syllabus").exists()
+
+
+def test_gc_waits_for_open_writers_and_honours_what_they_committed(workdir: Path) -> None:
+    init_workspace(workdir)
+    with Client() as first:
+        old = first.blobs.put_bytes(b"old content " * 100)
+        first.blobs.flush()
+    writer = Client()
+    # The writer deduplicates against the old, still unreferenced record ...
+    assert writer.blobs.put_bytes(b"old content " * 100) == old
+    with Client() as collector:
+        with pytest.raises(StorageError, match="in use by other writers"):
+            collector.gc(dry_run=False, grace_seconds=0, timeout=0.2)
+        assert collector.blobs.has(old)
+        # ... commits its reference and closes: gc reads references under the lock.
+        _refer(writer, old)
+        writer.close()
+        report = collector.gc(dry_run=False, grace_seconds=0, timeout=2)
+        assert report.count == 0
+        assert collector.blobs.read_bytes(old) == b"old content " * 100

@@ -75,8 +75,20 @@ def _jsonable_fsck(report: object) -> dict[str, object]:
     metavar="DURATION",
     help="Keep unreferenced blobs younger than this (default: the gc_grace setting, 24h).",
 )
+@click.option(
+    "--wait",
+    metavar="DURATION",
+    default="5s",
+    show_default=True,
+    help="How long to wait for other processes writing to the store before giving up.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Skip the check for other writers (needed on S3; only when no one else is writing).",
+)
 @format_option()
-def gc(yes: bool, grace: str | None, fmt: Format) -> None:
+def gc(yes: bool, grace: str | None, wait: str, force: bool, fmt: Format) -> None:
     """Delete unreferenced blobs older than a grace period (lists them unless --yes).
 
     \b
@@ -86,7 +98,9 @@ def gc(yes: bool, grace: str | None, fmt: Format) -> None:
     """
     with Client(create=False) as client:
         seconds = parse_duration(grace) if grace is not None else None
-        report = client.gc(dry_run=not yes, grace_seconds=seconds)
+        report = client.gc(
+            dry_run=not yes, grace_seconds=seconds, timeout=parse_duration(wait), force=force
+        )
     if fmt != "table":
         emit_rows([{"digest": d} for d in report.unreferenced], ["digest"], fmt)
         return

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from syllabus.blobs.backend import ObjectInfo
 from syllabus.blobs.digest import Digest
-from syllabus.blobs.maintenance import GcReport, KindUsage
+from syllabus.blobs.maintenance import GC_TIMEOUT, GcReport, KindUsage
 from syllabus.blobs.store import BlobStore
 from syllabus.meta import BlobRefs
 from syllabus.types import ProgressCallback, null_progress
@@ -91,11 +91,29 @@ def fsck(
     )
 
 
-def gc(engine: Engine, store: BlobStore, *, grace_seconds: float, dry_run: bool = True) -> GcReport:
+def gc(
+    engine: Engine,
+    store: BlobStore,
+    *,
+    grace_seconds: float,
+    dry_run: bool = True,
+    timeout: float = GC_TIMEOUT,
+    force: bool = False,
+) -> GcReport:
     """Delete (or with ``dry_run`` only list) records no database reference reaches and
-    that are older than ``grace_seconds``."""
-    keep = [Digest(d) for d in BlobRefs(engine).digests()]
-    return store.gc(keep, grace_seconds=grace_seconds, dry_run=dry_run)
+    that are older than ``grace_seconds``.
+
+    The references are read by the blob store once it holds its writers' lock, so a
+    reference committed by any writer that has closed is honoured; a deleting gc waits up
+    to ``timeout`` seconds for open writers and deletes nothing if they stay open.
+    """
+
+    def keep() -> list[Digest]:
+        return [Digest(d) for d in BlobRefs(engine).digests()]
+
+    return store.gc(
+        keep, grace_seconds=grace_seconds, dry_run=dry_run, timeout=timeout, force=force
+    )
 
 
 def du(engine: Engine, store: BlobStore) -> DuReport:
