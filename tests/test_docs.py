@@ -53,10 +53,27 @@ def _examples() -> list[tuple[str, str]]:
 EXAMPLES = _examples()
 
 
+def _prepare_datasets(workdir: Path) -> None:
+    """Two versions of dataset ``churn`` from ``data/``, pushed to remote ``backup``."""
+    from syllabus import Client
+
+    data = workdir / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x\n1,0.5\n2,1.5\n")
+    with Client(cwd=workdir) as client:
+        client.add_dataset("churn", data, message="first")
+        (data / "train.csv").write_text("id,x\n1,0.5\n2,2.5\n3,4.0\n")
+        client.add_dataset("churn", data, message="second")
+        client.add_remote("backup", str(workdir / "backup"))
+        client.push_dataset("churn", "backup")
+
+
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, example: str) -> None:
     if command != "syllabus init":
         assert syllabus("init").code == 0
+    if command.startswith(("syllabus data", "syllabus remote")):
+        _prepare_datasets(workdir)
     result = syllabus(*shlex.split(example)[1:])
     assert result.code == 0, f"{example!r} failed: {result.stderr}"
 
