@@ -29,6 +29,23 @@ from syllabus.errors import (
 
 if TYPE_CHECKING:
     from syllabus.client import Client, init_workspace
+    from syllabus.fluent import (
+        active_run,
+        end_run,
+        flush,
+        log_artifact,
+        log_artifacts,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        set_tag,
+        set_tags,
+        start_run,
+    )
 
 __version__ = "0.1.0.dev0"
 
@@ -50,13 +67,58 @@ __all__ = [
     "UnsafeLoadError",
     "WorkspaceNotFoundError",
     "__version__",
+    "active_run",
+    "end_run",
+    "flush",
     "init_workspace",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "set_tag",
+    "set_tags",
+    "start_run",
 ]
 
-_LAZY = {"Client": "syllabus.client", "init_workspace": "syllabus.client"}
+_LAZY = {
+    "Client": "syllabus.client",
+    "init_workspace": "syllabus.client",
+    **dict.fromkeys(
+        (
+            "active_run",
+            "end_run",
+            "flush",
+            "log_artifact",
+            "log_artifacts",
+            "log_dict",
+            "log_figure",
+            "log_metric",
+            "log_metrics",
+            "log_param",
+            "log_params",
+            "log_text",
+            "set_tag",
+            "set_tags",
+            "start_run",
+        ),
+        "syllabus.fluent",
+    ),
+}
+_LAZY_MODULES = {"sklearn": "syllabus.integrations.sklearn"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        import importlib
+
+        module = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = module
+        return module
     if name in _LAZY:
         import importlib
 

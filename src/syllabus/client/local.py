@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from syllabus.blobs.store import BlobStore
+    from syllabus.datasets.sql import SqlDatasetStore
     from syllabus.tracking.service import TrackingService
     from syllabus.tracking.sql import SqlTrackingStore
-    from syllabus.datasets.sql import SqlDatasetStore
 
 __all__ = ["LocalBackend"]
 
