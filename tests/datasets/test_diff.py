@@ -13,7 +13,10 @@ from syllabus.errors import InvalidArgumentError
 
 V1 = "id,age,region\n1,30,north\n2,40,south\n3,50,north\n4,60,south\n"
 # id 1 removed, id 3 changed (age 50 -> 55), ids 5 and 6 added, column score added
-V2 = "id,age,region,score\n2,40,south,0.5\n3,55,north,0.7\n4,60,south,0.1\n5,20,east,0.2\n6,80,east,0.9\n"
+V2 = (
+    "id,age,region,score\n2,40,south,0.5\n3,55,north,0.7\n4,60,south,0.1\n"
+    "5,20,east,0.2\n6,80,east,0.9\n"
+)
 
 
 def _stats(table: object) -> dict[tuple[str, str], tuple[object, object]]:

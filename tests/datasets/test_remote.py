@@ -106,7 +106,7 @@ def test_s3_remote_round_trip(tmp_path: Path, s3_bucket: S3Bucket) -> None:
     service.add_remote("s3", f"s3://{s3_bucket.name}/team")
     pushed = service.push("churn")
     assert pushed.copied > 0
-    assert any(k.startswith("team/") for k in s3_bucket.keys())
+    assert s3_bucket.keys("team/")
     clone = _fresh_clone(service, tmp_path, s3_bucket.endpoint_url)
     assert clone.pull("churn").copied == pushed.copied
     clone.checkout("churn", tmp_path / "out")

@@ -1,0 +1,128 @@
+"""The DatasetStore contract on SQLite and PostgreSQL, including concurrent adds."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from syllabus.datasets import SqlDatasetStore, VersionSpec
+from syllabus.errors import AlreadyExistsError
+from syllabus.meta import BlobRefs, create_engine, ensure_schema
+from tests.datasets import _workers
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlDatasetStore]:
+    engine = create_engine(db_url)
+    ensure_schema(engine)
+    yield SqlDatasetStore(engine)
+    engine.dispose()
+
+
+def _spec(n: int, **kw: object) -> VersionSpec:
+    base: dict[str, object] = {
+        "tree": f"{n:064x}", "kind": "folder", "file_count": n, "size": n * 10,
+        "message": f"m{n}", "author": "me",
+    }  # fmt: skip
+    base.update(kw)
+    return VersionSpec(**base)  # type: ignore[arg-type]
+
+
+def test_versions_are_numbered_and_identical_content_is_not_repeated(
+    store: SqlDatasetStore,
+) -> None:
+    v1, created = store.create_version("churn", _spec(1))
+    assert (v1.version, created, v1.name) == (1, True, "churn")
+    same, created = store.create_version("churn", _spec(1))
+    assert (same.id, created) == (v1.id, False)
+    v2, _ = store.create_version("churn", _spec(2, profiles=f"{7:064x}", empty_dirs=("e",)))
+    assert v2.version == 2
+    assert store.latest_version("churn") == v2
+    assert store.get_version("churn", 1) == v1
+    assert [v.version for v in store.list_versions("churn")] == [2, 1]
+    (summary,) = store.list_datasets()
+    assert (summary.name, summary.versions, summary.latest, summary.size) == ("churn", 2, 2, 20)
+    assert store.latest_number("churn") == 2
+    assert store.get_version("nope", 1) is None
+
+
+def test_every_referenced_digest_is_declared(store: SqlDatasetStore) -> None:
+    v, _ = store.create_version("d", _spec(3, profiles=f"{9:064x}"))
+    refs = BlobRefs(store._engine)
+    assert {r.owner_id for r in refs.owners(f"{3:064x}")} == {v.id}
+    assert {r.kind for r in refs.owners(f"{9:064x}")} == {"dataset"}
+
+
+def test_tags_move_and_go_with_deleted_versions(store: SqlDatasetStore) -> None:
+    v1, _ = store.create_version("d", _spec(1))
+    v2, _ = store.create_version("d", _spec(2))
+    store.set_tag(v1.id, "gold")
+    assert store.version_for_tag("d", "gold") == store.get_version("d", 1)
+    store.set_tag(v2.id, "gold")
+    found = store.version_for_tag("d", "gold")
+    assert found is not None
+    assert (found.version, found.tags) == (2, ("gold",))
+    assert store.soft_delete([v2.id], 1) == 1
+    assert store.version_for_tag("d", "gold") is None
+    assert store.latest_version("d") == store.get_version("d", 1)
+    assert store.remove_tag("d", "gold") is False
+
+
+def test_purge_removes_old_deleted_versions_and_their_references(store: SqlDatasetStore) -> None:
+    v1, _ = store.create_version("d", _spec(1))
+    store.soft_delete([v1.id], 1000)
+    assert store.purge_deleted(500) == 0
+    assert store.purge_deleted(2000) == 1
+    assert BlobRefs(store._engine).owners(f"{1:064x}") == []
+    assert store.get_dataset("d") is None
+
+
+def test_remotes(store: SqlDatasetStore) -> None:
+    store.add_remote("b", "/tmp/b")
+    store.add_remote("a", "s3://bucket/x")
+    with pytest.raises(AlreadyExistsError, match="remote 'a' already exists"):
+        store.add_remote("a", "/elsewhere")
+    assert [(r.name, r.url) for r in store.list_remotes()] == [
+        ("a", "s3://bucket/x"),
+        ("b", "/tmp/b"),
+    ]
+    assert store.remove_remote("a") is True
+    assert store.remove_remote("a") is False
+
+
+def test_concurrent_adds_from_threads_get_consecutive_numbers(store: SqlDatasetStore) -> None:
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda n: store.create_version("race", _spec(n)), range(1, 13)))
+    assert sorted(v.version for v, _ in results) == list(range(1, 13))
+    assert all(created for _, created in results)
+
+
+def test_concurrent_adds_from_processes(
+    db_url: str, store: SqlDatasetStore, tmp_path: Path
+) -> None:
+    folders = []
+    for i in range(4):
+        folder = tmp_path / f"src{i}"
+        folder.mkdir()
+        (folder / "f.txt").write_text(f"content {i}")
+        folders.append(str(folder))
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        numbers = pool.starmap(
+            _workers.add_version,
+            [(db_url, str(tmp_path / "blobs"), str(tmp_path / "cache"), f) for f in folders],
+        )
+    assert sorted(numbers) == [1, 2, 3, 4]
+    assert sorted(v.message for v in store.list_versions("shared")) == sorted(folders)
