@@ -1,0 +1,63 @@
+"""``syllabus data`` and ``syllabus remote`` through the real console script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.fixtures.cli import Runner
+
+
+def _ok(result: object) -> str:
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    return str(result.stdout)  # type: ignore[attr-defined]
+
+
+def test_data_commands_end_to_end(syllabus: Runner, workdir: Path) -> None:
+    data = workdir / "data"
+    data.mkdir()
+    (data / "people.csv").write_text("id,age\n1,30\n2,40\n")
+    assert "churn@1: 1 file(s)" in _ok(syllabus("data", "add", "churn", "data", "-m", "first"))
+    again = syllabus("data", "add", "churn", "data")
+    assert "no changes: churn@1 already has this content" in again.stderr
+    (data / "people.csv").write_text("id,age\n1,30\n2,45\n3,50\n")
+    _ok(syllabus("data", "add", "churn", "data", "-m", "second", "--tag", "gold"))
+
+    listed = json.loads(_ok(syllabus("data", "list", "--json")))
+    assert [(d["name"], d["versions"], d["latest"]) for d in listed] == [("churn", 2, 2)]
+    csv_out = _ok(syllabus("data", "versions", "churn", "--csv")).splitlines()
+    assert csv_out[0] == "version,tags,files,size,author,created,message"
+    assert csv_out[1].startswith("2,gold,1,")
+    shown = _ok(syllabus("data", "show", "churn@gold"))
+    assert "people.csv: 3 rows, 2 columns" in shown
+    assert "message:  second" in shown
+
+    diff = _ok(syllabus("data", "diff", "churn@1", "churn@2", "--key", "id"))
+    assert "modified  people.csv" in diff
+    assert "rows: 2 -> 3 (+1)" in diff
+    assert "age.mean: 35 -> 41.6667" in diff
+    assert "+1 added, -0 removed, ~1 changed, 1 unchanged" in diff
+
+    assert "up to date" in _ok(syllabus("data", "status", "churn"))
+    (data / "people.csv").write_text("changed")
+    assert "modified  people.csv" in _ok(syllabus("data", "status", "churn"))
+
+    _ok(syllabus("data", "checkout", "churn@1", "work"))
+    assert (workdir / "work" / "people.csv").read_text() == "id,age\n1,30\n2,40\n"
+    (workdir / "work" / "people.csv").write_text("local edit")
+    refused = syllabus("data", "checkout", "churn@2", "work")
+    assert refused.code == 1
+    assert refused.stderr.startswith("Error: checkout of churn@2")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    _ok(syllabus("data", "checkout", "churn@2", "work", "--force"))
+
+    _ok(syllabus("remote", "add", "backup", str(workdir / "remote")))
+    assert "backup" in _ok(syllabus("remote", "list"))
+    assert "pushed churn to backup" in _ok(syllabus("data", "push", "churn"))
+    assert "0 record(s) copied" in _ok(syllabus("data", "pull", "churn@1"))
+
+    missing = syllabus("data", "show", "churn@9")
+    assert missing.code == 1
+    assert missing.stderr.strip() == "Error: dataset 'churn' has no version 9 (latest is 2)"
+    assert "removed churn@1" in _ok(syllabus("data", "rm", "churn@1"))
+    _ok(syllabus("remote", "remove", "backup"))
