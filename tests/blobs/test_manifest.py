@@ -151,3 +151,20 @@ def test_diff() -> None:
     assert change.modified == ("chmod", "edit")
     assert change
     assert not diff(a, a)
+
+
+def test_empty_folder_entries() -> None:
+    d = hash_bytes(b"x")
+    m = Manifest([ManifestEntry.dir("logs"), ManifestEntry.file("data/a", d, 1)])
+    data = m.serialize()
+    assert b'["logs","d",493,0,' in data
+    assert Manifest.parse(data) == m
+    assert m.file_digests() == {d}
+    assert m.total_size == 1
+    with pytest.raises(PathEscapeError):
+        ManifestEntry.dir("../up")
+    with pytest.raises(PathEscapeError, match="both an entry and the folder"):
+        Manifest([ManifestEntry.dir("logs"), ManifestEntry.file("logs/a", d, 1)])
+    bad = MANIFEST_MAGIC + f'["logs","d",493,0,"{d}"]\n'.encode()
+    with pytest.raises(InvalidArgumentError, match="folder 'logs' with a content id"):
+        Manifest.parse(bad)

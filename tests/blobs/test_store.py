@@ -372,3 +372,46 @@ def test_small_reads_follow_files_that_changed_size(tmp_path: Path) -> None:
     assert _read_small(str(path), 20) == b"a" * 10  # shrank
     with pytest.raises(StorageError, match="cannot read"):
         _read_small(str(tmp_path / "gone"), 10)
+
+
+def test_empty_folders_round_trip(store: BlobStore, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "logs").mkdir(parents=True)
+    (src / "a" / "b" / "c").mkdir(parents=True)
+    (src / "only-ignored").mkdir()
+    (src / "only-ignored" / "x.tmp").write_text("ignored")
+    (src / "data").mkdir()
+    (src / "data" / "f.txt").write_text("content")
+    tree = store.put_tree(src, ignore=["*.tmp"])
+    kinds = {path: entry.kind for path, entry in tree.manifest.items()}
+    assert kinds == {"a/b/c": "dir", "data/f.txt": "file", "logs": "dir", "only-ignored": "dir"}
+    assert store.dangling([tree.digest]) == {}
+    out = tmp_path / "out"
+    store.materialize(tree.digest, out)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "a",
+        "a/b",
+        "a/b/c",
+        "data",
+        "data/f.txt",
+        "logs",
+        "only-ignored",
+    ]
+    assert store.put_tree(out).digest == tree.digest
+
+
+def test_materialize_creates_nothing_outside_through_a_symlinked_parent(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    (src / "d" / "deeper").mkdir(parents=True)
+    (src / "d" / "deeper" / "f").write_text("x")
+    (src / "d" / "empty").mkdir()
+    tree = store.put_tree(src)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "d").symlink_to(elsewhere)
+    with pytest.raises(PathEscapeError):
+        store.materialize(tree.digest, out)
+    assert list(elsewhere.iterdir()) == []

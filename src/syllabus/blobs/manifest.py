@@ -1,7 +1,7 @@
 """Typed manifests of folders: which file (by content id) sits at which relative path.
 
-A manifest lists files and symbolic links; folders are implied by paths (an empty folder is
-not recorded, as in git). Paths are POSIX, relative, and never leave the root: parsing
+A manifest lists files, symbolic links and empty folders; other folders are implied by
+the paths inside them. Paths are POSIX, relative, and never leave the root: parsing
 rejects absolute paths, ``..`` and ``.`` segments, backslashes, drive letters, NUL bytes,
 duplicates, a path that is also the parent of another, and links whose target resolves
 outside the root.
@@ -12,11 +12,13 @@ Canonical serialization (UTF-8, ``\\n``-terminated lines, entries sorted by path
     ["data/train.csv","f",420,1048576,"<64 hex digest>"]
     ["run.sh","f",493,120,"<digest>"]
     ["latest","l",511,9,"<digest of the target text>","data/train.csv"]
+    ["logs","d",493,0,"<digest of no bytes>"]
 
 Each entry line is a compact JSON array ``[path, kind, mode, size, digest(, target)]``:
-kind ``f`` (file) or ``l`` (link); mode is ``0o644`` or ``0o755`` for files (only the
-executable bit is kept) and ``0o777`` for links; a link's size and digest describe its
-target text. One line per file makes the serialization chunk well, so a large manifest
+kind ``f`` (file), ``l`` (link) or ``d`` (an empty folder); mode is ``0o644`` or ``0o755``
+for files (only the executable bit is kept), ``0o777`` for links and ``0o755`` for folders;
+a link's size and digest describe its target text, a folder's those of no bytes. One line
+per file makes the serialization chunk well, so a large manifest
 stored through ``put_bytes`` shares most of its chunks with the previous version.
 """
 
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from syllabus.blobs.digest import Digest, hash_bytes
+from syllabus.blobs.digest import EMPTY_DIGEST, Digest, hash_bytes
 from syllabus.errors import InvalidArgumentError, PathEscapeError
 
 __all__ = [
@@ -45,8 +47,9 @@ MANIFEST_MAGIC: Final = b"syllabus-manifest 1\n"
 FILE_MODE: Final = 0o644
 EXEC_MODE: Final = 0o755
 LINK_MODE: Final = 0o777
+DIR_MODE: Final = 0o755
 
-Kind = Literal["file", "link"]
+Kind = Literal["file", "link", "dir"]
 
 
 def check_relpath(path: str) -> str:
@@ -79,7 +82,7 @@ def check_link_target(path: str, target: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ManifestEntry:
-    """One file or link in a folder."""
+    """One file, link or empty folder in a folder."""
 
     path: str
     digest: Digest
@@ -106,8 +109,13 @@ class ManifestEntry:
         raw = target.encode("utf-8")
         return cls(path, hash_bytes(raw), len(raw), LINK_MODE, "link", target)
 
+    @classmethod
+    def dir(cls, path: str) -> ManifestEntry:
+        """An empty folder (folders with content are implied by their entries' paths)."""
+        return cls(check_relpath(path), EMPTY_DIGEST, 0, DIR_MODE, "dir")
+
     def _line(self) -> bytes:
-        row: list[object] = [self.path, "f" if self.kind == "file" else "l"]
+        row: list[object] = [self.path, {"file": "f", "link": "l", "dir": "d"}[self.kind]]
         row += [self.mode, self.size, str(self.digest)]
         if self.kind == "link":
             row.append(self.target)
@@ -125,7 +133,7 @@ class Manifest(Mapping[str, ManifestEntry]):
             check_relpath(entry.path)
             if entry.kind == "link":
                 check_link_target(entry.path, entry.target or "")
-            elif entry.kind != "file":
+            elif entry.kind not in ("file", "dir"):
                 raise InvalidArgumentError(f"manifest entry {entry.path!r}: unknown kind")
             if entry.path in by_path:
                 raise PathEscapeError(f"path {entry.path!r} appears twice in the manifest")
@@ -210,6 +218,10 @@ def _entry_from_row(row: object, where: str) -> ManifestEntry:
         raise InvalidArgumentError(f"{where}: bad content id for {path!r}")
     if kind == "f" and len(row) == 5 and mode in (FILE_MODE, EXEC_MODE):
         return ManifestEntry(path, Digest(digest), size, mode)
+    if kind == "d" and len(row) == 5 and mode == DIR_MODE and size == 0:
+        if digest != EMPTY_DIGEST:
+            raise InvalidArgumentError(f"{where}: folder {path!r} with a content id")
+        return ManifestEntry(path, EMPTY_DIGEST, 0, DIR_MODE, "dir")
     if kind == "l" and len(row) == 6 and isinstance(row[5], str):
         check_link_target(path, row[5])
         return ManifestEntry(path, Digest(digest), size, LINK_MODE, "link", row[5])

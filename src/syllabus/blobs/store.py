@@ -247,7 +247,8 @@ class BlobStore:
         progress: ProgressCallback = null_progress,
         ignore: IgnoreSpec = None,
     ) -> Tree:
-        """Store a folder's files and links and its manifest; returns the tree, durably.
+        """Store a folder's files, links and empty folders and its manifest; returns the
+        tree, durably.
 
         Symbolic links are kept as links when their target stays inside ``folder``
         (PathEscapeError otherwise); sockets, FIFOs and devices are skipped. Progress
@@ -256,9 +257,9 @@ class BlobStore:
         root = Path(folder)
         if not root.is_dir():
             raise InvalidArgumentError(f"{root} is not a folder")
-        files, links = _scan(root, ignore)
+        files, others = _scan(root, ignore)
         total = sum(size for _, _, size, _ in files)
-        entries: list[ManifestEntry] = list(links)
+        entries: list[ManifestEntry] = list(others)
         small = [f for f in files if f[2] <= WHOLE_MAX]
         for rel, path, _, executable in (f for f in files if f[2] > WHOLE_MAX):
             stored = self._put_file(Path(path), progress=lambda n, _t: progress(n, total))
@@ -370,9 +371,16 @@ class BlobStore:
         total = manifest.total_size
         for entry in manifest.values():
             dest = root / entry.path
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            # Resolve before creating anything, so a symlink already in the folder cannot
+            # make mkdir create folders outside it.
             if not dest.parent.resolve().is_relative_to(real_root):
                 raise PathEscapeError(f"path {entry.path!r} leaves {root} through a symlink")
+            if entry.kind == "dir":
+                if not dest.resolve().is_relative_to(real_root):
+                    raise PathEscapeError(f"path {entry.path!r} leaves {root} through a symlink")
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
             if entry.kind == "link":
                 assert entry.target is not None
                 tmp = dest.parent / f".{dest.name}.{new_id()}.tmp"
@@ -574,17 +582,20 @@ def _read_small(path: str, size: int) -> bytes:
 def _scan(
     root: Path, ignore: IgnoreSpec
 ) -> tuple[list[tuple[str, str, int, bool]], list[ManifestEntry]]:
-    """Files ``(rel, path, size, executable)`` and link entries under ``root``."""
+    """Files ``(rel, path, size, executable)``, and link and empty-folder entries under
+    ``root`` (a folder whose every item is ignored counts as empty)."""
     files: list[tuple[str, str, int, bool]] = []
-    links: list[ManifestEntry] = []
+    others: list[ManifestEntry] = []
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
+        kept = 0
         with os.scandir(folder) as it:
             for item in it:
                 rel = prefix + item.name
                 if _is_ignored(rel, ignore):
                     continue
+                kept += 1
                 st = item.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
                     target = str(Path(item.path).readlink())
@@ -592,14 +603,17 @@ def _scan(
                         check_link_target(rel, target)
                     except PathEscapeError as exc:
                         raise PathEscapeError(f"{root}: {exc}") from None
-                    links.append(ManifestEntry.link(rel, target))
+                    others.append(ManifestEntry.link(rel, target))
                 elif stat.S_ISDIR(st.st_mode):
                     stack.append((Path(item.path), rel + "/"))
                 elif stat.S_ISREG(st.st_mode):
                     files.append((rel, item.path, st.st_size, bool(st.st_mode & 0o100)))
                 else:
+                    kept -= 1
                     log.info("skipping %s: not a regular file, folder or link", item.path)
-    return files, links
+        if kept == 0 and prefix:
+            others.append(ManifestEntry.dir(prefix.rstrip("/")))
+    return files, others
 
 
 def open_blob_store(url: str, *, endpoint_url: str | None = None) -> BlobStore:
