@@ -236,7 +236,7 @@ def log_metric(
 
 
 def log_metrics(
-    metrics: Mapping[str, float] | Iterable[Metric],
+    metrics: Mapping[str, float] | Iterable[Metric | tuple[str, float, int, int]],
     step: int | None = None,
     timestamp: int | None = None,
 ) -> None:

@@ -172,18 +172,19 @@ class TrackingAPI:
     def log_metrics(
         self,
         run_id: str,
-        metrics: Mapping[str, float] | Iterable[Metric],
+        metrics: Mapping[str, float] | Iterable[Metric | tuple[str, float, int, int]],
         step: int | None = None,
         timestamp: int | None = None,
     ) -> None:
-        """Queue ``{key: value}`` at one step, or a sequence of Metric points."""
+        """Queue ``{key: value}`` at one step, or Metric points (or ``(key, value, step,
+        timestamp)`` tuples, the fastest form)."""
         self._tracking().log_metrics(run_id, metrics, step, timestamp)
 
     def log_batch(
         self,
         run_id: str,
         *,
-        metrics: Iterable[Metric] = (),
+        metrics: Iterable[Metric | tuple[str, float, int, int]] = (),
         params: Mapping[str, object] | None = None,
         tags: Mapping[str, object] | None = None,
         synchronous: bool = False,

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from syllabus.errors import InvalidArgumentError, NotFoundError
 from syllabus.tracking.store import PointBatch
 
 __all__ = ["MetricBuffer"]
@@ -94,6 +95,22 @@ class MetricBuffer:
             self._waiting += n
             self._after_add()
 
+    def add_series(
+        self, run_id: str, series: dict[str, list[tuple[int, int, float]]], count: int
+    ) -> None:
+        """Queue ``{key: [(step, timestamp, value), ...]}`` of one run (``count`` points);
+        the lists are taken over, not copied."""
+        with self._lock:
+            pending = self._pending
+            for key, points in series.items():
+                held = pending.get((run_id, key))
+                if held is None:
+                    pending[(run_id, key)] = points
+                else:
+                    held.extend(points)
+            self._waiting += count
+            self._after_add()
+
     def _after_add(self) -> None:
         """With the lock held: start the writer if needed, wake it, or wait when far behind."""
         if self._thread is None or self._pid != os.getpid():
@@ -146,6 +163,8 @@ class MetricBuffer:
                 return
             try:
                 self._write(batch)
+            except (NotFoundError, InvalidArgumentError):
+                raise  # points the database will never take (a purged run): dropped
             except BaseException:
                 self._put_back(batch, n)
                 raise

@@ -54,6 +54,9 @@ __all__ = ["SqlTrackingStore"]
 params_table: Final = _tables.params
 tags_table: Final = _tables.tags
 artifacts_table: Final = _tables.artifacts
+_INSERT_RUN: Final = sa.insert(runs)
+_INSERT_PARAMS: Final = sa.insert(params_table)
+_INSERT_TAGS: Final = sa.insert(tags_table)
 
 _IN_BATCH: Final = 500
 _COPY_SQL: Final = "COPY metrics (run_pk, key_id, step, timestamp, value) FROM STDIN"
@@ -239,29 +242,30 @@ class SqlTrackingStore:
             if parent_id is not None:
                 parent_pk, full_parent = self._run_key(conn, parent_id)
             result = conn.execute(
-                sa.insert(runs).values(
-                    id=run_id,
-                    experiment_pk=exp.pk,
-                    parent_pk=parent_pk,
-                    name=name,
-                    status=RunStatus.RUNNING.value,
-                    user_name=user,
-                    host=host,
-                    start_time=start_time,
-                    heartbeat_at=start_time,
-                )
+                _INSERT_RUN,
+                {
+                    "id": run_id,
+                    "experiment_pk": exp.pk,
+                    "parent_pk": parent_pk,
+                    "name": name,
+                    "status": RunStatus.RUNNING.value,
+                    "user_name": user,
+                    "host": host,
+                    "start_time": start_time,
+                    "heartbeat_at": start_time,
+                },
             )
             inserted = result.inserted_primary_key
             assert inserted is not None
             pk = int(inserted[0])
             if params:
                 conn.execute(
-                    sa.insert(params_table),
+                    _INSERT_PARAMS,
                     [{"run_pk": pk, "key": k, "value": v} for k, v in params.items()],
                 )
             if tags:
                 conn.execute(
-                    sa.insert(tags_table),
+                    _INSERT_TAGS,
                     [{"run_pk": pk, "key": k, "value": v} for k, v in tags.items()],
                 )
         with self._lock:
