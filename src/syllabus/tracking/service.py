@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from syllabus._utils.ids import is_id, new_id
 from syllabus.blobs.manifest import check_relpath
@@ -409,11 +409,15 @@ class TrackingService:
             # The hot path of batch logging: one pass, no calls for well-typed points.
             series: list[tuple[int, int, float]] | None = None
             last_key = None
+            key: Any
+            value: Any
+            st: Any
+            t: Any
             for m in metrics:
-                if type(m) is tuple:
-                    key, value, st, t = m
-                else:
+                if isinstance(m, Metric):
                     key, value, st, t = m.key, m.value, m.step, m.timestamp
+                else:
+                    key, value, st, t = m
                 if key is not last_key:
                     if key not in valid:
                         self._metric_key(key)
