@@ -13,6 +13,7 @@ Adding a component's tables: write ``tables/<component>.py``, import it below, t
 from __future__ import annotations
 
 from syllabus.meta.tables import (
+    code,  # noqa: F401 - registers the code tables
     datasets,  # noqa: F401 - registers the datasets tables
     tracking,  # noqa: F401 - registers the tracking tables
 )
