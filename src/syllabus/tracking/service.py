@@ -397,6 +397,9 @@ class TrackingService:
         grouped: dict[str, list[tuple[int, int, float]]] = {}
         valid = self._valid_keys
         n = 0
+        key: Any
+        value: Any
+        st: Any
         if isinstance(metrics, Mapping):
             st = 0 if step is None else _check_step(step)
             for key, raw in metrics.items():
@@ -409,9 +412,6 @@ class TrackingService:
             # The hot path of batch logging: one pass, no calls for well-typed points.
             series: list[tuple[int, int, float]] | None = None
             last_key = None
-            key: Any
-            value: Any
-            st: Any
             t: Any
             for m in metrics:
                 if isinstance(m, Metric):
