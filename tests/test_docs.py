@@ -68,12 +68,30 @@ def _prepare_datasets(workdir: Path) -> None:
         client.push_dataset("churn", "backup")
 
 
+def _prepare_tracking(workdir: Path) -> None:
+    """Two finished runs in ``Default`` (params, metrics, an artifact ``notes.txt``) and a
+    deleted experiment ``old-baseline``."""
+    from syllabus import Client
+
+    with Client(cwd=workdir) as client:
+        for n, acc in enumerate((0.7, 0.9)):
+            run = client.create_run(params={"lr": 0.1 / (n + 1)}, tags={"team": "risk"})
+            for step in range(5):
+                client.log_metric(run.id, "acc", acc * (step + 1) / 5, step=step)
+            client.log_text(run.id, "hello\n", "notes.txt")
+            client.end_run(run.id)
+        client.create_experiment("old-baseline")
+        client.delete_experiment("old-baseline")
+
+
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, example: str) -> None:
     if command != "syllabus init":
         assert syllabus("init").code == 0
     if command.startswith(("syllabus data", "syllabus remote")):
         _prepare_datasets(workdir)
+    if command.startswith(("syllabus runs", "syllabus experiments")):
+        _prepare_tracking(workdir)
     result = syllabus(*shlex.split(example)[1:])
     assert result.code == 0, f"{example!r} failed: {result.stderr}"
 

@@ -47,6 +47,8 @@ COMMANDS = {
     "demo": "syllabus.cli.demo:demo",
     "data": "syllabus.cli.data:data",
     "remote": "syllabus.cli.remote:remote",
+    "experiments": "syllabus.cli.experiments:experiments",
+    "runs": "syllabus.cli.runs:runs",
 }
 
 

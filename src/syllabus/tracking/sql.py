@@ -353,7 +353,7 @@ class SqlTrackingStore:
                 .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
                 .where(latest_metrics.c.run_pk.in_(batch))
             )
-            for rp, key, value, step, ts in conn.execute(stmt).tuples():
+            for rp, key, value, step, ts in conn.execute(stmt).all():
                 m[rp][key] = Metric(key, _value(value), int(step), int(ts))
         stale_before = self._stale_before()
         out = []
@@ -464,7 +464,7 @@ class SqlTrackingStore:
                         sa.select(table.c.key, table.c.value).where(
                             table.c.run_pk == pk, table.c.key.in_(batch)
                         )
-                    ).tuples()
+                    ).all()
                 )
             )
         for key, value in new.items():
@@ -496,7 +496,7 @@ class SqlTrackingStore:
                                 sa.select(metric_keys.c.key, metric_keys.c.id).where(
                                     metric_keys.c.key.in_(batch)
                                 )
-                            ).tuples()
+                            ).all()
                         )
                     )
             with self._lock:
@@ -514,7 +514,7 @@ class SqlTrackingStore:
                         sa.select(metric_keys.c.key, metric_keys.c.id).where(
                             metric_keys.c.key.in_(batch)
                         )
-                    ).tuples()
+                    ).all()
                 )
             )
         return out
@@ -564,9 +564,7 @@ class SqlTrackingStore:
                 .where(metrics.c.run_pk == pk, metrics.c.key_id == kid)
                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.pk)
             )
-            return [
-                Metric(key, _value(v), int(s), int(t)) for s, t, v in conn.execute(stmt).tuples()
-            ]
+            return [Metric(key, _value(v), int(s), int(t)) for s, t, v in conn.execute(stmt).all()]
 
     # -- search ----------------------------------------------------------------------------
 
@@ -685,7 +683,7 @@ class SqlTrackingStore:
                         ),
                     )
                 )
-            return [Artifact(p, d, int(s)) for p, d, s in conn.execute(stmt).tuples()]
+            return [Artifact(p, d, int(s)) for p, d, s in conn.execute(stmt).all()]
 
     def log_inputs(self, ref: str, inputs: Sequence[RunInput]) -> None:
         if not inputs:
@@ -733,7 +731,7 @@ class SqlTrackingStore:
         )
         return [
             RunInput(kind=k, target_id=t, name=n, digest=d, role=r, run_id=rid)
-            for k, t, n, d, r, rid in conn.execute(stmt).tuples()
+            for k, t, n, d, r, rid in conn.execute(stmt).all()
         ]
 
     def list_inputs(self, ref: str) -> list[RunInput]:
