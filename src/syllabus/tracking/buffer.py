@@ -179,6 +179,8 @@ class MetricBuffer:
             with self._lock:
                 if self._waiting < self._batch_points and not self._closed:
                     delay = self._interval * min(2**self._failures, 60)
+                    if self._tick is not None:
+                        delay = min(delay, max(0.0, next_tick - time.monotonic()))
                     self._wake.wait(timeout=delay)
                 closed = self._closed
             try:

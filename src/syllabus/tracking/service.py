@@ -484,7 +484,8 @@ class TrackingService:
     # -- artifacts -------------------------------------------------------------------------
 
     def _check_artifact_path(self, path: str) -> str:
-        path = path.replace(os.sep, "/").strip("/") if os.sep != "/" else path.strip("/")
+        path = path.replace(os.sep, "/") if os.sep != "/" else path
+        path = path.rstrip("/")
         check_relpath(path)
         if len(path) > 1024:
             raise InvalidArgumentError(f"artifact path {path[:40]!r}... is over 1024 characters")

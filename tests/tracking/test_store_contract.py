@@ -1,0 +1,263 @@
+"""The TrackingStore contract, through the service, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from syllabus.blobs.store import BlobStore
+from syllabus.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from syllabus.meta import BlobRefs
+from syllabus.tracking.models import Metric, RunInput, RunStatus
+from syllabus.tracking.service import TrackingService
+from syllabus.tracking.sql import SqlTrackingStore
+
+
+def test_experiments_create_rename_delete_restore_and_reuse_names(
+    service: TrackingService,
+) -> None:
+    exp = service.create_experiment("churn", "first try")
+    assert service.get_experiment("churn") == exp
+    assert service.get_experiment(exp.id[:8]) == exp
+    with pytest.raises(AlreadyExistsError, match="'churn' already exists"):
+        service.create_experiment("churn")
+    renamed = service.rename_experiment("churn", "churn-v1")
+    assert renamed.name == "churn-v1"
+    deleted = service.delete_experiment("churn-v1")
+    assert deleted.deleted
+    assert [e.name for e in service.search_experiments()] == []
+    again = service.create_experiment("churn-v1")  # the name is free once deleted
+    assert again.id != exp.id
+    with pytest.raises(AlreadyExistsError):
+        service.restore_experiment(exp.id)  # a live experiment holds the name now
+    service.rename_experiment(again.id, "churn-v2")
+    assert service.restore_experiment(exp.id).name == "churn-v1"
+    assert [e.name for e in service.search_experiments(name_like="churn%")] == [
+        "churn-v1",
+        "churn-v2",
+    ]
+
+
+def test_run_lifecycle_params_tags_metrics(service: TrackingService) -> None:
+    run = service.create_run("exp", name="first", params={"lr": 0.1}, tags={"team": "risk"})
+    assert run.status is RunStatus.RUNNING
+    assert run.params == {"lr": "0.1"}
+    service.log_params(run.id, {"lr": "0.1", "depth": 3})  # same value again is fine
+    with pytest.raises(ConflictError, match=r"param 'lr' .* already '0\.1'.*'0\.2' was refused"):
+        service.log_params(run.id, {"lr": 0.2})
+    service.set_tags(run.id, {"team": "growth", "note": "ünïcødé ✓"})
+    for step in range(10):
+        service.log_metric(run.id, "loss", 1 / (step + 1), step=step)
+    service.log_metric(run.id, "nan", math.nan)
+    service.log_metric(run.id, "inf", math.inf)
+    service.log_metrics(run.id, {"acc": 0.5, "auc": 0.75}, step=3)
+    got = service.get_run(run.id[:10])
+    assert got.params == {"lr": "0.1", "depth": "3"}
+    assert got.tags == {"team": "growth", "note": "ünïcødé ✓"}
+    assert got.metrics["loss"].value == pytest.approx(0.1)
+    assert got.metrics["loss"].step == 9
+    assert math.isnan(got.metrics["nan"].value)
+    assert got.metrics["inf"].value == math.inf
+    history = service.get_metric_history(run.id, "loss")
+    assert [p.step for p in history] == list(range(10))
+    assert service.get_metric_history(run.id, "missing") == []
+    service.end_run(run.id, "failed", error="ValueError: boom")
+    ended = service.get_run(run.id)
+    assert ended.status is RunStatus.FAILED
+    assert ended.error == "ValueError: boom"
+    assert ended.end_time is not None
+    assert ended.end_time >= ended.start_time
+
+
+def test_latest_metric_is_highest_step_not_last_logged(service: TrackingService) -> None:
+    run = service.create_run()
+    now = int(time.time() * 1000)
+    service.log_batch(
+        run.id,
+        metrics=[Metric("x", 5.0, 5, now), Metric("x", 1.0, 1, now + 10), ("x", 3.0, 3, now)],
+        synchronous=True,
+    )
+    assert service.get_run(run.id).metrics["x"] == Metric("x", 5.0, 5, now)
+    service.log_metric(run.id, "x", 9.0, step=9)
+    assert service.get_run(run.id).metrics["x"].value == 9.0
+
+
+def test_run_ids_resolve_by_unique_prefix(service: TrackingService) -> None:
+    run = service.create_run()
+    assert service.get_run(run.id[:6]).id == run.id
+    with pytest.raises(NotFoundError, match="at least 6"):
+        service.get_run(run.id[:5])
+    with pytest.raises(NotFoundError, match="not found"):
+        service.get_run("f" * 32)
+    others = [service.create_run() for _ in range(3)]
+    shared = run.id[:6]
+    if all(o.id.startswith(shared) for o in others):  # same millisecond prefix: ambiguous
+        with pytest.raises(InvalidArgumentError, match="ambiguous"):
+            service.get_run(shared)
+
+
+def test_nested_runs_and_search_by_parent(service: TrackingService) -> None:
+    parent = service.create_run("sweep", name="parent")
+    children = [service.create_run("sweep", parent=parent.id, name=f"c{i}") for i in range(3)]
+    found = service.search_runs("sweep", parent=parent.id)
+    assert sorted(r.name for r in found) == ["c0", "c1", "c2"]
+    assert all(r.parent_id == parent.id for r in found)
+    assert {r.id for r in service.search_runs(filter=f"parent_id = '{parent.id}'")} == {
+        c.id for c in children
+    }
+    assert [r.name for r in service.search_runs("sweep", filter="parent_id is null")] == ["parent"]
+
+
+def test_artifacts_are_blobs_with_references(
+    service: TrackingService, store: SqlTrackingStore, blobs: BlobStore, tmp_path: Path
+) -> None:
+    run = service.create_run()
+    (tmp_path / "model.bin").write_bytes(b"\x00" * 1000)
+    folder = tmp_path / "plots"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    service.log_artifact(run.id, tmp_path / "model.bin", "model/model.bin")
+    service.log_artifacts(run.id, folder, "plots")
+    service.log_bytes(run.id, b"hello", "notes.txt")
+    paths = [a.path for a in service.list_artifacts(run.id)]
+    assert paths == ["model/model.bin", "notes.txt", "plots/a.txt", "plots/sub/b.txt"]
+    assert [a.path for a in service.list_artifacts(run.id, "plots")] == [
+        "plots/a.txt",
+        "plots/sub/b.txt",
+    ]
+    assert service.read_artifact(run.id, "notes.txt") == b"hello"
+    out = service.download_artifacts(run.id, "plots", tmp_path / "out")
+    assert (out / "sub" / "b.txt").read_text() == "b"
+    digests = {a.digest for a in service.list_artifacts(run.id)}
+    refs = BlobRefs(store.engine)
+    assert digests <= set(refs.digests())
+    for bad in ("../x", "/etc/passwd", "a/../../b"):
+        with pytest.raises(InvalidArgumentError):
+            service.log_bytes(run.id, b"x", bad)
+
+
+def test_delete_restore_and_purge(service: TrackingService, store: SqlTrackingStore) -> None:
+    keep = service.create_run("e")
+    gone = service.create_run("e")
+    service.log_bytes(gone.id, b"only in the deleted run", "x.txt")
+    service.log_metric(gone.id, "m", 1.0)
+    service.delete_run(gone.id)
+    assert [r.id for r in service.search_runs("e")] == [keep.id]
+    assert [r.id for r in service.search_runs("e", deleted="deleted")] == [gone.id]
+    service.restore_run(gone.id)
+    assert len(service.search_runs("e")) == 2
+    service.delete_run(gone.id)
+    assert service.purge_deleted(3600) == 0  # deleted too recently
+    assert service.purge_deleted(0) == 1
+    with pytest.raises(NotFoundError):
+        service.get_run(gone.id)
+    owners = {
+        r.owner_id
+        for d in BlobRefs(store.engine).digests()
+        for r in BlobRefs(store.engine).owners(d)
+    }
+    assert gone.id not in owners
+    assert service.get_run(keep.id).id == keep.id
+
+
+def test_inputs_both_ways(service: TrackingService) -> None:
+    a = service.create_run()
+    b = service.create_run()
+    data = RunInput("dataset", "d" * 32, name="churn@3", digest="ab" * 32, role="train")
+    service.log_inputs(a.id, [data])
+    service.log_inputs(a.id, [data])  # idempotent
+    service.log_inputs(b.id, [RunInput("dataset", "d" * 32, role="eval")])
+    assert [(i.run_id, i.role) for i in service.runs_with_input("dataset", "d" * 32)] == [
+        (a.id, "train"),
+        (b.id, "eval"),
+    ]
+    assert service.list_inputs(a.id)[0].name == "churn@3"
+    assert service.runs_with_input("dataset", "e" * 32) == []
+
+
+def test_stale_heartbeat_reads_as_crashed(engine: object, blobs: BlobStore) -> None:
+    import sqlalchemy as sa
+
+    assert isinstance(engine, sa.Engine)
+    store = SqlTrackingStore(engine, stale_after=0.2)
+    service = TrackingService(store, lambda: blobs, heartbeat_interval=0.05)
+    try:
+        alive = service.create_run("hb")
+        dead = store.create_run(
+            service.get_experiment("hb").id,
+            run_id="0" * 31 + "1",
+            name="dead",
+            user="u",
+            host="h",
+            start_time=int(time.time() * 1000) - 10_000,
+        )
+        time.sleep(0.4)
+        assert store.get_run(dead.id).status is RunStatus.CRASHED
+        assert store.get_run(alive.id).status is RunStatus.RUNNING  # heartbeats kept coming
+        crashed = service.search_runs("hb", filter="status = 'crashed'")
+        assert [r.id for r in crashed] == [dead.id]
+        running = service.search_runs("hb", filter="status = 'running'")
+        assert [r.id for r in running] == [alive.id]
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("ünïcødé - 実験 🚀", True),
+        ("x" * 255, True),
+        ("x" * 256, False),
+        ("", False),
+        (" padded", False),
+        ("tab\there", False),
+    ],
+)
+def test_experiment_and_run_name_limits(service: TrackingService, name: str, ok: bool) -> None:
+    if ok:
+        exp = service.create_experiment(name)
+        assert service.get_experiment(exp.id).name == name
+        run = service.create_run(exp.id, name=name)
+        assert service.get_run(run.id).name == name
+    else:
+        with pytest.raises(InvalidArgumentError, match="experiment name"):
+            service.create_experiment(name)
+
+
+def test_key_and_value_limits(service: TrackingService) -> None:
+    run = service.create_run()
+    long_key = "k" * 250
+    service.log_params(run.id, {long_key: "v" * 8000, "ключ": "значение"})
+    service.log_metric(run.id, "métrique/ü", 1.0)
+    got = service.get_run(run.id)
+    assert got.params[long_key] == "v" * 8000
+    assert got.params["ключ"] == "значение"
+    assert "métrique/ü" in got.metrics
+    with pytest.raises(InvalidArgumentError, match="at most 250"):
+        service.log_params(run.id, {"k" * 251: "v"})
+    with pytest.raises(InvalidArgumentError, match=r"8001 characters \(at most 8000\)"):
+        service.set_tags(run.id, {"t": "v" * 8001})
+    with pytest.raises(InvalidArgumentError, match="needs a number"):
+        service.log_metric(run.id, "m", "high")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="step must be an integer"):
+        service.log_metric(run.id, "m", 1.0, step=1.5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="out of range"):
+        service.log_metric(run.id, "m", 1.0, step=2**64)
+
+
+def test_logging_to_an_unknown_run_fails_on_flush_and_is_dropped(
+    service: TrackingService,
+) -> None:
+    service.log_metric("f" * 32, "m", 1.0)
+    with pytest.raises(NotFoundError):
+        service.flush()
+    service.flush()  # dropped, not retried forever
