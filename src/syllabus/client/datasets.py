@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         TableProfile,
         TransferResult,
     )
+    from syllabus.tracking.models import RunInput
 
 __all__ = ["DataVersion", "DatasetsAPI", "cache_dir"]
 
@@ -47,6 +48,10 @@ class DatasetsAPI:
         settings: Settings
 
         def _open(self, *, write: bool) -> LocalBackend: ...
+
+        def log_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None: ...
+
+        def runs_with_input(self, kind: str, target_id: str) -> list[RunInput]: ...
 
     def _datasets(self, *, write: bool = False) -> DatasetService:
         from syllabus.datasets import DatasetService
@@ -123,6 +128,19 @@ class DatasetsAPI:
     def diff_datasets(self, ref_a: str, ref_b: str, *, key: Sequence[str] = ()) -> DatasetDiff:
         """Files, schemas, statistics (and with ``key`` rows) changed from a to b."""
         return self._datasets().diff(ref_a, ref_b, key=key)
+
+    # -- lineage -------------------------------------------------------------------------
+
+    def log_dataset_input(self, run_id: str, ref: str, *, role: str = "input") -> None:
+        """Record that run ``run_id`` used the version ``ref`` names, as ``role``."""
+        from syllabus.tracking.models import RunInput
+
+        v = self.get_dataset(ref)
+        self.log_inputs(run_id, [RunInput("dataset", v.id, name=v.ref, digest=v.tree, role=role)])
+
+    def dataset_lineage(self, ref: str) -> list[RunInput]:
+        """The runs that used the version ``ref`` names."""
+        return self.runs_with_input("dataset", self.get_dataset(ref).id)
 
     # -- working folders -----------------------------------------------------------------
 

@@ -235,6 +235,7 @@ class DatasetService:
                         )
                     )
                 entries.extend(ManifestEntry.link(rel, t) for rel, t in found.links.items())
+                entries.extend(ManifestEntry.dir(rel) for rel in found.empty_dirs)
                 manifest = Manifest(entries)
                 return manifest, self.blobs.put_bytes(manifest.serialize())
         tree = self.blobs.put_tree(folder, progress=progress, ignore=_IGNORE)

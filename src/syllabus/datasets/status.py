@@ -225,7 +225,11 @@ def compare(
     """How the folder differs from the version (``untracked``: report files the version
     does not have as added)."""
     changes: list[PathState] = []
+    wanted = set(empty_dirs)
     for path, entry in manifest.items():
+        if entry.kind == "dir":
+            wanted.add(path)
+            continue
         if entry.kind == "link":
             if path in found.links:
                 if found.links[path] != entry.target:
@@ -244,13 +248,14 @@ def compare(
         elif found_digests.get(path) != entry.digest or st.executable != entry.executable:
             changes.append(PathState(path, "modified", st.size))
     if untracked:
-        changes.extend(_untracked(manifest, set(empty_dirs), found))
+        changes.extend(_untracked(manifest, wanted, found))
     changes.sort(key=lambda c: c.path)
     return changes
 
 
 def _untracked(manifest: Manifest, wanted: set[str], found: Scan) -> list[PathState]:
     out = [PathState(p, "added", st.size) for p, st in found.files.items() if p not in manifest]
+    # An empty folder that now holds files is not reported: its files are.
     out += [PathState(p, "added", None) for p in found.links if p not in manifest]
     out += [PathState(p + "/", "added") for p in sorted(found.empty_dirs - wanted)]
     for path in sorted(wanted - found.empty_dirs):

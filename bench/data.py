@@ -1,0 +1,287 @@
+"""Data-versioning benchmark: ``syllabus data`` vs DVC on the same files, in the same run.
+
+Workloads (issue 4, "Benchmarks"):
+
+* add of one big random file; storage growth after overwriting 1 MiB in the middle and
+  after inserting 100 bytes near the start (re-adds of the same dataset);
+* add of many 1 KiB files (10 folders); re-add after changing 10 of them; status on the
+  unchanged folder;
+* push of that dataset to a folder remote, and pull into an empty store + checkout into an
+  empty folder (what ``dvc pull`` does in a fresh clone).
+
+A Syllabus step is timed in-process from opening the client to closing it (the library
+call a ``syllabus data ...`` command makes, minus interpreter start-up); ``status`` is also
+timed as a real CLI call, start-up included. A DVC step is one CLI call, start-up included,
+as a user pays it. Before every timed step an untimed ``os.sync()``. Ratios are DVC time /
+Syllabus time (higher is better for Syllabus); growth is bytes added under the store folder
+(Syllabus) or ``.dvc/cache`` (DVC).
+
+Run: ``.venv/bin/python bench/data.py`` (small) or ``--size full`` (1 GiB, 10,000 files).
+DVC is provisioned by ``bench/_dvc.py`` in its own venv; ``--no-dvc`` skips it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:  # run as a script (bench/ on sys.path) or as `python -m bench.data`
+    import _dvc
+except ImportError:  # pragma: no cover
+    from bench import _dvc
+
+BENCH_DIR = Path(__file__).resolve().parent
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Size:
+    big_mib: int
+    nfiles: int
+
+
+SIZES = {"small": Size(256, 1_000), "full": Size(1024, 10_000)}
+
+# targets (issue 4): DVC time / Syllabus time at least this; growth at most 1 % of the file
+TARGETS = {
+    "add big file": 3.0,
+    "add many files": 10.0,
+    "status unchanged": 5.0,
+    "push": 10.0,
+    "pull": 10.0,
+}
+GROWTH_TARGET = 0.01
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    os.sync()
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def du(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def write_random(path: Path, nbytes: int, rng: random.Random) -> None:
+    with path.open("wb") as f:
+        left = nbytes
+        while left:
+            n = min(64 * MiB, left)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+def overwrite_middle(path: Path, rng: random.Random) -> None:
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek((size - MiB) // 2)
+        f.write(rng.randbytes(MiB))
+
+
+def insert_near_start(path: Path, rng: random.Random) -> None:
+    tmp = path.with_suffix(".tmp")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        dst.write(src.read(4096))
+        dst.write(rng.randbytes(100))
+        shutil.copyfileobj(src, dst, 16 * MiB)
+    tmp.replace(path)
+
+
+def make_small_files(folder: Path, n: int, rng: random.Random) -> None:
+    for d in range(10):
+        sub = folder / f"d{d:02d}"
+        sub.mkdir(parents=True)
+        for i in range(n // 10):
+            (sub / f"f{i:05d}.bin").write_bytes(rng.randbytes(1024))
+
+
+def change_ten(folder: Path, rng: random.Random) -> None:
+    for d in range(10):
+        (folder / f"d{d:02d}" / "f00000.bin").write_bytes(rng.randbytes(1024))
+
+
+# --------------------------------------------------------------------------- Syllabus
+
+
+class Syl:
+    """A workspace in ``root``; every step opens a client, does one call and closes it."""
+
+    def __init__(self, root: Path) -> None:
+        from syllabus.client import init_workspace
+
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        init_workspace(root)
+        self.call(lambda c: c.open())  # create the database untimed, like `dvc init`
+
+    def call(self, fn: Callable[[Any], Any]) -> Any:
+        from syllabus import Client
+
+        with Client(cwd=self.root) as client:
+            return fn(client)
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.root / ".syllabus" / "blobs"
+
+
+def run(
+    size: Size, use_dvc: bool, workdir: Path, seed: int
+) -> list[tuple[str, float | None, float | None, str]]:
+    rng = random.Random(seed)
+    rows: list[tuple[str, float | None, float | None, str]] = []
+    dvc = None
+    if use_dvc:
+        dvc, status = _dvc.provision()
+        print(f"DVC: {status}", file=sys.stderr)
+    syl = Syl(workdir / "syl")
+    repo = dvc.init_repo(workdir / "dvc") if dvc else None
+
+    # -- one big file ---------------------------------------------------------------------
+    big = workdir / "big.bin"
+    write_random(big, size.big_mib * MiB, rng)
+    syl_big = syl.root / "big.bin"
+    shutil.copyfile(big, syl_big)
+    t_syl = timed(lambda: syl.call(lambda c: c.add_dataset("big", syl_big)))
+    t_dvc = None
+    if repo:
+        shutil.copyfile(big, repo.root / "big.bin")
+        t_dvc = timed(lambda: repo.add("big.bin"))
+    rows.append((f"add big file ({size.big_mib} MiB)", t_syl, t_dvc, "time"))
+    for label, edit in (("overwrite 1 MiB", overwrite_middle), ("insert 100 B", insert_near_start)):
+        state = rng.getstate()
+        edit(syl_big, rng)
+        before = du(syl.blobs_dir)
+        t_syl = timed(lambda: syl.call(lambda c: c.add_dataset("big", syl_big)))
+        grow_syl = (du(syl.blobs_dir) - before) / (size.big_mib * MiB)
+        grow_dvc = None
+        if repo:
+            rng.setstate(state)
+            edit(repo.root / "big.bin", rng)
+            before = du(repo.cache_dir)
+            repo.add("big.bin")
+            grow_dvc = (du(repo.cache_dir) - before) / (size.big_mib * MiB)
+        rows.append((f"growth after {label}", grow_syl, grow_dvc, "growth"))
+    big.unlink()
+
+    # -- many small files -----------------------------------------------------------------
+    small = syl.root / "small"
+    make_small_files(small, size.nfiles, rng)
+    if repo:
+        shutil.copytree(small, repo.root / "small")
+    t_syl = timed(lambda: syl.call(lambda c: c.add_dataset("small", small)))
+    t_dvc = timed(lambda: repo.add("small")) if repo else None
+    rows.append((f"add many files ({size.nfiles:,} x 1 KiB)", t_syl, t_dvc, "time"))
+
+    state = rng.getstate()
+    change_ten(small, rng)
+    t_syl = timed(lambda: syl.call(lambda c: c.add_dataset("small", small)))
+    t_dvc = None
+    if repo:
+        rng.setstate(state)
+        change_ten(repo.root / "small", rng)
+        t_dvc = timed(lambda: repo.add("small"))
+    rows.append(("re-add after changing 10", t_syl, t_dvc, "time"))
+
+    t_syl = timed(lambda: syl.call(lambda c: c.dataset_status("small", small)))
+    t_dvc = timed(lambda: repo.timed("status", "small.dvc")) if repo else None
+    rows.append(("status unchanged", t_syl, t_dvc, "time"))
+    cli = [str(Path(sys.executable).with_name("syllabus")), "data", "status", "small", str(small)]
+    t_cli = timed(lambda: subprocess.run(cli, cwd=syl.root, capture_output=True, check=True))
+    rows.append(("status unchanged (CLI, start-up incl.)", t_cli, t_dvc, "time"))
+
+    # -- push and pull --------------------------------------------------------------------
+    syl.call(lambda c: c.add_remote("bench", str(workdir / "syl-remote")))
+    t_syl = timed(lambda: syl.call(lambda c: c.push_dataset("small@2", "bench")))
+    t_dvc = None
+    if repo:
+        repo.dvc("remote", "add", "-d", "local", str(workdir / "dvc-remote"))
+        repo.git("add", "-A")
+        repo.git("-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "bench")
+        t_dvc = timed(lambda: repo.dvc("push", "-q", "small.dvc"))
+    rows.append(("push", t_syl, t_dvc, "time"))
+
+    out = workdir / "syl-out"
+    for with_checkout in (False, True):
+        shutil.rmtree(syl.blobs_dir)
+        syl.blobs_dir.mkdir()
+        shutil.rmtree(out, ignore_errors=True)
+
+        def pull(c: Any, checkout: bool = with_checkout) -> None:
+            c.pull_dataset("small@2", "bench")
+            if checkout:
+                c.checkout_dataset("small@2", out)
+
+        t_syl = timed(lambda: syl.call(pull))
+        t_dvc = None
+        if repo:
+            shutil.rmtree(repo.cache_dir)
+            shutil.rmtree(repo.root / "small", ignore_errors=True)
+            verb = "pull" if with_checkout else "fetch"
+            t_dvc = timed(lambda verb=verb: repo.dvc(verb, "-q", "small.dvc"))
+        name = "pull + checkout (vs dvc pull)" if with_checkout else "pull (vs dvc fetch)"
+        rows.append((name, t_syl, t_dvc, "time"))
+    assert sum(1 for _ in out.rglob("*.bin")) == size.nfiles
+    return rows
+
+
+def report(rows: list[tuple[str, float | None, float | None, str]]) -> None:
+    print(f"{'scenario':<42} {'syllabus':>10} {'dvc':>10} {'ratio':>8} {'target':>8}  verdict")
+    for name, syl, dvc, kind in rows:
+        if kind == "growth":
+            s = f"{syl:.3%}" if syl is not None else "-"
+            d = f"{dvc:.1%}" if dvc is not None else "-"
+            verdict = "PASS" if syl is not None and syl <= GROWTH_TARGET else "MISS"
+            print(f"{name:<42} {s:>10} {d:>10} {'':>8} {'<=1%':>8}  {verdict}")
+            continue
+        s = f"{syl:.3f}s" if syl is not None else "-"
+        d = f"{dvc:.3f}s" if dvc is not None else "-"
+        ratio = dvc / syl if dvc is not None and syl else None
+        key = next((k for k in TARGETS if name.startswith(k)), None)
+        target = TARGETS.get(key) if key and "CLI" not in name else None
+        verdict = ""
+        if target is not None and ratio is not None:
+            verdict = "PASS" if ratio >= target else "MISS"
+        r = f"{ratio:.1f}x" if ratio is not None else "-"
+        t = f">={target:g}x" if target else ""
+        print(f"{name:<42} {s:>10} {d:>10} {r:>8} {t:>8}  {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--size", choices=sorted(SIZES), default=os.environ.get("BENCH_SIZE", "small")
+    )
+    parser.add_argument("--no-dvc", action="store_true", help="skip the DVC column")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", type=Path, default=BENCH_DIR / ".work")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.workdir, prefix="data-") as tmp:
+        rows = run(SIZES[args.size], not args.no_dvc, Path(tmp), args.seed)
+    report(rows)
+
+
+if __name__ == "__main__":
+    main()
