@@ -84,6 +84,40 @@ def _prepare_tracking(workdir: Path) -> None:
         client.delete_experiment("old-baseline")
 
 
+def _prepare_code(workdir: Path) -> None:
+    """A git repository with two runs whose code was captured (``train.py`` edited in
+    between), and a notebook ``analysis.ipynb`` with two checkpoints."""
+    import json
+    import os
+    import subprocess
+
+    from syllabus import Client
+    from syllabus.code import EntryPoint
+
+    who = {"GIT_AUTHOR_NAME": "docs", "GIT_AUTHOR_EMAIL": "docs@example.com"}
+    env = {**os.environ, **who, "GIT_COMMITTER_NAME": "docs", "GIT_COMMITTER_EMAIL": "d@e.com"}
+    (workdir / "train.py").write_text("print('v1')\n")
+    for args in (["init", "-q"], ["add", "train.py"], ["commit", "-qm", "first"]):
+        subprocess.run(["git", *args], cwd=workdir, env=env, check=True)
+
+    def notebook(*sources: str) -> str:
+        cells = [
+            {"cell_type": "code", "id": f"c{n}", "metadata": {}, "source": source,
+             "execution_count": None, "outputs": []}
+            for n, source in enumerate(sources)
+        ]  # fmt: skip
+        return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+    with Client(cwd=workdir) as client:
+        for n in (1, 2):
+            run = client.create_run(params={"lr": 0.1 * n})
+            client.capture_code(run.id, entry=EntryPoint("train.py", ("--lr", str(0.1 * n))))
+            client.end_run(run.id)
+            (workdir / "train.py").write_text("print('v2')\n")
+            (workdir / "analysis.ipynb").write_text(notebook("x = 1", f"print({n})"))
+            client.checkpoint_notebook(workdir / "analysis.ipynb", message=f"version {n}")
+
+
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, example: str) -> None:
     if command != "syllabus init":
@@ -92,6 +126,8 @@ def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, examp
         _prepare_datasets(workdir)
     if command.startswith(("syllabus runs", "syllabus experiments")):
         _prepare_tracking(workdir)
+    if command.startswith(("syllabus code", "syllabus env", "syllabus notebook")):
+        _prepare_code(workdir)
     result = syllabus(*shlex.split(example)[1:])
     assert result.code == 0, f"{example!r} failed: {result.stderr}"
 

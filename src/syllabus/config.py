@@ -54,6 +54,20 @@ class Setting:
     help: str
 
 
+_CODE_INCLUDE = (
+    "*.py", "*.pyi", "*.pyx", "*.ipynb", "*.r", "*.R", "*.jl", "*.sql", "*.sh", "*.toml",
+    "*.yaml", "*.yml", "*.json", "*.cfg", "*.ini", "*.txt", "*.md", "Makefile", "Dockerfile",
+)  # fmt: skip
+_CODE_EXCLUDE = (
+    ".git", ".hg", ".svn", ".syllabus", ".venv", "venv", "__pycache__", "node_modules",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".ipynb_checkpoints",
+    "*.egg-info",
+)  # fmt: skip
+_CODE_ENV_VARS = (
+    "CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_DETERMINISTIC_OPS", "CONDA_DEFAULT_ENV",
+)  # fmt: skip
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "uri",
@@ -100,6 +114,65 @@ SETTINGS: tuple[Setting, ...] = (
         "Parallel workers for transfers between blob stores.",
     ),
     Setting(
+        "capture_code",
+        "SYLLABUS_CAPTURE_CODE",
+        "code.capture",
+        "bool",
+        "true",
+        "Record the code (git commit, branch, remote, uncommitted patch, untracked source "
+        "files; source files outside git), entry point and Python environment of every run.",
+    ),
+    Setting(
+        "code_include",
+        "SYLLABUS_CODE_INCLUDE",
+        "code.include",
+        "str",
+        ",".join(_CODE_INCLUDE),
+        "Comma-separated globs of source files kept from untracked files, and from the "
+        "project folder outside git.",
+    ),
+    Setting(
+        "code_exclude",
+        "SYLLABUS_CODE_EXCLUDE",
+        "code.exclude",
+        "str",
+        ",".join(_CODE_EXCLUDE),
+        "Comma-separated names or globs of files and folders never captured.",
+    ),
+    Setting(
+        "code_max_file_size",
+        "SYLLABUS_CODE_MAX_FILE_SIZE",
+        "code.max_file_size",
+        "size",
+        "1MiB",
+        "Untracked or snapshot files larger than this are left out (and listed as skipped).",
+    ),
+    Setting(
+        "code_max_total_size",
+        "SYLLABUS_CODE_MAX_TOTAL_SIZE",
+        "code.max_total_size",
+        "size",
+        "20MiB",
+        "At most this many bytes of untracked or snapshot files per capture.",
+    ),
+    Setting(
+        "code_env_vars",
+        "SYLLABUS_CODE_ENV_VARS",
+        "code.env_vars",
+        "str",
+        ",".join(_CODE_ENV_VARS),
+        "Comma-separated environment variables recorded with the environment (allow-list; "
+        "names that look like secrets are never recorded).",
+    ),
+    Setting(
+        "notebook_outputs",
+        "SYLLABUS_NOTEBOOK_OUTPUTS",
+        "notebook.outputs",
+        "bool",
+        "true",
+        "Keep cell outputs in notebook checkpoints (false strips them).",
+    ),
+    Setting(
         "debug",
         "SYLLABUS_DEBUG",
         "core.debug",
@@ -123,6 +196,13 @@ class Settings:
     gc_grace: float = 86400.0
     transfer_jobs: int = 8
     debug: bool = False
+    capture_code: bool = True
+    code_include: str = ",".join(_CODE_INCLUDE)
+    code_exclude: str = ",".join(_CODE_EXCLUDE)
+    code_max_file_size: int = 1024 * 1024
+    code_max_total_size: int = 20 * 1024 * 1024
+    code_env_vars: str = ",".join(_CODE_ENV_VARS)
+    notebook_outputs: bool = True
     sources: Mapping[str, Source] = field(default_factory=dict)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import threading
 import traceback
 from collections.abc import Iterable, Mapping
@@ -166,6 +167,8 @@ def start_run(
         parent=parent_id,
         system_metrics=system_metrics,
     )
+    if parent_id is None and client.settings.capture_code:
+        _capture_code(client, run.id)
     active = ActiveRun(run, client)
     _stack_var.set((*_stack_var.get(), active))
     with _lock:
@@ -173,6 +176,17 @@ def start_run(
         if threading.current_thread() is threading.main_thread():
             _main_stack.append(active)
     return active
+
+
+def _capture_code(client: Client, run_id: str) -> None:
+    """Record the run's code, entry point and environment (the ``capture_code`` setting);
+    a failure is logged, never raised: it must not stop the run."""
+    try:
+        client.capture_code(run_id)
+    except Exception as exc:  # noqa: BLE001 - capture is best effort at run start
+        logging.getLogger("syllabus").warning(
+            "syllabus: code of run %s not captured: %s", run_id, exc
+        )
 
 
 def _current() -> ActiveRun | None:

@@ -106,7 +106,7 @@ def test_checkpoints_number_and_dedup(store: SqlCodeStore) -> None:
     assert (c1.version, c2.version, other.version) == (1, 2, 1)
     assert store.get_checkpoint("nb.ipynb") == c2
     assert store.get_checkpoint("nb.ipynb", 1) == c1
-    assert store.get_checkpoint_by_id(c2.id[:12]) == c2
+    assert store.get_checkpoint_by_id(c2.id) == c2
     assert [c.version for c in store.list_checkpoints("nb.ipynb")] == [2, 1]
     assert [(n.path, n.checkpoints, n.latest) for n in store.list_notebooks()] == [
         ("dir/other.ipynb", 1, 1),

@@ -47,6 +47,9 @@ COMMANDS = {
     "demo": "syllabus.cli.demo:demo",
     "data": "syllabus.cli.data:data",
     "remote": "syllabus.cli.remote:remote",
+    "code": "syllabus.cli.code:code",
+    "env": "syllabus.cli.env:env",
+    "notebook": "syllabus.cli.notebook:notebook",
     "experiments": "syllabus.cli.experiments:experiments",
     "runs": "syllabus.cli.runs:runs",
 }

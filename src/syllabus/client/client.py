@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syllabus import __version__
+from syllabus.client.code import CodeAPI
 from syllabus.client.datasets import DatasetsAPI
 from syllabus.client.local import LocalBackend
 from syllabus.client.tracking import TrackingAPI
@@ -52,7 +53,7 @@ class Info:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class Client(DatasetsAPI, TrackingAPI):
+class Client(DatasetsAPI, TrackingAPI, CodeAPI):
     """Entry point to a Syllabus store.
 
     ``uri`` is a workspace folder, a ``sqlite:///``/``postgresql://`` URL (or later an

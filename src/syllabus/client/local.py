@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from syllabus.blobs.store import BlobStore
+    from syllabus.code.sql import SqlCodeStore
     from syllabus.datasets.sql import SqlDatasetStore
     from syllabus.tracking.service import TrackingService
     from syllabus.tracking.sql import SqlTrackingStore
@@ -62,6 +63,13 @@ class LocalBackend:
         return open_blob_store(self.location.blobs_url, endpoint_url=self.settings.s3_endpoint_url)
 
     @cached_property
+    def code_store(self) -> SqlCodeStore:
+        """The code store (snapshots, environments, notebook checkpoints)."""
+        from syllabus.code.sql import SqlCodeStore
+
+        return SqlCodeStore(self.engine)
+
+    @cached_property
     def datasets_store(self) -> SqlDatasetStore:
         from syllabus.datasets.sql import SqlDatasetStore
 
@@ -92,4 +100,5 @@ class LocalBackend:
             self.raw_engine.dispose()
             del self.__dict__["raw_engine"]
             self.__dict__.pop("datasets_store", None)
+            self.__dict__.pop("code_store", None)
             self._checked = False

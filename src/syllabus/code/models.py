@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from syllabus.config import SETTINGS, Settings
+
 __all__ = [
     "CaptureOptions",
     "CellChange",
@@ -25,54 +27,21 @@ __all__ = [
 
 SnapshotKind = Literal["git", "files"]
 
-DEFAULT_INCLUDE: tuple[str, ...] = (
-    "*.py",
-    "*.pyi",
-    "*.pyx",
-    "*.ipynb",
-    "*.r",
-    "*.R",
-    "*.jl",
-    "*.sql",
-    "*.sh",
-    "*.toml",
-    "*.yaml",
-    "*.yml",
-    "*.json",
-    "*.cfg",
-    "*.ini",
-    "*.txt",
-    "*.md",
-    "Makefile",
-    "Dockerfile",
-)
-DEFAULT_EXCLUDE: tuple[str, ...] = (
-    ".git",
-    ".hg",
-    ".svn",
-    ".syllabus",
-    ".venv",
-    "venv",
-    "__pycache__",
-    "node_modules",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".tox",
-    ".nox",
-    ".ipynb_checkpoints",
-    "*.egg-info",
-)
-DEFAULT_ENV_VARS: tuple[str, ...] = (
-    "CUDA_VISIBLE_DEVICES",
-    "CUBLAS_WORKSPACE_CONFIG",
-    "PYTHONHASHSEED",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "TF_DETERMINISTIC_OPS",
-    "CONDA_DEFAULT_ENV",
-)
+
+def _default_list(name: str) -> tuple[str, ...]:
+    """A comma-separated setting's default, as a tuple (one source of truth: config)."""
+    default = next(s.default for s in SETTINGS if s.name == name)
+    return split_list(default or "")
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+DEFAULT_INCLUDE: tuple[str, ...] = _default_list("code_include")
+DEFAULT_EXCLUDE: tuple[str, ...] = _default_list("code_exclude")
+DEFAULT_ENV_VARS: tuple[str, ...] = _default_list("code_env_vars")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +56,18 @@ class CaptureOptions:
     max_total_size: int = 20 * 1024 * 1024
     env_vars: tuple[str, ...] = DEFAULT_ENV_VARS
     notebook_outputs: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CaptureOptions:
+        """The options the ``code_*`` and ``notebook_outputs`` settings give."""
+        return cls(
+            include=split_list(settings.code_include),
+            exclude=split_list(settings.code_exclude),
+            max_file_size=settings.code_max_file_size,
+            max_total_size=settings.code_max_total_size,
+            env_vars=split_list(settings.code_env_vars),
+            notebook_outputs=settings.notebook_outputs,
+        )
 
 
 @dataclass(frozen=True, slots=True)
