@@ -21,6 +21,7 @@ __all__ = [
     "InvalidReferenceError",
     "NotFoundError",
     "PathEscapeError",
+    "PromotionRefusedError",
     "SchemaOutdatedError",
     "StorageError",
     "SyllabusError",
@@ -105,6 +106,17 @@ class ConflictError(SyllabusError):
 
     code = "conflict"
     http_status = 409
+
+
+class PromotionRefusedError(ConflictError):
+    """A stage change was refused: the policy does not allow it or a gate failed. The message
+    lists every failed criterion with its measured value; ``results`` holds them all."""
+
+    code = "promotion_refused"
+
+    def __init__(self, message: str, results: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.results = results
 
 
 class UnsafeLoadError(SyllabusError):

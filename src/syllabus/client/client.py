@@ -18,6 +18,7 @@ from syllabus import __version__
 from syllabus.client.code import CodeAPI
 from syllabus.client.datasets import DatasetsAPI
 from syllabus.client.local import LocalBackend
+from syllabus.client.registry import RegistryAPI
 from syllabus.client.tracking import TrackingAPI
 from syllabus.client.uris import Location, factory_for, resolve
 from syllabus.client.workspace import init_workspace
@@ -53,7 +54,7 @@ class Info:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class Client(DatasetsAPI, TrackingAPI, CodeAPI):
+class Client(DatasetsAPI, TrackingAPI, CodeAPI, RegistryAPI):
     """Entry point to a Syllabus store.
 
     ``uri`` is a workspace folder, a ``sqlite:///``/``postgresql://`` URL (or later an

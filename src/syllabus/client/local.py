@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from syllabus.blobs.store import BlobStore
     from syllabus.code.sql import SqlCodeStore
     from syllabus.datasets.sql import SqlDatasetStore
+    from syllabus.registry.sql import SqlRegistryStore
+    from syllabus.registry.webhooks import WebhookDispatcher
     from syllabus.tracking.service import TrackingService
     from syllabus.tracking.sql import SqlTrackingStore
 
@@ -89,7 +91,24 @@ class LocalBackend:
 
         return TrackingService(self.tracking_store, lambda: self.blobs)
 
+    @cached_property
+    def registry_store(self) -> SqlRegistryStore:
+        """The registry store; its events go to the webhooks after each commit."""
+        from syllabus.registry.sql import SqlRegistryStore
+
+        # Lambdas, not bound methods: each cached property is built only when first used.
+        return SqlRegistryStore(self.engine, on_event=lambda e: self.webhooks.send(e))  # noqa: PLW0108
+
+    @cached_property
+    def webhooks(self) -> WebhookDispatcher:
+        from syllabus.registry.webhooks import WebhookDispatcher
+
+        return WebhookDispatcher(lambda: self.registry_store.list_webhooks())  # noqa: PLW0108
+
     def close(self) -> None:
+        if "webhooks" in self.__dict__:
+            self.__dict__.pop("webhooks").close()
+        self.__dict__.pop("registry_store", None)
         if "tracking" in self.__dict__:
             self.__dict__.pop("tracking").close()
         self.__dict__.pop("tracking_store", None)
