@@ -113,14 +113,14 @@ def autolog(*, disable: bool = False, log_models: bool = True) -> None:
                 cls.fit = original  # type: ignore[attr-defined]
             _patched.clear()
             return
-        for _, cls in all_estimators():
-            original = cls.__dict__.get("fit")
-            if original is None or cls in _patched:
-                continue
-            _patched[cls] = original
-            cls.fit = _wrap(original)
         from sklearn.pipeline import Pipeline
 
-        if Pipeline not in _patched and "fit" in Pipeline.__dict__:
-            _patched[Pipeline] = Pipeline.__dict__["fit"]
-            Pipeline.fit = _wrap(Pipeline.__dict__["fit"])
+        classes = [cls for _, cls in all_estimators()] + [Pipeline]
+        for cls in classes:
+            # Patch the class that defines fit (often a private base such as BaseForest).
+            owner = next((k for k in cls.__mro__ if "fit" in k.__dict__), None)
+            if owner is None or owner in _patched or owner is object:
+                continue
+            original = owner.__dict__["fit"]
+            _patched[owner] = original
+            owner.fit = _wrap(original)

@@ -550,8 +550,9 @@ class SqlTrackingStore:
             with driver.cursor() as cur, cur.copy(_COPY_SQL) as copy:
                 for row in rows:
                     if row[4] != row[4]:  # NaN is stored as NULL, as SQLite does
-                        row = (*row[:4], None)  # noqa: PLW2901
-                    copy.write_row(row)
+                        copy.write_row((*row[:4], None))
+                    else:
+                        copy.write_row(row)
             return
         conn.exec_driver_sql(_INSERT_SQL, rows)
 
