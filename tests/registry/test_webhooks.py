@@ -1,0 +1,85 @@
+"""Webhooks against a real HTTP server on 127.0.0.1: signed, retried, filtered."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from syllabus import Client
+from syllabus.errors import InvalidArgumentError
+from tests.registry.conftest import log_run_model
+
+
+class Receiver:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.calls = 0
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    state = Receiver(fail_first=1)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with state.lock:
+                state.calls += 1
+                fail = state.calls <= state.fail_first
+                if not fail:
+                    state.received.append((dict(self.headers), body))
+            self.send_response(503 if fail else 204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def test_events_are_signed_retried_and_filtered(
+    client: Client, receiver: tuple[Receiver, str]
+) -> None:
+    state, url = receiver
+    client.add_webhook(url, "s3cret", events=["stage_changed"], model="churn")
+    version = log_run_model(client, "churn")
+    log_run_model(client, "other")
+    client.transition_stage(version.ref, "staging", comment="go")
+    assert client.flush_webhooks(10)
+    assert state.calls == 2  # the first attempt got a 503 and was retried
+    assert len(state.received) == 1
+    headers, body = state.received[0]
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Syllabus-Signature"] == expected
+    assert headers["X-Syllabus-Event"] == "stage_changed"
+    doc = json.loads(body)
+    assert (doc["model"], doc["version"], doc["from_stage"], doc["to_stage"]) == (
+        "churn",
+        1,
+        "development",
+        "staging",
+    )
+    assert doc["comment"] == "go"
+    assert doc["actor"]
+    assert doc["details"]["gates"][0]["gate"] == "integrity"
+
+
+def test_webhook_validation(client: Client) -> None:
+    with pytest.raises(InvalidArgumentError, match="must start with http"):
+        client.add_webhook("file:///etc/passwd", "x")
+    with pytest.raises(InvalidArgumentError, match="shared secret"):
+        client.add_webhook("http://127.0.0.1:9/", "")
