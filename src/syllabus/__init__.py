@@ -20,6 +20,7 @@ from syllabus.errors import (
     InvalidReferenceError,
     NotFoundError,
     PathEscapeError,
+    PromotionRefusedError,
     SchemaOutdatedError,
     StorageError,
     SyllabusError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from syllabus.models import load_model, log_model, register_model
 
 __version__ = "0.1.0.dev0"
 
@@ -61,6 +63,7 @@ __all__ = [
     "InvalidReferenceError",
     "NotFoundError",
     "PathEscapeError",
+    "PromotionRefusedError",
     "SchemaOutdatedError",
     "StorageError",
     "SyllabusError",
@@ -71,15 +74,18 @@ __all__ = [
     "end_run",
     "flush",
     "init_workspace",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "set_tag",
     "set_tags",
     "start_run",
@@ -109,6 +115,7 @@ _LAZY = {
         "syllabus.fluent",
     ),
 }
+_LAZY.update(dict.fromkeys(("load_model", "log_model", "register_model"), "syllabus.models"))
 _LAZY_MODULES = {"sklearn": "syllabus.integrations.sklearn"}
 
 

@@ -344,3 +344,25 @@ def test_reject_closes_request(client: Client) -> None:
     with pytest.raises(ConflictError, match="is rejected already"):
         client.approve_transition(request.id)
     assert client.model_history("churn")[-1].event == "rejected"
+
+
+def test_fluent_log_register_load(workdir: Path) -> None:
+    import syllabus
+    from syllabus.fluent import set_client
+
+    with Client(cwd=workdir) as c:
+        set_client(c)
+        try:
+            with syllabus.start_run(experiment="fluent"):
+                syllabus.log_metric("val_auc", 0.9)
+                info = syllabus.log_model(
+                    Scaled(4.0), input_example={"x": [1.0]}, registered_name="fluent"
+                )
+            assert info.flavor == "python"
+            assert syllabus.load_model("fluent@1").predict({"x": [1.0]}) == [4.0]
+            run_id = c.get_model_version("fluent@1").run_id
+            assert syllabus.register_model(f"run:{run_id}", "fluent").version == 2
+        finally:
+            set_client(None)
+    with pytest.raises(InvalidArgumentError, match="no active run"):
+        syllabus.log_model(Scaled())
