@@ -118,6 +118,33 @@ def _prepare_code(workdir: Path) -> None:
             client.checkpoint_notebook(workdir / "analysis.ipynb", message=f"version {n}")
 
 
+def _prepare_models(workdir: Path) -> None:
+    """Model ``churn`` versions 1-3 logged from runs (v2 in production, v1 archived by that
+    promotion with a pending request to staging, v3 archived) and policy ``churn`` applied
+    from ``policy.yaml``."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from syllabus import Client
+
+    x = np.array([[1.0], [2.0], [3.0]])
+    (workdir / "policy.yaml").write_text(
+        "policy: churn\nstages:\n  staging:\n    gates:\n      - signature: required\n"
+    )
+    with Client(cwd=workdir) as client:
+        for n in range(3):
+            run = client.create_run("churn")
+            client.log_metric(run.id, "val_auc", 0.8 + n / 100)
+            model = LinearRegression().fit(x, x[:, 0] * (n + 1))
+            client.log_model(run.id, model, input_example=x, registered_name="churn")
+            client.end_run(run.id)
+        client.transition_stage("churn@1", "production")
+        client.transition_stage("churn@2", "production")
+        client.archive_model_version("churn@3")
+        client.request_transition("churn@1", "staging")
+        client.apply_policy(workdir / "policy.yaml")
+
+
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, example: str) -> None:
     if command != "syllabus init":
@@ -128,6 +155,8 @@ def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, examp
         _prepare_tracking(workdir)
     if command.startswith(("syllabus code", "syllabus env", "syllabus notebook")):
         _prepare_code(workdir)
+    if command.startswith(("syllabus models", "syllabus policy")):
+        _prepare_models(workdir)
     result = syllabus(*shlex.split(example)[1:])
     assert result.code == 0, f"{example!r} failed: {result.stderr}"
 

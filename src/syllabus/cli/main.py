@@ -52,6 +52,8 @@ COMMANDS = {
     "notebook": "syllabus.cli.notebook:notebook",
     "experiments": "syllabus.cli.experiments:experiments",
     "runs": "syllabus.cli.runs:runs",
+    "models": "syllabus.cli.models:models",
+    "policy": "syllabus.cli.policy:policy",
 }
 
 
