@@ -272,14 +272,20 @@ def op_single(folder: str, n: int, cap_s: float, key: str = "loss") -> dict[str,
     run = mlflow.start_run(experiment_id=exp)
     mlflow.log_metric("warmup", 0.0, step=0)  # untimed: first-call code paths
     values = [random.Random(1).random() for _ in range(min(n, 1000))]
+    every = max(100, n // 20)
+    marks = []  # (points, seconds): the rate over time, to check that extrapolating is fair
     os.sync()
     t0 = time.perf_counter()
     done = 0
     for i in range(n):
         mlflow.log_metric(key, values[i % len(values)], step=i)
         done += 1
-        if done % 100 == 0 and time.perf_counter() - t0 > cap_s:
-            break
+        if done % 100 == 0:
+            now = time.perf_counter() - t0
+            if done % every == 0:
+                marks.append((done, now))
+            if now > cap_s:
+                break
     t1 = time.perf_counter()
     mlflow.end_run()
     t2 = time.perf_counter()
@@ -291,6 +297,7 @@ def op_single(folder: str, n: int, cap_s: float, key: str = "loss") -> dict[str,
         "calls": t1 - t0,
         "end": t2 - t1,
         "stored": _count_points(folder, run.info.run_id) - 1,
+        "marks": marks,
     }
 
 
@@ -305,6 +312,8 @@ def op_batch(folder: str, points: int, batch: int, keys: int, cap_s: float) -> d
     rng = random.Random(2)
     values = [rng.random() for _ in range(batch)]
     names = [f"m{k}" for k in range(keys)]
+    every = max(batch, points // 20)
+    marks = []  # (points, seconds)
     os.sync()
     t0 = time.perf_counter()
     done = 0
@@ -319,7 +328,10 @@ def op_batch(folder: str, points: int, batch: int, keys: int, cap_s: float) -> d
         client.log_batch(run_id, metrics=metrics)
         done += len(metrics)
         step += per_key
-        if time.perf_counter() - t0 > cap_s:
+        now = time.perf_counter() - t0
+        if done % every < batch:
+            marks.append((done, now))
+        if now > cap_s:
             break
     t1 = time.perf_counter()
     client.set_terminated(run_id)
@@ -332,6 +344,7 @@ def op_batch(folder: str, points: int, batch: int, keys: int, cap_s: float) -> d
         "calls": t1 - t0,
         "end": t2 - t1,
         "stored": _count_points(folder, run_id) - 1,
+        "marks": marks,
     }
 
 

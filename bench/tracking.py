@@ -80,6 +80,7 @@ ANCHOR = {
 }
 
 BATCH_SIZE = 1000  # points per log_batch call (MLflow's per-request limit)
+RAW_TXN_POINTS = 50_000  # points per transaction of the raw SQLite reference
 BATCH_KEYS = 10
 NPARAMS = 10
 NMETRICS = 10
@@ -299,6 +300,52 @@ class Syllabus:
             "stored": self.history_len(folder, run.id, ["loss"]),
         }
 
+    def raw_sqlite(self, folder: Path, points: int, batch: int, keys: int) -> dict[str, Any]:
+        """Reference: the same points inserted with ``sqlite3`` ``executemany`` straight into
+        the ``metrics`` table of a fresh Syllabus database (its indexes and foreign keys
+        checked), ``synchronous=NORMAL`` in WAL as Syllabus opens it, one transaction per
+        ``RAW_TXN_POINTS``: the floor of this schema, without SQLAlchemy, the buffer or
+        ``latest_metrics``."""
+        import sqlite3
+
+        client = self.client(folder)
+        run_id = client.create_run(client.create_experiment("raw").id).id
+        names = [f"m{k}" for k in range(keys)]
+        client.log_batch(run_id, metrics=[(n, 0.0, -1, 0) for n in names], synchronous=True)
+        client.end_run(run_id)
+        client.close()
+        con = sqlite3.connect(folder / ".syllabus" / "syllabus.db", isolation_level=None)
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("PRAGMA synchronous = NORMAL")
+        (run_pk,) = con.execute("SELECT pk FROM runs WHERE id = ?", (run_id,)).fetchone()
+        key_ids = dict(con.execute("SELECT key, id FROM metric_keys").fetchall())
+        kid = [key_ids[n] for n in names]
+        per_key = batch // keys
+        rng = random.Random(2)
+        values = [rng.random() for _ in range(batch)]
+        insert = "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) VALUES (?,?,?,?,?)"
+        sync()
+        t0 = time.perf_counter()
+        done = step = 0
+        while done < points:
+            ts = int(time.time() * 1000)
+            rows = []
+            while len(rows) < RAW_TXN_POINTS and done + len(rows) < points:
+                rows += [
+                    (run_pk, kid[k], step + j, ts, values[k * per_key + j])
+                    for k in range(keys)
+                    for j in range(per_key)
+                ]
+                step += per_key
+            con.execute("BEGIN")
+            con.executemany(insert, rows)
+            con.execute("COMMIT")
+            done += len(rows)
+        t1 = time.perf_counter()
+        stored = con.execute("SELECT count(*) FROM metrics WHERE step >= 0").fetchone()[0]
+        con.close()
+        return {"points": done, "requested": points, "seconds": t1 - t0, "stored": stored}
+
     def batch(self, folder: Path, points: int, batch: int, keys: int) -> dict[str, Any]:
         client = self.client(folder)
         exp = client.create_experiment("batch")
@@ -481,6 +528,7 @@ def bench_rep(
         if syl:
             args = (size.batch_syl, BATCH_SIZE, BATCH_KEYS)
             jobs.append(("syllabus", syl_job(syl.batch, root / "syl-batch", *args)))
+            jobs.append(("sqlite", syl_job(syl.raw_sqlite, root / "raw-batch", *args)))
         if worker:
             kw = {"points": size.batch_mlf, "batch": BATCH_SIZE, "keys": BATCH_KEYS}
             jobs.append(("mlflow", mlf("batch", root / "mlf-batch", cap_s=size.mlf_cap_s, **kw)))
@@ -554,6 +602,18 @@ def bench_startup(
 # --------------------------------------------------------------------------- summary
 
 
+def rate_drift(marks: list | None) -> float | None:
+    """Rate over the second half of the recorded progress / rate over the first half
+    (1.0: flat, so extrapolating the rate is fair; < 1: the tool slows down as it grows)."""
+    if not marks or len(marks) < 4:
+        return None
+    mid = marks[len(marks) // 2]
+    end = marks[-1]
+    first = mid[0] / mid[1]
+    second = (end[0] - mid[0]) / (end[1] - mid[1])
+    return second / first
+
+
 def summarize(size: Size, reps: list[dict], startup: dict | None) -> dict[str, Any]:
     s: dict[str, Any] = {}
 
@@ -575,7 +635,7 @@ def summarize(size: Size, reps: list[dict], startup: dict | None) -> dict[str, A
         return vals
 
     for sec in ("single", "batch"):
-        for tool in ("syllabus", "mlflow"):
+        for tool in ("syllabus", "mlflow", "sqlite"):
 
             def rate(r: dict, tool: str = tool, sec: str = sec) -> float | None:
                 d = get(r, sec, tool)
@@ -587,6 +647,9 @@ def summarize(size: Size, reps: list[dict], startup: dict | None) -> dict[str, A
             s[f"{sec}_{tool}_end"] = span(col(lambda r, t=tool, x=sec: get(r, x, t, "end")))
             s[f"{sec}_{tool}_points"] = span(col(lambda r, t=tool, x=sec: get(r, x, t, "points")))
             s[f"{sec}_{tool}_capped"] = any(get(r, sec, tool, "capped") for r in reps)
+            s[f"{sec}_{tool}_drift"] = span(
+                col(lambda r, t=tool, x=sec: rate_drift(get(r, x, t, "marks")))
+            )
             stored = col(lambda r, t=tool, x=sec: get(r, x, t, "stored"))
             s[f"{sec}_{tool}_stored"] = span(stored)
 
@@ -597,6 +660,14 @@ def summarize(size: Size, reps: list[dict], startup: dict | None) -> dict[str, A
             return (a["points"] / a["seconds"]) / (b["points"] / b["seconds"])
 
         s[f"{sec}_ratio"] = span(col(ratio))
+
+        def of_floor(r: dict, sec: str = sec) -> float | None:
+            a, b = get(r, sec, "syllabus"), get(r, sec, "sqlite")
+            if not a or not b:
+                return None
+            return (a["points"] / a["seconds"]) / (b["points"] / b["seconds"])
+
+        s[f"{sec}_of_sqlite"] = span(col(of_floor))
 
     for tool in ("syllabus", "mlflow"):
         s[f"create_{tool}_rate"] = span(
@@ -808,7 +879,11 @@ def render(console: Console, size: Size, reps: int, env: dict, s: dict[str, Any]
         t = Table(title=title, title_justify="left")
         for c in ("tool", "points", "time", unit, "calls only", "end of run", "stored"):
             t.add_column(c, justify="left" if c == "tool" else "right")
-        for tool, label in (("syllabus", "[bold]Syllabus[/]"), ("mlflow", "MLflow")):
+        for tool, label in (
+            ("syllabus", "[bold]Syllabus[/]"),
+            ("mlflow", "MLflow"),
+            ("sqlite", "ref: raw sqlite3 (floor)"),
+        ):
             rate = s.get(f"{sec}_{tool}_rate")
             if not rate:
                 continue
@@ -826,10 +901,23 @@ def render(console: Console, size: Size, reps: int, env: dict, s: dict[str, Any]
                 fmt_n(s.get(f"{sec}_{tool}_stored")),
             )
         if s.get(f"{sec}_ratio"):
-            t.add_row("ratio Syllabus / MLflow points/s", "", "", fmt_ratio(s[f"{sec}_ratio"]))
+            t.add_row("ratio Syllabus / MLflow", "", "", fmt_ratio(s[f"{sec}_ratio"]))
+        if s.get(f"{sec}_of_sqlite"):
+            r = s[f"{sec}_of_sqlite"]
+            t.add_row(
+                "Syllabus / raw SQLite",
+                "",
+                "",
+                f"{100 * r['median']:.0f}% ({100 * r['min']:.0f}-{100 * r['max']:.0f}%)",
+            )
         console.print(t)
         syl, mlf = s.get(f"{sec}_syllabus_points"), s.get(f"{sec}_mlflow_points")
         notes = [f"MLflow anchor (issue 3): {anchor}"]
+        if s.get(f"{sec}_sqlite_rate"):
+            notes.append(
+                "floor: sqlite3 executemany of the same points into a fresh Syllabus database's "
+                f"metrics table (indexes, foreign keys), {RAW_TXN_POINTS:,} points per transaction"
+            )
         if s.get(f"{sec}_syllabus_calls") and syl and sec == "single":
             per = 1e6 * s[f"{sec}_syllabus_calls"]["median"] / syl["median"]
             notes.append(f"Syllabus {per:.2f} us per log_metric call before the final flush")
@@ -838,10 +926,18 @@ def render(console: Console, size: Size, reps: int, env: dict, s: dict[str, Any]
                 f"MLflow logged {mlf['median']:,.0f} points, Syllabus {syl['median']:,.0f}: "
                 "rates compared, not times"
             )
+        drift = s.get(f"{sec}_mlflow_drift")
         if s.get(f"{sec}_mlflow_capped"):
+            want = size.single_mlf if sec == "single" else size.batch_mlf
+            est = want / s[f"{sec}_mlflow_rate"]["median"]
             notes.append(
-                f"MLflow stopped at the {size.mlf_cap_s:.0f} s cap; its rate is extrapolated to "
-                "the full workload (per-point cost is flat: one commit per call/batch)"
+                f"MLflow stopped at the {size.mlf_cap_s:.0f} s cap; [yellow]its rate is "
+                f"extrapolated[/]: {want:,} points would take it ~{est:,.0f} s at that rate"
+            )
+        if drift:
+            notes.append(
+                f"MLflow's rate in the second half of its run / the first half: "
+                f"{drift['median']:.2f} (1.00 = flat)"
             )
         console.print("  " + "; ".join(notes))
 
