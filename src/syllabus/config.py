@@ -173,6 +173,23 @@ SETTINGS: tuple[Setting, ...] = (
         "Keep cell outputs in notebook checkpoints (false strips them).",
     ),
     Setting(
+        "system_metrics",
+        "SYLLABUS_SYSTEM_METRICS",
+        "tracking.system_metrics",
+        "bool",
+        "false",
+        "Sample CPU, memory, disk and network I/O (and GPUs through NVML) into system/* "
+        "metrics of every run (start_run(system_metrics=...) decides per run).",
+    ),
+    Setting(
+        "system_metrics_interval",
+        "SYLLABUS_SYSTEM_METRICS_INTERVAL",
+        "tracking.system_metrics_interval",
+        "duration",
+        "10s",
+        "How often system metrics are sampled.",
+    ),
+    Setting(
         "debug",
         "SYLLABUS_DEBUG",
         "core.debug",
@@ -203,6 +220,8 @@ class Settings:
     code_max_total_size: int = 20 * 1024 * 1024
     code_env_vars: str = ",".join(_CODE_ENV_VARS)
     notebook_outputs: bool = True
+    system_metrics: bool = False
+    system_metrics_interval: float = 10.0
     sources: Mapping[str, Source] = field(default_factory=dict)
 
 

@@ -135,3 +135,20 @@ def test_system_metrics_are_sampled(client: Client) -> None:
     client.end_run(run.id)
     keys = set(client.get_run(run.id).metrics)
     assert {"system/cpu_percent", "system/memory_percent", "system/process_rss_mb"} <= keys
+
+
+def test_system_metrics_on_by_setting(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("SYLLABUS_SYSTEM_METRICS", "true")
+    monkeypatch.setenv("SYLLABUS_SYSTEM_METRICS_INTERVAL", "50ms")
+    init_workspace(workdir)
+    with Client(workdir) as client:
+        run = client.create_run("sys")
+        time.sleep(0.3)
+        client.end_run(run.id)
+        assert "system/cpu_percent" in client.get_run(run.id).metrics
+        quiet = client.create_run("sys", system_metrics=False)
+        time.sleep(0.15)
+        client.end_run(quiet.id)
+        assert client.get_run(quiet.id).metrics == {}

@@ -89,7 +89,12 @@ class LocalBackend:
         """Tracking behaviour (buffered metrics, heartbeats, artifacts) over the store."""
         from syllabus.tracking.service import TrackingService
 
-        return TrackingService(self.tracking_store, lambda: self.blobs)
+        return TrackingService(
+            self.tracking_store,
+            lambda: self.blobs,
+            system_metrics=self.settings.system_metrics,
+            system_metrics_interval=self.settings.system_metrics_interval,
+        )
 
     @cached_property
     def registry_store(self) -> SqlRegistryStore:
