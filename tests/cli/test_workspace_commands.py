@@ -86,3 +86,26 @@ def test_version_and_help(syllabus: Runner) -> None:
         result = syllabus(*group, "--help")
         assert result.code == 0
         assert "Usage:" in result.stdout
+
+
+def test_help_lists_commands_without_importing_them() -> None:
+    import subprocess
+    import sys
+
+    import click
+
+    from syllabus.cli.main import COMMANDS, cli
+
+    ctx = click.Context(cli)
+    for name, (_target, short) in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert command.get_short_help_str(limit=1000) == short, f"update COMMANDS[{name!r}]"
+    code = (
+        "import sys\nfrom syllabus.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules\n"
+        "             if m.startswith('syllabus.cli.') or m == 'sqlalchemy'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "['syllabus.cli.main']"

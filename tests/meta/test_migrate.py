@@ -256,3 +256,30 @@ def test_new_revision_autogenerates_the_next_number(tmp_path: Path) -> None:
     text = path.read_text()
     assert f"revision = '{expected}'" in text or f'revision = "{expected}"' in text
     assert "pass" in text  # metadata equals the head schema: nothing to migrate
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from syllabus.meta.schema import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD, (
+        "update SCHEMA_HEAD in syllabus/meta/schema.py (new_revision does it for you)"
+    )
+
+
+def test_the_everyday_check_needs_no_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    ensure_schema(engine)
+    engine.dispose()
+    code = (
+        "import sys\n"
+        "from syllabus.meta import create_engine, ensure_schema\n"
+        f"e = create_engine('sqlite:///{db}')\n"
+        "ensure_schema(e)\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

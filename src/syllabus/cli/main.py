@@ -23,7 +23,9 @@ __all__ = ["cli", "main"]
 class LazyGroup(click.Group):
     """A group whose subcommands are imported only when used (keeps ``--help`` fast)."""
 
-    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}
 
@@ -32,28 +34,91 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy:
-            module_name, attr = self.lazy[cmd_name].rsplit(":", 1)
+            module_name, attr = self.lazy[cmd_name][0].rsplit(":", 1)
             module = __import__(module_name, fromlist=[attr])
             command: click.Command = getattr(module, attr)
             return command
         return super().get_command(ctx, cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List subcommands from the registry's short help: `--help` imports none of them."""
+        rows = [(name, self.lazy[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
-COMMANDS = {
-    "init": "syllabus.cli.workspace:init_command",
-    "info": "syllabus.cli.workspace:info_command",
-    "db": "syllabus.cli.db:db",
-    "store": "syllabus.cli.store:store",
-    "demo": "syllabus.cli.demo:demo",
-    "data": "syllabus.cli.data:data",
-    "remote": "syllabus.cli.remote:remote",
-    "code": "syllabus.cli.code:code",
-    "env": "syllabus.cli.env:env",
-    "notebook": "syllabus.cli.notebook:notebook",
-    "experiments": "syllabus.cli.experiments:experiments",
-    "runs": "syllabus.cli.runs:runs",
-    "models": "syllabus.cli.models:models",
-    "policy": "syllabus.cli.policy:policy",
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: ("module:attribute", the command's short help, shown by `syllabus --help`
+    # without importing the module; a test keeps it equal to the command's own)
+    "init": (
+        "syllabus.cli.workspace:init_command",
+        "Create a workspace (.syllabus/) in FOLDER (default: the current folder).",
+    ),
+    "info": (
+        "syllabus.cli.workspace:info_command",
+        "Show the workspace, backends and versions, schema revision, object counts and sizes.",
+    ),
+    "db": (
+        "syllabus.cli.db:db",
+        "Inspect and migrate the metadata database's schema.",
+    ),
+    "store": (
+        "syllabus.cli.store:store",
+        "Check, clean and measure the content-addressed blob store.",
+    ),
+    "demo": (
+        "syllabus.cli.demo:demo",
+        "Run the end-to-end demo on a fresh embedded workspace.",
+    ),
+    "data": (
+        "syllabus.cli.data:data",
+        (
+            "Version datasets: files and folders, with chunk-level deduplication and tabular "
+            "profiles (schema and column statistics)."
+        ),
+    ),
+    "remote": (
+        "syllabus.cli.remote:remote",
+        "Name blob stores (a folder or s3://bucket/prefix) for `data push` and `data pull`.",
+    ),
+    "code": (
+        "syllabus.cli.code:code",
+        (
+            "The code runs were started from: git commit, branch, remote, uncommitted patch and "
+            "untracked files (or a snapshot of source files outside git), and the entry point."
+        ),
+    ),
+    "env": (
+        "syllabus.cli.env:env",
+        (
+            "Python environments of runs: interpreter, platform, packages, GPUs and allow-listed "
+            "environment variables."
+        ),
+    ),
+    "notebook": (
+        "syllabus.cli.notebook:notebook",
+        (
+            "Checkpoint Jupyter notebooks (canonical: metadata noise makes no new checkpoint), "
+            "compare checkpoints cell by cell, and restore them."
+        ),
+    ),
+    "experiments": (
+        "syllabus.cli.experiments:experiments",
+        "Named groups of runs.",
+    ),
+    "runs": (
+        "syllabus.cli.runs:runs",
+        "Runs: their params, metrics, tags and artifacts.",
+    ),
+    "models": (
+        "syllabus.cli.models:models",
+        "Registered models: versions, aliases, stages with gates, approvals and audit.",
+    ),
+    "policy": (
+        "syllabus.cli.policy:policy",
+        "Promotion policies: which stages a version may enter from where, and its gates.",
+    ),
 }
 
 

@@ -406,7 +406,29 @@ def new_revision(message: str, *, versions_dir: Path | None = None) -> Path:
     assert script is not None
     assert not isinstance(script, list)
     _script.cache_clear()
+    if versions_dir is None:
+        _set_schema_head(next_id)
     return Path(script.path)
+
+
+def _set_schema_head(revision: str) -> None:
+    """Point :data:`syllabus.meta.schema.SCHEMA_HEAD` at a new revision (in the source)."""
+    import re
+
+    from syllabus.meta import schema
+
+    path = Path(schema.__file__)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        re.sub(
+            r'^SCHEMA_HEAD: Final = "\d+"$',
+            f'SCHEMA_HEAD: Final = "{revision}"',
+            text,
+            count=1,
+            flags=re.MULTILINE,
+        ),
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 __all__ = [
     "NAMING_CONVENTION",
+    "SCHEMA_HEAD",
     "VERSION_TABLE",
     "blob_refs",
     "metadata",
@@ -38,6 +39,10 @@ NAMING_CONVENTION: Final = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+SCHEMA_HEAD: Final = "0005"
+"""The newest migration; ``new_revision`` updates it and a test checks it against Alembic's
+head, so the everyday schema check needs one query and no Alembic import."""
 
 VERSION_TABLE: Final = "syllabus_alembic_version"
 """Alembic's version table; its own name so a shared PostgreSQL schema cannot confuse it."""
