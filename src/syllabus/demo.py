@@ -133,7 +133,7 @@ def run_demo(
         dry = client.gc(dry_run=True, grace_seconds=0)
         yield step(
             "gc (dry run)",
-            unreferenced=dry.count,
+            unreferenced=dry.blobs.count,
             note="no dataset references these blobs yet: data versioning arrives next",
         )
     finally:

@@ -95,13 +95,14 @@ def test_gc_keeps_what_the_database_references(workdir: Path) -> None:
         dropped = client.blobs.put_bytes(b"dropped" * 100)
         client.blobs.flush()
         _refer(client, kept)
-        dry = client.gc(dry_run=True, grace_seconds=0)
+        dry = client.gc(dry_run=True, grace_seconds=0).blobs
         assert set(dry.unreferenced) == {dropped}
         assert client.blobs.has(dropped)
-        young = client.gc(dry_run=False)  # the default grace (24h) protects new blobs
+        young = client.gc(dry_run=False).blobs  # the default grace (24h) protects new blobs
         assert young.count == 0
         done = client.gc(dry_run=False, grace_seconds=0)
-        assert set(done.unreferenced) == {dropped}
+        assert done.purged == {"runs": 0, "dataset_versions": 0, "model_versions": 0}
+        assert set(done.blobs.unreferenced) == {dropped}
         assert not client.blobs.has(dropped)
         assert client.blobs.read_bytes(kept) == b"kept" * 100
         assert client.fsck().ok
@@ -192,6 +193,23 @@ def test_gc_waits_for_open_writers_and_honours_what_they_committed(workdir: Path
         # ... commits its reference and closes: gc reads references under the lock.
         _refer(writer, old)
         writer.close()
-        report = collector.gc(dry_run=False, grace_seconds=0, timeout=2)
+        report = collector.gc(dry_run=False, grace_seconds=0, timeout=2).blobs
         assert report.count == 0
         assert collector.blobs.read_bytes(old) == b"old content " * 100
+
+
+def test_gc_purges_deleted_runs_and_frees_their_artifacts(workdir: Path) -> None:
+    init_workspace(workdir)
+    with Client() as client:
+        run = client.create_run("exp")
+        artifact = client.log_text(run.id, "only this run has these bytes\n" * 50, "notes.txt")
+        client.end_run(run.id)
+        client.delete_run(run.id)
+        dry = client.gc(dry_run=True, grace_seconds=0)
+        assert dry.purged == {}
+        assert artifact.digest not in dry.blobs.unreferenced  # still referenced until purged
+        done = client.gc(dry_run=False, grace_seconds=0)
+        assert done.purged["runs"] == 1
+        assert artifact.digest in done.blobs.unreferenced
+        assert not client.blobs.has(artifact.digest)
+        assert client.fsck().ok

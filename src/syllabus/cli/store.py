@@ -91,6 +91,10 @@ def _jsonable_fsck(report: object) -> dict[str, object]:
 def gc(yes: bool, grace: str | None, wait: str, force: bool, fmt: Format) -> None:
     """Delete unreferenced blobs older than a grace period (lists them unless --yes).
 
+    With --yes, runs and dataset versions deleted longer ago than the grace period are
+    purged first (and archived model versions past their policy's retention retired), so
+    the blobs only they referenced are deleted too.
+
     \b
     Examples:
       syllabus store gc
@@ -98,9 +102,10 @@ def gc(yes: bool, grace: str | None, wait: str, force: bool, fmt: Format) -> Non
     """
     with Client(create=False) as client:
         seconds = parse_duration(grace) if grace is not None else None
-        report = client.gc(
+        result = client.gc(
             dry_run=not yes, grace_seconds=seconds, timeout=parse_duration(wait), force=force
         )
+    report = result.blobs
     if fmt != "table":
         emit_rows([{"digest": d} for d in report.unreferenced], ["digest"], fmt)
         return
@@ -110,9 +115,12 @@ def gc(yes: bool, grace: str | None, wait: str, force: bool, fmt: Format) -> Non
     if report.dry_run:
         note(
             f"would delete {report.count:,} unreferenced record(s), {size}; "
-            "run with --yes to delete"
+            "run with --yes to delete (that also purges runs and dataset versions deleted "
+            "longer ago than the grace period, and frees what only they referenced)"
         )
     else:
+        purged = ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in result.purged.items())
+        note(f"purged {purged}")
         note(f"deleted {report.count:,} record(s), freed {format_bytes(report.freed_bytes)}")
 
 

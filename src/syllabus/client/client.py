@@ -32,11 +32,19 @@ if TYPE_CHECKING:
     from syllabus.client.maintenance import DuReport, FsckReport
     from syllabus.meta import DbInfo, UpgradeResult
 
-__all__ = ["Client", "Info"]
+__all__ = ["Client", "GcResult", "Info"]
 
 log = logging.getLogger("syllabus")
 _announce_lock = threading.Lock()
 _announced: set[Path] = set()
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What ``store gc`` purged from the metadata (deleting runs only) and the blob store."""
+
+    purged: dict[str, int]
+    blobs: GcReport
 
 
 @dataclass(frozen=True)
@@ -215,25 +223,38 @@ class Client(DatasetsAPI, TrackingAPI, CodeAPI, RegistryAPI):
         grace_seconds: float | None = None,
         timeout: float = 5.0,
         force: bool = False,
-    ) -> GcReport:
+    ) -> GcResult:
         """Unreferenced blobs older than the grace period: listed, or deleted if not ``dry_run``.
 
-        Deleting waits up to ``timeout`` seconds for other open writers of the store and
-        deletes nothing if they stay open. ``force`` skips that check: only for a caller who
-        has stopped every other writer (S3 stores have no writers' lock yet and need it).
+        Without ``dry_run``, first purges what was soft-deleted longer than the grace period
+        ago (runs, dataset versions) and retires archived model versions past their policy's
+        retention, so the blobs only they referenced go too; their metadata rows go with
+        them (model versions keep theirs and the audit log). Deleting waits up to
+        ``timeout`` seconds for other open writers of the store and deletes nothing if they
+        stay open. ``force`` skips that check: only for a caller who has stopped every other
+        writer (S3 stores have no writers' lock yet and need it).
         """
         from syllabus.client import maintenance
 
         backend = self._open(write=False)
         grace = self.settings.gc_grace if grace_seconds is None else grace_seconds
-        return maintenance.gc(
+        purged: dict[str, int] = {}
+
+        def purge() -> None:  # called once gc holds the store's writers' lock
+            purged["runs"] = self.purge_deleted_runs(grace)
+            purged["dataset_versions"] = self.purge_deleted_datasets(grace)
+            purged["model_versions"] = len(self.retire_expired_models())
+
+        blobs = maintenance.gc(
             backend.engine,
             backend.blobs,
             grace_seconds=grace,
             dry_run=dry_run,
             timeout=timeout,
             force=force,
+            purge=None if dry_run else purge,
         )
+        return GcResult(purged=purged, blobs=blobs)
 
     def du(self) -> DuReport:
         """Space used by kind of object and by record type."""

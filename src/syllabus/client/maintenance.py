@@ -6,6 +6,7 @@ database holds (the ``blob_refs`` table) meet the records the blob store holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -99,6 +100,7 @@ def gc(
     dry_run: bool = True,
     timeout: float = GC_TIMEOUT,
     force: bool = False,
+    purge: Callable[[], None] | None = None,
 ) -> GcReport:
     """Delete (or with ``dry_run`` only list) records no database reference reaches and
     that are older than ``grace_seconds``.
@@ -106,9 +108,13 @@ def gc(
     The references are read by the blob store once it holds its writers' lock, so a
     reference committed by any writer that has closed is honoured; a deleting gc waits up
     to ``timeout`` seconds for open writers and deletes nothing if they stay open.
+    ``purge`` (drop soft-deleted metadata and its references) runs under that lock too,
+    just before the references are read, so a refused gc purges nothing.
     """
 
     def keep() -> list[Digest]:
+        if purge is not None:
+            purge()
         return [Digest(d) for d in BlobRefs(engine).digests()]
 
     return store.gc(
