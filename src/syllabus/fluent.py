@@ -120,6 +120,19 @@ class ActiveRun:
             text = "".join(traceback.format_exception(exc_type, exc, tb)[-10:])
             self.end("failed", error=text)
 
+    def log_input(self, version: object, *, role: str = "input") -> None:
+        """Record that this run used a dataset version (a ``syllabus.data.get`` result or a
+        reference such as ``"churn@3"``) as ``role`` (``train``, ``test``, ...)."""
+        ref = version if isinstance(version, str) else getattr(version, "ref", None)
+        if not isinstance(ref, str):
+            from syllabus.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"log_input takes a dataset version or a reference like 'churn@3', "
+                f"not {type(version).__name__}"
+            )
+        self.client.log_dataset_input(self.id, ref, role=role)
+
     def end(self, status: str = "finished", *, error: str | None = None) -> None:
         """End the run (idempotent) and pop it from the active stacks."""
         with _lock:

@@ -6,6 +6,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.cli import Runner
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "data.md"
@@ -58,6 +60,29 @@ def test_lineage_lists_the_runs_that_used_a_version(workdir: Path) -> None:
         (used,) = syllabus.data.lineage("train@1")
         assert (used.run_id, used.role, used.name) == (run.id, "train", "train@1")
         assert syllabus.data.lineage("train@1") == client.dataset_lineage("train")
+    finally:
+        set_client(None)
+        client.close()
+
+
+def test_active_run_log_input(workdir: Path) -> None:
+    import syllabus.data
+    from syllabus import Client
+    from syllabus.errors import InvalidArgumentError
+    from syllabus.fluent import set_client, start_run
+
+    (workdir / "test.csv").write_text("a\n1\n2\n")
+    client = Client(cwd=workdir)
+    set_client(client)
+    try:
+        v = syllabus.data.add("holdout", workdir / "test.csv")
+        with start_run() as run:
+            run.log_input(v, role="test")
+            run.log_input("holdout@1", role="reference")
+            with pytest.raises(InvalidArgumentError, match="not int"):
+                run.log_input(3)
+        roles = sorted(i.role for i in syllabus.data.lineage("holdout@1"))
+        assert roles == ["reference", "test"]
     finally:
         set_client(None)
         client.close()
