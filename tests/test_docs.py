@@ -153,7 +153,9 @@ def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, examp
         _prepare_datasets(workdir)
     if command.startswith(("syllabus runs", "syllabus experiments")):
         _prepare_tracking(workdir)
-    if command.startswith(("syllabus code", "syllabus env", "syllabus notebook")):
+    if command.startswith(
+        ("syllabus code", "syllabus env", "syllabus notebook", "syllabus reproduce")
+    ):
         _prepare_code(workdir)
     if command.startswith(("syllabus models", "syllabus policy")):
         _prepare_models(workdir)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Iterable, Mapping
@@ -172,6 +173,9 @@ def start_run(
     parent_id = parent.id if isinstance(parent, ActiveRun) else parent
     if experiment is None and isinstance(parent, ActiveRun):
         experiment = parent.experiment_id
+    if parent_id is None and os.environ.get("SYLLABUS_REPRODUCE_OF", "").strip():
+        # started by `syllabus reproduce`: link the new run to the one it reproduces
+        tags = {"syllabus.reproduces": os.environ["SYLLABUS_REPRODUCE_OF"].strip(), **(tags or {})}
     run = client.create_run(
         experiment,
         name=name,

@@ -103,6 +103,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "compare checkpoints cell by cell, and restore them."
         ),
     ),
+    "reproduce": (
+        "syllabus.cli.reproduce:reproduce_command",
+        "Re-run a run from its code and input data versions and compare its metrics.",
+    ),
     "experiments": (
         "syllabus.cli.experiments:experiments",
         "Named groups of runs.",

@@ -19,6 +19,7 @@ from syllabus.client.code import CodeAPI
 from syllabus.client.datasets import DatasetsAPI
 from syllabus.client.local import LocalBackend
 from syllabus.client.registry import RegistryAPI
+from syllabus.client.reproduce import ReproduceAPI
 from syllabus.client.tracking import TrackingAPI
 from syllabus.client.uris import Location, factory_for, resolve
 from syllabus.client.workspace import init_workspace
@@ -62,7 +63,7 @@ class Info:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class Client(DatasetsAPI, TrackingAPI, CodeAPI, RegistryAPI):
+class Client(DatasetsAPI, TrackingAPI, CodeAPI, RegistryAPI, ReproduceAPI):
     """Entry point to a Syllabus store.
 
     ``uri`` is a workspace folder, a ``sqlite:///``/``postgresql://`` URL (or later an

@@ -1,0 +1,213 @@
+"""``syllabus reproduce`` end to end: a training script committed in a real git repository
+reads a dataset version and runs once through the fluent API; reproducing it re-runs the
+script from its code snapshot in a fresh folder and compares the metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from syllabus import Client
+from tests.code.conftest import GIT_ENV, make_repo
+from tests.fixtures.cli import Runner
+
+TRAIN = """\
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+import syllabus
+import syllabus.data
+
+C = float(sys.argv[1])
+with syllabus.start_run(params={"C": C}) as run:
+    version = syllabus.data.get("churn@1")
+    run.log_input(version, role="train")
+    folder = Path(os.environ.get("SYLLABUS_INPUT_TRAIN") or version.path())
+    data = np.loadtxt(folder / "train.csv", delimiter=",", skiprows=1)
+    x, y = data[:, :-1], data[:, -1]
+    model = LogisticRegression(C=C).fit(x, y)
+    syllabus.log_metric("accuracy", float(model.score(x, y)))
+    syllabus.log_metric("coef", float(model.coef_[0, 0]))
+    syllabus.log_metric("rows", float(len(y)))
+"""
+
+NOISY = """\
+import os
+
+import syllabus
+
+with syllabus.start_run():
+    syllabus.log_metric("stable", 1.0)
+    syllabus.log_metric("noise", int.from_bytes(os.urandom(4), "big") / 2**32)
+"""
+
+ROWS = "x1,x2,y\n" + "".join(
+    f"{i / 10:.1f},{(i * 7 % 11) / 10:.1f},{int(i % 3 == 0)}\n" for i in range(30)
+)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SYLLABUS_")} | GIT_ENV
+
+
+def _run(workdir: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run a script in ``workdir`` and return the id of the run it started."""
+    full = _env() | (env or {})
+    subprocess.run([sys.executable, *args], cwd=workdir, env=full, check=True, timeout=120)
+    with Client(cwd=workdir) as client:
+        return client.search_runs(order_by=["start_time desc"], max_results=1)[0].id
+
+
+@pytest.fixture
+def project(workdir: Path) -> Path:
+    """A repository with ``train.py`` and ``noisy.py`` committed, a workspace, and dataset
+    ``churn@1`` added from ``data/train.csv`` (not in git)."""
+    make_repo(
+        workdir,
+        {"train.py": TRAIN, "noisy.py": NOISY, ".gitignore": ".syllabus/\ndata/\n"},
+    )
+    (workdir / "data").mkdir()
+    (workdir / "data" / "train.csv").write_text(ROWS)
+    with Client(cwd=workdir) as client:
+        client.add_dataset("churn", workdir / "data")
+    return workdir
+
+
+def test_reproduce_round_trip(project: Path, tmp_path: Path) -> None:
+    original = _run(project, "train.py", "0.5")
+    out = tmp_path / "repro"
+    with Client(cwd=project) as client:
+        assert [i.name for i in client.list_inputs(original)] == ["churn@1"]
+        verdict = client.reproduce(original, folder=out)
+        assert verdict.reproduced, (verdict.reason, verdict.output)
+        assert verdict.reason.startswith("reproduced: 3 metric(s)")
+        assert {m.key for m in verdict.metrics} == {"accuracy", "coef", "rows"}
+        assert all(m.ok and m.abs_diff is not None and m.abs_diff < 1e-12 for m in verdict.metrics)
+        assert verdict.new_run_id is not None
+        assert verdict.new_run_id != original
+        new = client.get_run(verdict.new_run_id)
+        assert new.tags["syllabus.reproduces"] == original
+        assert new.params == client.get_run(original).params
+        # the code came from the snapshot and the data from the version, into the folder
+        assert (out / "code" / "train.py").read_text() == TRAIN
+        assert (out / "inputs" / "train" / "train.csv").read_text() == ROWS
+        assert verdict.plan.inputs[0].variable == "SYLLABUS_INPUT_TRAIN"
+        # the reproduction read its input from the folder it was given and logged it too
+        assert [i.name for i in client.list_inputs(verdict.new_run_id)] == ["churn@1"]
+        # a tighter check on a reproduction of the reproduction still passes: exact match
+        again = client.reproduce(verdict.new_run_id, tolerance=0, abs_tolerance=0)
+        assert again.reproduced, again.reason
+
+
+def test_non_deterministic_run_names_the_metric(
+    project: Path, syllabus: Runner, tmp_path: Path
+) -> None:
+    original = _run(project, "noisy.py")
+    with Client(cwd=project) as client:
+        verdict = client.reproduce(original, folder=tmp_path / "a")
+    assert not verdict.reproduced
+    assert [m.key for m in verdict.differing] == ["noise"]
+    noise = verdict.differing[0]
+    assert noise.new is not None
+    assert noise.abs_diff == pytest.approx(abs(noise.new - noise.original))
+    assert "noise" in verdict.reason
+    assert "stable" not in verdict.reason
+    assert f"differs by {noise.abs_diff:.3g}" in verdict.reason
+
+    # the CLI prints the verdict and exits 1; a loose enough tolerance reproduces
+    result = syllabus("reproduce", original)
+    assert result.code == 1, result.stderr
+    assert "not reproduced: noise" in result.stdout
+    loose = syllabus("reproduce", original, "--abs-tolerance", "1", "--json")
+    assert loose.code == 0, loose.stdout + loose.stderr
+    data = json.loads(loose.stdout)
+    assert data["reproduced"] is True
+    assert data["new_run_id"]
+
+
+def test_dry_run_changes_nothing(project: Path, syllabus: Runner, tmp_path: Path) -> None:
+    original = _run(project, "train.py", "1.0")
+    ws = project / ".syllabus"
+
+    def state() -> tuple[int, list[tuple[str, int]]]:
+        with Client(cwd=project) as client:
+            runs = len(client.search_runs())
+        files = sorted(
+            (str(p.relative_to(ws)), p.stat().st_size)
+            for p in ws.rglob("*")
+            if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+        )
+        return runs, files
+
+    before = state()
+    folder = tmp_path / "planned"
+    result = syllabus("reproduce", "latest", "--dry-run", "--folder", str(folder))
+    assert result.code == 0, result.stderr
+    assert "train.py 1.0" in result.stdout
+    assert "input train" in result.stdout
+    assert "churn@1" in result.stdout
+    assert "dry run" in result.stderr
+    plan = syllabus("reproduce", "latest", "--dry-run", "--json")
+    assert plan.code == 0, plan.stderr
+    data = json.loads(plan.stdout)
+    assert data["run_id"] == original
+    assert data["command"][1:] == ["train.py", "1.0"]
+    assert data["variables"]["SYLLABUS_REPRODUCE_OF"] == original
+    assert json.loads(data["variables"]["SYLLABUS_PARAMS"]) == {"C": "1.0"}
+    assert data["environment"] is not None
+    assert not folder.exists()
+    assert state() == before
+
+
+def test_environment_mismatches_and_venv_that_cannot_be_made(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An allow-listed variable that differs is listed as a mismatch; with venv=True and no
+    package index reachable, the verdict says the venv could not be made and runs here."""
+    allow = {"SYLLABUS_CODE_ENV_VARS": "REPRO_FLAVOUR"}
+    original = _run(project, "train.py", "0.5", env={**allow, "REPRO_FLAVOUR": "vanilla"})
+    monkeypatch.setenv("SYLLABUS_CODE_ENV_VARS", "REPRO_FLAVOUR")
+    monkeypatch.setenv("REPRO_FLAVOUR", "mint")
+    with Client(cwd=project) as client:
+        plan = client.plan_reproduction(original)
+        assert plan.environment is not None
+        assert dict(plan.environment.other) == {"env.REPRO_FLAVOUR": ("vanilla", "mint")}
+        assert not plan.environment.changed
+        assert not plan.environment.removed
+        monkeypatch.setenv("PIP_NO_INDEX", "1")
+        monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no-packages"))
+        verdict = client.reproduce(original, folder=tmp_path / "v", venv=True, venv_timeout=120)
+    assert verdict.reproduced, verdict.reason
+    assert verdict.venv is None
+    assert any("environment differs" in n for n in verdict.notes), verdict.notes
+    cannot = [n for n in verdict.notes if "could not create the venv" in n]
+    assert cannot, verdict.notes
+    assert "runs with this interpreter instead" in cannot[0]
+
+
+def test_not_reproducible_runs_say_why(project: Path, tmp_path: Path) -> None:
+    from syllabus.code import EntryPoint
+    from syllabus.errors import InvalidArgumentError
+
+    with Client(cwd=project) as client:
+        run = client.create_run()
+        client.capture_code(run.id, folder=project, entry=EntryPoint(None, ()))
+        client.end_run(run.id)
+        with pytest.raises(InvalidArgumentError, match="no entry script"):
+            client.plan_reproduction(run.id)
+        failing = client.create_run()
+        client.capture_code(failing.id, folder=project, entry=EntryPoint("train.py", ("x",)))
+        client.end_run(failing.id)
+        verdict = client.reproduce(failing.id, folder=tmp_path / "f")
+    assert not verdict.reproduced
+    assert verdict.reason == "the entry point exited with code 1"
+    assert "ValueError" in verdict.output
