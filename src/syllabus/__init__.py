@@ -116,6 +116,11 @@ _LAZY = {
     ),
 }
 _LAZY.update(dict.fromkeys(("load_model", "log_model", "register_model"), "syllabus.models"))
+_LAZY.update(  # `%load_ext syllabus` (IPython looks these up on the module)
+    dict.fromkeys(
+        ("load_ipython_extension", "unload_ipython_extension"), "syllabus.integrations.notebook"
+    )
+)
 _LAZY_MODULES = {"sklearn": "syllabus.integrations.sklearn"}
 
 
