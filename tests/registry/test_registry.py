@@ -178,8 +178,13 @@ def test_smoke_latency_and_evaluation_gates_fail(client: Client) -> None:
     by_gate = {r.gate: r for r in results}
     assert not by_gate["latency"].passed
     assert by_gate["latency"].required == "p95 <= 0 ms"
-    assert not by_gate["evaluation"].passed
-    assert "no evaluation component" in by_gate["evaluation"].detail
+    assert by_gate["evaluation"].passed  # the beats gate: no production champion yet
+    assert by_gate["evaluation"].measured == "no champion"
+    bare = client._registry()
+    bare.evaluation = None
+    (without,) = [r for r in bare.check(fine.ref, "production")[2] if r.gate == "evaluation"]
+    assert not without.passed
+    assert "no evaluation component" in without.detail
 
     class Evaluation:
         def check(self, version: ModelVersion, params: Any) -> GateResult:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from syllabus import __version__
 from syllabus.client.code import CodeAPI
 from syllabus.client.datasets import DatasetsAPI
+from syllabus.client.evaluation import EvaluationAPI
 from syllabus.client.local import LocalBackend
 from syllabus.client.registry import RegistryAPI
 from syllabus.client.reproduce import ReproduceAPI
@@ -63,7 +64,7 @@ class Info:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class Client(DatasetsAPI, TrackingAPI, CodeAPI, RegistryAPI, ReproduceAPI):
+class Client(DatasetsAPI, TrackingAPI, CodeAPI, RegistryAPI, EvaluationAPI, ReproduceAPI):
     """Entry point to a Syllabus store.
 
     ``uri`` is a workspace folder, a ``sqlite:///``/``postgresql://`` URL (or later an

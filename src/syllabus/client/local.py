@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from syllabus.blobs.store import BlobStore
     from syllabus.code.sql import SqlCodeStore
     from syllabus.datasets.sql import SqlDatasetStore
+    from syllabus.evaluation.sql import SqlEvaluationStore
     from syllabus.registry.sql import SqlRegistryStore
     from syllabus.registry.webhooks import WebhookDispatcher
     from syllabus.tracking.service import TrackingService
@@ -78,6 +79,12 @@ class LocalBackend:
         return SqlDatasetStore(self.engine)
 
     @cached_property
+    def evaluation_store(self) -> SqlEvaluationStore:
+        from syllabus.evaluation.sql import SqlEvaluationStore
+
+        return SqlEvaluationStore(self.engine)
+
+    @cached_property
     def tracking_store(self) -> SqlTrackingStore:
         """The tracking store (a remote backend supplies its own TrackingStore)."""
         from syllabus.tracking.sql import SqlTrackingStore
@@ -125,4 +132,5 @@ class LocalBackend:
             del self.__dict__["raw_engine"]
             self.__dict__.pop("datasets_store", None)
             self.__dict__.pop("code_store", None)
+            self.__dict__.pop("evaluation_store", None)
             self._checked = False

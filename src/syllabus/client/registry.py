@@ -42,15 +42,21 @@ class RegistryAPI:
 
     def _registry(self, *, write: bool = False) -> RegistryService:
         from syllabus.client.datasets import cache_dir
+        from syllabus.evaluation.gate import BeatsGate
         from syllabus.registry.service import RegistryService
 
         backend = self._open(write=write)
-        return RegistryService(
+        service = RegistryService(
             backend.registry_store,
             backend.blobs,
             runs=backend.tracking,
             cache_dir=cache_dir(self.settings),
         )
+        # The beats gate evaluates through this same registry service (built on first use).
+        service.evaluation = BeatsGate(
+            lambda: self._evaluations(write=True, registry=service)  # type: ignore[attr-defined]
+        )
+        return service
 
     # -- packaging and registration ------------------------------------------------------
 

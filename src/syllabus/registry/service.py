@@ -397,7 +397,13 @@ class RegistryService:
         version, policy, results = self.check(version.ref, target, request=request)
         failed = [r for r in results if not r.passed]
         gates = [
-            {"gate": r.gate, "passed": r.passed, "measured": r.measured, "required": r.required}
+            {
+                "gate": r.gate,
+                "passed": r.passed,
+                "measured": r.measured,
+                "required": r.required,
+                **({"detail": r.detail} if r.detail else {}),
+            }
             for r in results
         ]
         audit = self._audit(

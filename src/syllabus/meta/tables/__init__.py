@@ -15,6 +15,7 @@ from __future__ import annotations
 from syllabus.meta.tables import (
     code,  # noqa: F401 - registers the code tables
     datasets,  # noqa: F401 - registers the datasets tables
+    evaluation,  # noqa: F401 - registers the evaluation tables
     registry,  # noqa: F401 - registers the registry tables
     tracking,  # noqa: F401 - registers the tracking tables
 )

@@ -25,7 +25,7 @@ import numpy as np
 from syllabus.errors import ConfigError, InvalidArgumentError
 from syllabus.registry.packaging.signature import Columns
 
-__all__ = ["FLAVORS", "Flavor", "Guard", "Saved", "detect_flavor", "get_flavor"]
+__all__ = ["FLAVORS", "Flavor", "Guard", "Saved", "detect_flavor", "get_flavor", "model_features"]
 
 Guard = Callable[[str], bytes]
 """``guard(relative_path)``: the bytes of an unsafe file, only if its content id is trusted
@@ -72,7 +72,7 @@ def _module_of(model: Any) -> str:
     return type(model).__module__ or ""
 
 
-def _features(raw: Any, data: Any) -> Any:
+def model_features(raw: Any, data: Any) -> Any:
     """Checked columns as a DataFrame when the model was fit on named features (and pandas
     is there), else as a 2-D array; anything else as given."""
     if isinstance(data, Columns):
@@ -130,7 +130,7 @@ class SklearnFlavor:
         return sio.loads(data, trusted=untrusted)
 
     def predict(self, raw: Any, data: Any, saved: Saved) -> Any:
-        return raw.predict(_features(raw, data))
+        return raw.predict(model_features(raw, data))
 
 
 class XGBoostFlavor:
@@ -165,7 +165,7 @@ class XGBoostFlavor:
         return model
 
     def predict(self, raw: Any, data: Any, saved: Saved) -> Any:
-        features = _features(raw, data)
+        features = model_features(raw, data)
         if type(raw).__name__ == "Booster":
             import xgboost
 
@@ -198,7 +198,7 @@ class LightGBMFlavor:
         return lightgbm.Booster(model_file=str(folder / saved.path))
 
     def predict(self, raw: Any, data: Any, saved: Saved) -> Any:
-        features = _features(raw, data)
+        features = model_features(raw, data)
         out = np.asarray(raw.predict(features))
         classes = saved.extra.get("classes")
         if classes is None:

@@ -48,8 +48,10 @@ from syllabus.registry.packaging.flavors import (
     Saved,
     detect_flavor,
     get_flavor,
+    model_features,
 )
 from syllabus.registry.packaging.signature import (
+    Columns,
     Signature,
     enforce,
     infer_schema,
@@ -321,6 +323,23 @@ class LoadedModel:
         """Predictions for ``data`` (DataFrame, dict of columns, records or array)."""
         checked = data if self.signature is None else enforce(self.signature.inputs, data)
         return self._impl.predict(self.raw, checked, self.info.saved)
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The class labels of a classifier (scikit-learn's ``classes_``), else None."""
+        classes = getattr(self.raw, "classes_", None)
+        return None if classes is None else list(np.asarray(classes).tolist())
+
+    def predict_proba(self, data: Any) -> Any:
+        """Class probabilities (one column per label in :attr:`classes`) when the model
+        has a scikit-learn style ``predict_proba``, else None."""
+        method = getattr(self.raw, "predict_proba", None)
+        if method is None or self.classes is None:
+            return None
+        checked = data if self.signature is None else enforce(self.signature.inputs, data)
+        if isinstance(checked, Columns) and self.flavor == "python":
+            return method(checked.to_original())
+        return method(model_features(self.raw, checked))
 
     @property
     def input_example(self) -> Any:
