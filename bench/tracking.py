@@ -740,7 +740,8 @@ def targets(size: Size, s: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "target": label,
-                "measured": f"{r['median']:,.1f}x {unit} (paired, {r['min']:,.1f}-{r['max']:,.1f}x)"
+                "measured": f"{fmt_x(r['median'])}x{unit} (paired, "
+                f"{fmt_x(r['min'])}-{fmt_x(r['max'])}x)"
                 if r
                 else "- (a column is missing)",
                 "verdict": verdict(r["median"] >= target if r else None),
@@ -808,10 +809,15 @@ def fmt_rate(sp: dict[str, float] | None, unit: str = "") -> str:
     return f"{sp['median']:,.0f}{unit} ({sp['min']:,.0f}-{sp['max']:,.0f})"
 
 
+def fmt_x(x: float) -> str:
+    """A ratio with two decimals below 10 (so 1.96x does not read as a passing 2.0x)."""
+    return f"{x:,.2f}" if x < 10 else f"{x:,.1f}"
+
+
 def fmt_ratio(sp: dict[str, float] | None) -> str:
     if not sp:
         return "-"
-    return f"[bold]{sp['median']:,.1f}x[/] ({sp['min']:,.1f}-{sp['max']:,.1f})"
+    return f"[bold]{fmt_x(sp['median'])}x[/] ({fmt_x(sp['min'])}-{fmt_x(sp['max'])})"
 
 
 def fmt_n(sp: dict[str, float] | None) -> str:
@@ -1054,6 +1060,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the random artifact data")
     p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     p.add_argument(
+        "--render", metavar="FILE", help="print the tables of a JSON file written by --json"
+    )
+    p.add_argument(
         "--workdir",
         default=str(BENCH_DIR / ".work"),
         help="where temp data goes (default bench/.work, gitignored)",
@@ -1062,8 +1071,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def rerender(path: str) -> int:
+    """Summarize and print the repetitions saved in a ``--json`` file (with today's code)."""
+    doc = json.loads(Path(path).read_text())
+    size = Size(**doc["config"])
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    summary = summarize(size, doc["reps"], doc.get("startup"))
+    render(console, size, size.reps, doc["env"], summary)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return rerender(args.render)
     base = SIZES[args.size]
     changes: dict[str, Any] = {}
     if args.reps:
