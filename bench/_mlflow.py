@@ -271,7 +271,8 @@ def op_single(folder: str, n: int, cap_s: float, key: str = "loss") -> dict[str,
     _client, exp = _fresh(folder, "single")
     run = mlflow.start_run(experiment_id=exp)
     mlflow.log_metric("warmup", 0.0, step=0)  # untimed: first-call code paths
-    values = [random.Random(1).random() for _ in range(min(n, 1000))]
+    rng = random.Random(1)
+    values = [rng.random() for _ in range(min(n, 1000))]
     every = max(100, n // 20)
     marks = []  # (points, seconds): the rate over time, to check that extrapolating is fair
     os.sync()

@@ -272,7 +272,8 @@ class Syllabus:
 
     def single(self, folder: Path, n: int) -> dict[str, Any]:
         s = self.syllabus
-        values = [random.Random(1).random() for _ in range(min(n, 1000))]
+        rng = random.Random(1)
+        values = [rng.random() for _ in range(min(n, 1000))]
         nv = len(values)
         client = self.client(folder)
         self.set_client(client)  # the fluent API logs into this workspace
