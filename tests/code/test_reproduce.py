@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.fixtures.cli import Runner
 
 TRAIN = """\
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -42,6 +44,7 @@ with syllabus.start_run(params={"C": C}) as run:
 
 NOISY = """\
 import os
+import shlex
 
 import syllabus
 
@@ -211,3 +214,23 @@ def test_not_reproducible_runs_say_why(project: Path, tmp_path: Path) -> None:
     assert not verdict.reproduced
     assert verdict.reason == "the entry point exited with code 1"
     assert "ValueError" in verdict.output
+
+
+def test_guide_commands_run(project: Path, syllabus: Runner) -> None:
+    """The console lines of docs/code.md's reproduce section, on the training script."""
+    guide = Path(__file__).resolve().parents[2] / "docs" / "code.md"
+    section = guide.read_text().split("## Reproducing a run", 1)[1].split("\n## ", 1)[0]
+    commands = [
+        line.removeprefix("$ ").split("  #", 1)[0].strip()
+        for line in section.splitlines()
+        if line.startswith("$ syllabus ")
+    ]
+    assert len(commands) == 3
+    original = _run(project, "train.py", "0.5")
+    for command in commands:
+        result = syllabus(*shlex.split(command)[1:])
+        assert result.code == 0, f"{command!r}: {result.stdout}{result.stderr}"
+    with Client(cwd=project) as client:
+        runs = client.search_runs(order_by=["start_time asc"])
+    # the dry run made none; the second reproduced `latest`, the first reproduction
+    assert [r.tags.get("syllabus.reproduces") for r in runs] == [None, original, runs[1].id]
