@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from syllabus.blobs.store import BlobStore
 from syllabus.errors import (
@@ -16,6 +17,7 @@ from syllabus.errors import (
     NotFoundError,
 )
 from syllabus.meta import BlobRefs
+from syllabus.meta.tables.tracking import metrics
 from syllabus.tracking.models import Metric, RunInput, RunStatus
 from syllabus.tracking.service import TrackingService
 from syllabus.tracking.sql import SqlTrackingStore
@@ -167,6 +169,8 @@ def test_delete_restore_and_purge(service: TrackingService, store: SqlTrackingSt
     }
     assert gone.id not in owners
     assert service.get_run(keep.id).id == keep.id
+    with store.engine.connect() as conn:  # the points went with the run
+        assert conn.execute(sa.select(sa.func.count()).select_from(metrics)).scalar() == 0
 
 
 def test_inputs_both_ways(service: TrackingService) -> None:
@@ -261,3 +265,39 @@ def test_logging_to_an_unknown_run_fails_on_flush_and_is_dropped(
     with pytest.raises(NotFoundError):
         service.flush()
     service.flush()  # dropped, not retried forever
+
+
+def test_points_of_a_missing_run_do_not_take_other_runs_points_with_them(
+    service: TrackingService,
+) -> None:
+    run = service.create_run()
+    service.log_metric(run.id, "m", 1.0, step=1)
+    service.log_metric("f" * 32, "m", 2.0)
+    with pytest.raises(NotFoundError, match=r"f{32} not found"):
+        service.flush()
+    assert [p.value for p in service.get_metric_history(run.id, "m")] == [1.0]
+
+
+def test_equal_step_and_timestamp_points_are_all_kept_in_logging_order(
+    service: TrackingService,
+) -> None:
+    run = service.create_run()
+    same = [("m", float(v), 7, 1000) for v in range(300)]  # chunked inserts, several flushes
+    service.log_batch(run.id, metrics=same[:290], synchronous=True)
+    service.log_batch(run.id, metrics=same[290:], synchronous=True)
+    service.log_metric(run.id, "m", math.nan, step=7, timestamp=1000)
+    history = service.get_metric_history(run.id, "m")
+    assert [p.value for p in history[:-1]] == [float(v) for v in range(300)]
+    assert math.isnan(history[-1].value)
+    assert math.isnan(service.get_run(run.id).metrics["m"].value)  # the last logged wins
+
+
+def test_end_run_writes_its_last_points_and_ends_it(service: TrackingService) -> None:
+    run = service.create_run()
+    service.log_metrics(run.id, {f"k{i}": float(i) for i in range(20)}, step=2)
+    service.end_run(run.id, "killed")
+    ended = service.get_run(run.id)
+    assert ended.status is RunStatus.KILLED
+    assert len(ended.metrics) == 20
+    with pytest.raises(NotFoundError):
+        service.end_run("e" * 32)

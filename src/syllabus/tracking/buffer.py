@@ -155,23 +155,27 @@ class MetricBuffer:
             self._pending = batch
             self._waiting += n
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, write: Callable[[PointBatch], None] | None = None) -> None:
         """Write everything pending (the caller holds no lock)."""
         with self._write_lock:
             batch, n = self._take()
-            if not n:
+            if not n and write is None:
                 return
             try:
-                self._write(batch)
+                (write or self._write)(batch)
             except (NotFoundError, InvalidArgumentError):
                 raise  # points the database will never take (a purged run): dropped
             except BaseException:
-                self._put_back(batch, n)
+                if n:
+                    self._put_back(batch, n)
                 raise
 
-    def flush(self) -> None:
-        """Make every point added so far durable; raises if the database refuses them."""
-        self._write_pending()
+    def flush(self, write: Callable[[PointBatch], None] | None = None) -> None:
+        """Make every point added so far durable; raises if the database refuses them.
+
+        ``write`` (called even when nothing is pending) replaces the buffer's writer for
+        this flush, e.g. to end a run in the transaction that writes its last points."""
+        self._write_pending(write)
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self._tick_interval

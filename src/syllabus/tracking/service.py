@@ -35,7 +35,7 @@ from syllabus.tracking.models import (
     RunPage,
     RunStatus,
 )
-from syllabus.tracking.store import DeletedFilter, TrackingStore
+from syllabus.tracking.store import DeletedFilter, RunEnd, TrackingStore
 
 if TYPE_CHECKING:
     from syllabus.blobs.store import BlobStore
@@ -284,17 +284,22 @@ class TrackingService:
         status = str(RunStatus(status) if not isinstance(status, RunStatus) else status)
         if status not in _ENDED:
             raise InvalidArgumentError(f"a run ends as finished, failed or killed, not {status!r}")
-        run_id = self.store.get_run(ref).id if len(ref) != 32 else ref
+        with self._lock:
+            known = ref in self._active
+        # A run this process started exists; any other is looked up first, so that a
+        # wrong id fails before the flush instead of inside it.
+        run_id = ref if known else self.store.get_run(ref).id
         self.stop_system_metrics(run_id)
-        self.buffer.flush()
+        end = RunEnd(
+            run_id,
+            status,
+            end_time if end_time is not None else _now_ms(),
+            error[:MAX_VALUE] if error else None,
+        )
+        # The run's last points and its end are one transaction.
+        self.buffer.flush(lambda batch: self.store.log_metrics(batch, end=end))
         with self._lock:
             self._active.discard(run_id)
-        self.store.update_run(
-            run_id,
-            status=status,
-            end_time=end_time if end_time is not None else _now_ms(),
-            error=error[:MAX_VALUE] if error else None,
-        )
 
     def delete_run(self, ref: str) -> None:
         self.store.update_run(ref, deleted=True)

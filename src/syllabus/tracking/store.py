@@ -11,16 +11,25 @@ Run and experiment arguments take a full id or a unique prefix of at least 6 cha
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, NamedTuple, Protocol, TypeAlias
 
 from syllabus.tracking.models import Artifact, Experiment, Metric, Run, RunInput, RunPage
 
-__all__ = ["DeletedFilter", "PointBatch", "TrackingStore"]
+__all__ = ["DeletedFilter", "PointBatch", "RunEnd", "TrackingStore"]
 
 PointBatch: TypeAlias = Mapping[tuple[str, str], Sequence[tuple[int, int, float]]]
 """Metric points grouped by ``(run id, key)``: ``[(step, timestamp ms, value), ...]``."""
 
 DeletedFilter: TypeAlias = Literal["active", "deleted", "all"]
+
+
+class RunEnd(NamedTuple):
+    """How a run ends (given with its last metric points, in the same transaction)."""
+
+    run_id: str
+    status: str
+    end_time: int
+    error: str | None = None
 
 
 class TrackingStore(Protocol):
@@ -96,8 +105,11 @@ class TrackingStore(Protocol):
         """Add params (ConflictError when a key already holds another value) and set tags."""
         ...
 
-    def log_metrics(self, points: PointBatch) -> None:
-        """Append metric points of one or more runs in bulk and update latest values."""
+    def log_metrics(self, points: PointBatch, *, end: RunEnd | None = None) -> None:
+        """Append metric points of one or more runs in bulk, update latest values and, with
+        ``end``, end that run, all in one transaction. Points of runs that no longer exist
+        (purged) are dropped; the others are written, then NotFoundError names the missing
+        runs (including ``end``'s)."""
         ...
 
     def get_metric_history(self, ref: str, key: str) -> list[Metric]:

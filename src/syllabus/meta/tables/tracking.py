@@ -12,7 +12,13 @@ metric-key id keep its rows and its index narrow. Times are Unix milliseconds.
 ``metric_keys``
     the dictionary of metric names (``metrics.key_id`` points here).
 ``metrics``
-    every logged point, appended in bulk; read by ``(run_pk, key_id, step)``.
+    every logged point, appended in bulk: a clustered table (``WITHOUT ROWID`` on SQLite)
+    keyed by ``(run_pk, key_id, step, timestamp, seq)``, so one B-tree both stores and
+    orders a series. ``seq`` numbers a run's points in logging order (from
+    ``runs.next_seq``), which keeps points with equal step and timestamp apart and breaks
+    ties by logging order. The table declares no foreign keys, the hot path's biggest cost
+    after the insert itself: the writer checks (and on PostgreSQL locks) the runs of each
+    flush, and purging deletes a run's points with the run.
 ``latest_metrics``
     the point with the highest ``(step, timestamp)`` per run and key, kept up to date on
     every flush; search and ordering use it (indexed by key and value).
@@ -87,6 +93,8 @@ runs: Final = sa.Table(
     sa.Column("heartbeat_at", sa.BigInteger(), nullable=False),
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("deleted_at", sa.BigInteger(), nullable=True),
+    # the seq of the run's next metric point (see ``metrics``)
+    sa.Column("next_seq", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Index(None, "experiment_pk", "start_time"),
     sa.Index(None, "deleted_at"),
 )
@@ -108,14 +116,15 @@ metric_keys: Final = sa.Table(
 metrics: Final = sa.Table(
     "metrics",
     metadata,
-    sa.Column("pk", BigIntId, primary_key=True, autoincrement=True),
-    _run_fk(),
-    sa.Column("key_id", sa.Integer(), sa.ForeignKey("metric_keys.id"), nullable=False),
+    sa.Column("run_pk", _RUN_PK, nullable=False),
+    sa.Column("key_id", sa.Integer(), nullable=False),
     sa.Column("step", sa.BigInteger(), nullable=False),
     sa.Column("timestamp", sa.BigInteger(), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False, server_default="0"),
     # NULL is NaN: SQLite stores NaN as NULL, so both backends read NULL back as NaN.
     sa.Column("value", sa.Float(), nullable=True),
-    sa.Index(None, "run_pk", "key_id", "step", "timestamp"),
+    sa.PrimaryKeyConstraint("run_pk", "key_id", "step", "timestamp", "seq"),
+    sqlite_with_rowid=False,
 )
 
 latest_metrics: Final = sa.Table(

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", sa.BigInteger(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("deleted_at", sa.BigInteger(), nullable=True),
+        sa.Column("next_seq", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["experiment_pk"],
             ["experiments.pk"],
@@ -115,29 +116,16 @@ def upgrade() -> None:
 
     op.create_table(
         "metrics",
-        sa.Column(
-            "pk",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.Column("run_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("key_id", sa.Integer(), nullable=False),
         sa.Column("step", sa.BigInteger(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["key_id"], ["metric_keys.id"], name=op.f("fk_metrics_key_id_metric_keys")
+        sa.PrimaryKeyConstraint(
+            "run_pk", "key_id", "step", "timestamp", "seq", name=op.f("pk_metrics")
         ),
-        sa.ForeignKeyConstraint(
-            ["run_pk"], ["runs.pk"], name=op.f("fk_metrics_run_pk_runs"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("pk", name=op.f("pk_metrics")),
-    )
-    op.create_index(
-        op.f("ix_metrics_run_pk_key_id_step_timestamp"),
-        "metrics",
-        ["run_pk", "key_id", "step", "timestamp"],
+        sqlite_with_rowid=False,
     )
 
     op.create_table(
@@ -197,8 +185,6 @@ def downgrade() -> None:
 
     op.drop_table("run_inputs")
     op.drop_table("params")
-    op.drop_index(op.f("ix_metrics_run_pk_key_id_step_timestamp"), table_name="metrics")
-
     op.drop_table("metrics")
     op.drop_index(op.f("ix_latest_metrics_key_id_value"), table_name="latest_metrics")
 
