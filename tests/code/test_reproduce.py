@@ -207,6 +207,9 @@ def test_not_reproducible_runs_say_why(project: Path, tmp_path: Path) -> None:
         client.end_run(run.id)
         with pytest.raises(InvalidArgumentError, match="no entry script"):
             client.plan_reproduction(run.id)
+        with pytest.raises(InvalidArgumentError, match="no entry script"):
+            client.reproduce(run.id, folder=tmp_path / "never")
+        assert not (tmp_path / "never").exists()
         failing = client.create_run()
         client.capture_code(failing.id, folder=project, entry=EntryPoint("train.py", ("x",)))
         client.end_run(failing.id)

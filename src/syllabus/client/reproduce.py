@@ -317,8 +317,9 @@ class ReproduceAPI:
         if tolerance < 0 or abs_tolerance < 0:
             raise InvalidArgumentError("tolerances cannot be negative")
         client = self._client()
-        base = _fresh_folder(folder, client.get_run(run_id).id)
-        plan = self.plan_reproduction(run_id, folder=base)
+        plan = self.plan_reproduction(run_id)  # refuses what cannot be re-run, first
+        base = _fresh_folder(folder, plan.run_id)
+        plan = self.plan_reproduction(plan.run_id, folder=base)
         notes: list[str] = []
         if plan.environment:
             notes.append(f"environment differs from the recorded one: {_summary(plan.environment)}")
