@@ -25,3 +25,17 @@ def test_prefixes() -> None:
     assert is_id_prefix("0190ab")
     assert not is_id_prefix("0190a")
     assert not is_id_prefix("0190AG")
+
+
+def test_abbreviate_tells_close_ids_apart() -> None:
+    from syllabus._utils.ids import abbreviate
+
+    ids = [new_id() for _ in range(50)]  # made within a millisecond or two: long common prefixes
+    short = abbreviate(ids)
+    assert len(set(short.values())) == len(ids)
+    for id_, prefix in short.items():
+        assert id_.startswith(prefix)
+        assert len(prefix) >= 12
+        assert [other for other in ids if other.startswith(prefix)] == [id_]
+    far = ["0" * 16 + "a" * 16, "f" * 32]
+    assert abbreviate(far) == {far[0]: far[0][:12], far[1]: far[1][:12]}

@@ -115,7 +115,9 @@ def test_gates_pass_and_fail(client: Client) -> None:
     message = str(info.value)
     assert "metric val_auc: FAILED, measured 0.7, required >= 0.8" in message
     assert "signature: FAILED, measured missing" in message
-    assert [e.event for e in client.model_history("churn")][-1] == "promotion_refused"
+    refused = client.model_history("churn")[-1]
+    assert refused.event == "promotion_refused"
+    assert (refused.from_stage, refused.to_stage) == ("development", "testing")
     # source stage not allowed
     with pytest.raises(PromotionRefusedError, match="source stage: FAILED, measured development"):
         client.transition_stage(good.ref, "staging")

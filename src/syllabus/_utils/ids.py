@@ -12,8 +12,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterable
 
-__all__ = ["MIN_PREFIX", "id_timestamp_ms", "is_id", "is_id_prefix", "new_id"]
+__all__ = ["MIN_PREFIX", "abbreviate", "id_timestamp_ms", "is_id", "is_id_prefix", "new_id"]
 
 MIN_PREFIX = 6
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -58,3 +59,26 @@ def is_id_prefix(text: str) -> bool:
 def id_timestamp_ms(id_: str) -> int:
     """The creation time (Unix milliseconds) encoded in an id."""
     return int(id_[:12], 16)
+
+
+def abbreviate(ids: Iterable[str], *, min_length: int = 12) -> dict[str, str]:
+    """The shortest prefix of each id, at least ``min_length`` long, that tells it apart
+    from every other id given (like ``git log --abbrev``).
+
+    Time-ordered ids made close together share their leading (timestamp) characters, so a
+    fixed-length prefix can show two runs the same way; this never does.
+    """
+    unique = sorted(set(ids))
+    out: dict[str, str] = {}
+    for i, id_ in enumerate(unique):
+        length = min_length
+        for other in (unique[i - 1] if i else None, unique[i + 1] if i + 1 < len(unique) else None):
+            if other is None:
+                continue
+            common = next(
+                (n for n, (a, b) in enumerate(zip(id_, other, strict=False)) if a != b),
+                min(len(id_), len(other)),
+            )
+            length = max(length, common + 1)
+        out[id_] = id_[: min(length, len(id_))]
+    return out

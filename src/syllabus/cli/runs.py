@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from syllabus._utils.ids import abbreviate
 from syllabus.cli.output import Format, emit_json, emit_rows, format_bytes, format_option, note
 from syllabus.client import Client
 from syllabus.errors import InvalidArgumentError, NotFoundError
@@ -265,7 +266,8 @@ def compare(run_refs: Sequence[str], show_all: bool, fmt: Format) -> None:
     """
     with Client(create=False) as client:
         found = [client.get_run(_resolve(client, r)) for r in run_refs]
-    heads = [f"{r.name} ({r.id[:8]})" for r in found]
+    short = abbreviate(r.id for r in found)
+    heads = [f"{r.name} ({short[r.id]})" for r in found]
     rows: list[dict[str, Any]] = []
     for key in sorted({k for r in found for k in r.params}):
         values = [r.params.get(key) for r in found]

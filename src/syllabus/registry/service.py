@@ -413,7 +413,14 @@ class RegistryService:
             details={"gates": gates, **({"request": request.id} if request else {})},
         )
         if failed:
-            self.store.add_event(version.name, version.version, "promotion_refused", audit)
+            self.store.add_event(
+                version.name,
+                version.version,
+                "promotion_refused",
+                audit,
+                from_stage=version.stage.value,
+                to_stage=target.value,
+            )
             listed = "; ".join(r.describe() for r in failed)
             raise PromotionRefusedError(
                 f"{version.ref} cannot move to {target.value}: {listed}", tuple(results)

@@ -869,13 +869,30 @@ class SqlRegistryStore:
             )
         return out
 
-    def add_event(self, name: str | None, version: int | None, event: str, audit: Audit) -> Event:
+    def add_event(
+        self,
+        name: str | None,
+        version: int | None,
+        event: str,
+        audit: Audit,
+        *,
+        from_stage: str | None = None,
+        to_stage: str | None = None,
+    ) -> Event:
         with self._write() as (conn, events):
             model_id = None
             if name is not None:
                 model_id = conn.execute(sa.select(_M.c.id).where(_M.c.name == name)).scalar()
             return self._event(
-                conn, events, event, audit, model_id=model_id, name=name, version=version
+                conn,
+                events,
+                event,
+                audit,
+                model_id=model_id,
+                name=name,
+                version=version,
+                from_stage=from_stage,
+                to_stage=to_stage,
             )
 
     def add_webhook(

@@ -146,8 +146,18 @@ class GovernanceStore(Protocol):
         """Audit events (of one model, or all), oldest first."""
         ...
 
-    def add_event(self, name: str | None, version: int | None, event: str, audit: Audit) -> Event:
-        """Record an event that changes nothing else (e.g. a refused promotion)."""
+    def add_event(
+        self,
+        name: str | None,
+        version: int | None,
+        event: str,
+        audit: Audit,
+        *,
+        from_stage: str | None = None,
+        to_stage: str | None = None,
+    ) -> Event:
+        """Record an event that changes nothing else (e.g. a refused promotion, with the
+        stage it was aimed at)."""
         ...
 
     def add_webhook(
