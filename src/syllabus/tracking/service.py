@@ -12,6 +12,7 @@ import getpass
 import math
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -59,6 +60,7 @@ _NOUNS: Final = (
 
 
 _HOST: Final = socket.gethostname()[:MAX_NAME]
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f]")
 
 
 def _now_ms() -> int:
@@ -74,7 +76,7 @@ def _check_text(what: str, text: object, limit: int) -> str:
         raise InvalidArgumentError(
             f"{what} {text[:40]!r}... has {len(text)} characters (at most {limit})"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+    if _CONTROL.search(text):
         raise InvalidArgumentError(f"{what} {text!r} contains control characters")
     return text
 

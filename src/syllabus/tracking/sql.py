@@ -59,6 +59,16 @@ _INSERT_RUN: Final = sa.insert(runs)
 _INSERT_PARAMS: Final = sa.insert(params_table)
 _INSERT_TAGS: Final = sa.insert(tags_table)
 
+_EXPERIMENT_QMARK: Final = "SELECT pk, id, name, deleted_at FROM experiments WHERE id = ?"
+_INSERT_RUN_QMARK: Final = (
+    "INSERT INTO runs (id, experiment_pk, parent_pk, name, status, user_name, host, "
+    "start_time, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+)
+_INSERT_PARAM_QMARK: Final = "INSERT INTO params (run_pk, key, value) VALUES (?, ?, ?)"
+_INSERT_TAG_QMARK: Final = "INSERT INTO tags (run_pk, key, value) VALUES (?, ?, ?)"
+_END_QMARK: Final = (
+    "UPDATE runs SET status = ?, end_time = ?, error = coalesce(?, error) WHERE pk = ?"
+)
 _IN_BATCH: Final = 500
 _COPY_SQL: Final = "COPY metrics (run_pk, key_id, step, timestamp, seq, value) FROM STDIN"
 _LATEST_BODY: Final = (
@@ -245,7 +255,15 @@ class SqlTrackingStore:
         tags: Mapping[str, str] | None = None,
     ) -> Run:
         with transaction(self.engine) as conn:
-            exp = self._experiment_row(conn, experiment_id, by_name=False)
+            if self._dialect == "sqlite" and is_id(experiment_id):
+                exp = conn.exec_driver_sql(_EXPERIMENT_QMARK, (experiment_id,)).first()
+                if exp is None:
+                    raise NotFoundError(
+                        f"experiment {experiment_id!r} not found; "
+                        "`syllabus experiments list` shows them"
+                    )
+            else:
+                exp = self._experiment_row(conn, experiment_id, by_name=False)
             if exp.deleted_at is not None:
                 raise ConflictError(
                     f"experiment {exp.name!r} is deleted; restore it "
@@ -255,32 +273,33 @@ class SqlTrackingStore:
             full_parent = None
             if parent_id is not None:
                 parent_pk, full_parent = self._run_key(conn, parent_id)
-            result = conn.execute(
-                _INSERT_RUN,
-                {
-                    "id": run_id,
-                    "experiment_pk": exp.pk,
-                    "parent_pk": parent_pk,
-                    "name": name,
-                    "status": RunStatus.RUNNING.value,
-                    "user_name": user,
-                    "host": host,
-                    "start_time": start_time,
-                    "heartbeat_at": start_time,
-                },
-            )
-            inserted = result.inserted_primary_key
-            assert inserted is not None
-            pk = int(inserted[0])
-            if params:
-                conn.execute(
-                    _INSERT_PARAMS,
-                    [{"run_pk": pk, "key": k, "value": v} for k, v in params.items()],
-                )
-            if tags:
-                conn.execute(
-                    _INSERT_TAGS,
-                    [{"run_pk": pk, "key": k, "value": v} for k, v in tags.items()],
+            status = RunStatus.RUNNING.value
+            if self._dialect == "sqlite":
+                # The raw driver: this transaction is most of what creating a run costs.
+                values = (run_id, exp.pk, parent_pk, name, status, user, host, start_time)
+                pk = int(conn.exec_driver_sql(_INSERT_RUN_QMARK, values).lastrowid)
+                if params:
+                    rows = [(pk, k, v) for k, v in params.items()]
+                    conn.exec_driver_sql(_INSERT_PARAM_QMARK, rows)
+                if tags:
+                    rows = [(pk, k, v) for k, v in tags.items()]
+                    conn.exec_driver_sql(_INSERT_TAG_QMARK, rows)
+            else:
+                pk = self._insert_run_rows(
+                    conn,
+                    {
+                        "id": run_id,
+                        "experiment_pk": exp.pk,
+                        "parent_pk": parent_pk,
+                        "name": name,
+                        "status": status,
+                        "user_name": user,
+                        "host": host,
+                        "start_time": start_time,
+                        "heartbeat_at": start_time,
+                    },
+                    params,
+                    tags,
                 )
         with self._lock:
             self._run_pks[run_id] = pk
@@ -298,6 +317,26 @@ class SqlTrackingStore:
             params=dict(params or {}),
             tags=dict(tags or {}),
         )
+
+    @staticmethod
+    def _insert_run_rows(
+        conn: Connection,
+        row: dict[str, Any],
+        params: Mapping[str, str] | None,
+        tags: Mapping[str, str] | None,
+    ) -> int:
+        inserted = conn.execute(_INSERT_RUN, row).inserted_primary_key
+        assert inserted is not None
+        pk = int(inserted[0])
+        if params:
+            conn.execute(
+                _INSERT_PARAMS, [{"run_pk": pk, "key": k, "value": v} for k, v in params.items()]
+            )
+        if tags:
+            conn.execute(
+                _INSERT_TAGS, [{"run_pk": pk, "key": k, "value": v} for k, v in tags.items()]
+            )
+        return pk
 
     def _run_key(self, conn: Connection, ref: str) -> tuple[int, str]:
         """``(pk, full id)`` of a run from an id or unique prefix."""
@@ -553,10 +592,14 @@ class SqlTrackingStore:
                 self._append_points(conn, todo)
                 self._after_append(conn, todo, seqs)
             if end is not None and end.run_id in pks:
-                values: dict[str, Any] = {"status": end.status, "end_time": end.end_time}
-                if end.error is not None:
-                    values["error"] = end.error
-                conn.execute(sa.update(runs).where(runs.c.pk == pks[end.run_id]).values(**values))
+                pk = pks[end.run_id]
+                if self._dialect == "sqlite":
+                    conn.exec_driver_sql(_END_QMARK, (end.status, end.end_time, end.error, pk))
+                else:
+                    values: dict[str, Any] = {"status": end.status, "end_time": end.end_time}
+                    if end.error is not None:
+                        values["error"] = end.error
+                    conn.execute(sa.update(runs).where(runs.c.pk == pk).values(**values))
         if missing:
             with self._lock:
                 for run_id in missing:
@@ -570,9 +613,8 @@ class SqlTrackingStore:
         """Store the runs' next seqs and recompute the latest value of each written series."""
         written = sorted({pk for pk, _, _, _ in todo})
         if self._dialect == "sqlite":
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cur.executemany(_SEQ_QMARK, [(seqs[pk], pk) for pk in written])
-            cur.executemany(_LATEST_QMARK, [(pk, kid) for pk, kid, _, _ in todo])
+            conn.exec_driver_sql(_SEQ_QMARK, [(seqs[pk], pk) for pk in written])
+            conn.exec_driver_sql(_LATEST_QMARK, [(pk, kid) for pk, kid, _, _ in todo])
             return
         conn.execute(
             sa.update(runs)
@@ -607,9 +649,10 @@ class SqlTrackingStore:
                 seqs.update((int(pk), int(seq)) for pk, seq in conn.execute(stmt))
             else:
                 marks = ",".join("?" * len(batch))
-                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
                 sql = f"SELECT pk, next_seq FROM runs WHERE pk IN ({marks})"
-                seqs.update(cur.execute(sql, batch).fetchall())
+                seqs.update(
+                    (int(pk), int(seq)) for pk, seq in conn.exec_driver_sql(sql, tuple(batch))
+                )
         for run_id, pk in list(pks.items()):
             if pk not in seqs:
                 missing.append(run_id)
@@ -635,10 +678,9 @@ class SqlTrackingStore:
                 while size - at >= n:
                     rows.append((pk, kid, seq + at, *chain.from_iterable(series[at : at + n])))
                     at += n
-        cur = driver.cursor()
         for n, rows in params.items():
             if rows:
-                cur.executemany(_INSERT_SQL[n], rows)
+                conn.exec_driver_sql(_INSERT_SQL[n], rows)
 
     def get_metric_history(self, ref: str, key: str) -> list[Metric]:
         with transaction(self.engine, readonly=True) as conn:
