@@ -145,6 +145,19 @@ def _prepare_models(workdir: Path) -> None:
         client.apply_policy(workdir / "policy.yaml")
 
 
+def _prepare_evaluations(workdir: Path) -> None:
+    """The models of :func:`_prepare_models`, dataset ``holdout`` (columns ``x``, ``label``)
+    and one stored evaluation of ``churn@3`` against ``churn@2``."""
+    from syllabus import Client
+
+    _prepare_models(workdir)
+    rows = "\n".join(f"{x},{2 * x + (x % 3) / 10}" for x in range(40))
+    (workdir / "holdout.csv").write_text(f"x,label\n{rows}\n")
+    with Client(cwd=workdir) as client:
+        client.add_dataset("holdout", workdir / "holdout.csv")
+        client.evaluate("churn@3", "holdout@1", "label", against="churn@2", resamples=50)
+
+
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, example: str) -> None:
     if command != "syllabus init":
@@ -159,6 +172,8 @@ def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, examp
         _prepare_code(workdir)
     if command.startswith(("syllabus models", "syllabus policy")):
         _prepare_models(workdir)
+    if command.startswith(("syllabus evaluate", "syllabus evaluations")):
+        _prepare_evaluations(workdir)
     result = syllabus(*shlex.split(example)[1:])
     assert result.code == 0, f"{example!r} failed: {result.stderr}"
 

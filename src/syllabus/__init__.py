@@ -47,7 +47,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
-    from syllabus.models import load_model, log_model, register_model
+    from syllabus.models import evaluate, load_model, log_model, register_model
 
 __version__ = "0.1.0.dev0"
 
@@ -72,6 +72,7 @@ __all__ = [
     "__version__",
     "active_run",
     "end_run",
+    "evaluate",
     "flush",
     "init_workspace",
     "load_model",
@@ -115,7 +116,9 @@ _LAZY = {
         "syllabus.fluent",
     ),
 }
-_LAZY.update(dict.fromkeys(("load_model", "log_model", "register_model"), "syllabus.models"))
+_LAZY.update(
+    dict.fromkeys(("evaluate", "load_model", "log_model", "register_model"), "syllabus.models")
+)
 _LAZY.update(  # `%load_ext syllabus` (IPython looks these up on the module)
     dict.fromkeys(
         ("load_ipython_extension", "unload_ipython_extension"), "syllabus.integrations.notebook"

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from syllabus.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from syllabus.evaluation.models import Evaluation
     from syllabus.registry.models import ModelVersion
     from syllabus.registry.packaging import LoadedModel, ModelInfo, Signature
 
-__all__ = ["load_model", "log_model", "register_model"]
+__all__ = ["evaluate", "load_model", "log_model", "register_model"]
 
 
 def log_model(
@@ -74,3 +75,11 @@ def load_model(ref: str | Path, *, trust: bool = False) -> LoadedModel:
     from syllabus.fluent import get_client
 
     return get_client().load_model(ref, trust=trust)
+
+
+def evaluate(model: str, data: str, target: str, **kwargs: Any) -> Evaluation:
+    """Evaluate a model version on a labelled dataset version, optionally ``against`` a
+    champion (``churn@production``); stored and returned. See ``Client.evaluate``."""
+    from syllabus.fluent import get_client
+
+    return get_client().evaluate(model, data, target, **kwargs)

@@ -30,6 +30,7 @@ def test_all_is_pinned_and_importable() -> None:
         "init_workspace",
         "active_run",
         "end_run",
+        "evaluate",
         "flush",
         "log_artifact",
         "log_artifacts",

@@ -123,6 +123,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "syllabus.cli.policy:policy",
         "Promotion policies: which stages a version may enter from where, and its gates.",
     ),
+    "evaluate": (
+        "syllabus.cli.evaluate:evaluate_command",
+        "Evaluate a model version on labelled data, optionally against a champion.",
+    ),
+    "evaluations": (
+        "syllabus.cli.evaluate:evaluations",
+        "Stored evaluations: list them, show one, write its HTML report.",
+    ),
 }
 
 

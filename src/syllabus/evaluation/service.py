@@ -18,7 +18,7 @@ import numpy as np
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.store import BlobStore
 from syllabus.datasets.models import DatasetVersion
-from syllabus.errors import InvalidArgumentError
+from syllabus.errors import InvalidArgumentError, NotFoundError
 from syllabus.evaluation import stats
 from syllabus.evaluation.metrics import (
     CustomMetric,
@@ -117,6 +117,12 @@ class EvaluationService:
     # -- reading -------------------------------------------------------------------------
 
     def get(self, ref: str) -> Evaluation:
+        """An evaluation by id, unique id prefix, or ``latest`` (the newest)."""
+        if ref.strip().lower() == "latest":
+            newest = self.store.list_evaluations(limit=1)
+            if not newest:
+                raise NotFoundError("there are no evaluations yet; `syllabus evaluate` runs one")
+            return newest[0]
         return self.store.get(ref)
 
     def list_evaluations(self, model: str | None = None, *, limit: int = 100) -> list[Evaluation]:
