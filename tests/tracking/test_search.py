@@ -135,6 +135,42 @@ def test_order_by_metric_param_and_attribute(
     assert newest_first == ["f", "e", "d", "c", "b", "a"]
 
 
+@pytest.mark.parametrize(
+    ("filter", "order", "expected"),
+    [
+        # the filter needs auc, so ordering joins it (no outer join): same answers
+        ("metrics.auc > 0.8", "metrics.auc desc", ["d", "a", "b"]),
+        ("metrics.auc is not null", "metrics.auc desc", ["d", "a", "b", "c", "f"]),
+        ("metrics.auc in (0.7, 0.85)", "metrics.auc", ["c", "b"]),
+        ("metrics.auc > 0 or metrics.loss > 0", "metrics.loss", ["d", "a", "b", "c"]),
+        ("not metrics.auc > 0.8", "metrics.auc desc", ["c", "e", "f"]),
+        ("metrics.auc is null", "metrics.auc desc", ["e"]),
+    ],
+)
+def test_order_by_a_metric_the_filter_needs(
+    service: TrackingService, runs: dict[str, str], filter: str, order: str, expected: list[str]
+) -> None:
+    assert names(service, filter, [order, "name"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("filter", "required"),
+    [
+        ("metrics.a > 1 and params.x = 'y'", {"a"}),
+        ("metrics.a > 1 or metrics.b < 2", set()),
+        ("metrics.a > 1 or (metrics.a < 0 and metrics.b = 1)", {"a"}),
+        ("not metrics.a > 1", set()),
+        ("metrics.a is null", set()),
+        ("metrics.a is not null and metrics.b != 3", {"a", "b"}),
+        ("metrics.a in (1, 2)", {"a"}),
+        ("metrics.a not in (1, 2)", set()),
+        ("params.a = '1'", set()),
+    ],
+)
+def test_metrics_a_filter_requires(filter: str, required: set[str]) -> None:
+    assert search.metrics_required(search.parse_filter(filter)) == required
+
+
 def test_pages_cover_everything_once(service: TrackingService, runs: dict[str, str]) -> None:
     seen: list[str] = []
     token = None

@@ -34,7 +34,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeAlias
@@ -54,6 +54,7 @@ __all__ = [
     "decode_page_token",
     "encode_page_token",
     "metric_keys_of",
+    "metrics_required",
     "parse_filter",
     "parse_order_by",
 ]
@@ -504,6 +505,22 @@ def metric_keys_of(node: Node | None, order: Sequence[OrderItem] = ()) -> set[st
     return out
 
 
+def metrics_required(node: Node | None) -> set[str]:
+    """Metric keys that every run matching ``node`` has a latest value of (ordering by one
+    of them can then join its values instead of outer-joining them, which lets the database
+    walk the value index in order and stop at the page's end)."""
+    if isinstance(node, BoolOp):
+        parts = [metrics_required(item) for item in node.items]
+        if node.op == "and":
+            return set().union(*parts)
+        return set.intersection(*parts)
+    if node is None or isinstance(node, Not) or node.field.kind != "metrics":
+        return set()
+    if isinstance(node, Compare) or node.negate == isinstance(node, IsNull):
+        return {node.field.key}  # a comparison, `in (...)` or `is not null`
+    return set()
+
+
 # --- compilation --------------------------------------------------------------------------
 
 Expr: TypeAlias = sa.ColumnElement[bool]
@@ -672,13 +689,15 @@ def compile_filter(
 
 
 def compile_order(
-    order: Sequence[OrderItem], *, key_ids: dict[str, int]
-) -> tuple[list[tuple[Any, Expr]], list[Any]]:
-    """Outer joins to add and ORDER BY clauses for ``order`` (missing values sort last).
+    order: Sequence[OrderItem], *, key_ids: dict[str, int], required: Collection[str] = ()
+) -> tuple[list[tuple[Any, Expr, bool]], list[Any]]:
+    """Joins to add (``(table, on, outer)``) and ORDER BY clauses for ``order`` (missing
+    values sort last). Metrics in ``required`` (see :func:`metrics_required`) are joined,
+    the rest outer-joined.
 
     Ties are broken by start time and id, newest first, so pages are stable.
     """
-    joins: list[tuple[Any, Expr]] = []
+    joins: list[tuple[Any, Expr, bool]] = []
     clauses: list[Any] = []
     for n, item in enumerate(order):
         field = item.field
@@ -686,12 +705,14 @@ def compile_order(
         if field.kind == "metrics":
             alias = latest_metrics.alias(f"order_m{n}")
             key_id = key_ids.get(field.key, -1)
-            joins.append((alias, sa.and_(alias.c.run_pk == runs.c.pk, alias.c.key_id == key_id)))
+            on = sa.and_(alias.c.run_pk == runs.c.pk, alias.c.key_id == key_id)
+            joins.append((alias, on, field.key not in required))
             column = alias.c.value
         elif field.kind in ("params", "tags"):
             table = params if field.kind == "params" else tags
             alias = table.alias(f"order_{field.kind}{n}")
-            joins.append((alias, sa.and_(alias.c.run_pk == runs.c.pk, alias.c.key == field.key)))
+            on = sa.and_(alias.c.run_pk == runs.c.pk, alias.c.key == field.key)
+            joins.append((alias, on, True))
             column = alias.c.value
         else:
             column = {

@@ -95,6 +95,45 @@ def _values_sql(n: int) -> str:
 
 
 _INSERT_SQL: Final = {n: _values_sql(n) for n in _ROWS_PER_INSERT}
+_PKS: Final[sa.BindParameter[Any]] = sa.bindparam("pks", expanding=True)
+_PARAMS_OF: Final = sa.select(
+    params_table.c.run_pk, params_table.c.key, params_table.c.value
+).where(params_table.c.run_pk.in_(_PKS))
+_TAGS_OF: Final = sa.select(tags_table.c.run_pk, tags_table.c.key, tags_table.c.value).where(
+    tags_table.c.run_pk.in_(_PKS)
+)
+_LATEST_OF: Final = (
+    sa.select(
+        latest_metrics.c.run_pk,
+        metric_keys.c.key,
+        latest_metrics.c.value,
+        latest_metrics.c.step,
+        latest_metrics.c.timestamp,
+    )
+    .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
+    .where(latest_metrics.c.run_pk.in_(_PKS))
+)
+_PARENT: Final = runs.alias("parent")
+_RUN_SELECT: Final = sa.select(
+    runs.c.pk,
+    runs.c.id,
+    experiments.c.id.label("experiment_id"),
+    runs.c.name,
+    runs.c.status,
+    runs.c.user_name,
+    runs.c.host,
+    runs.c.start_time,
+    runs.c.end_time,
+    runs.c.heartbeat_at,
+    _PARENT.c.id.label("parent_id"),
+    runs.c.error,
+    runs.c.deleted_at,
+).select_from(
+    runs.join(experiments, experiments.c.pk == runs.c.experiment_pk).outerjoin(
+        _PARENT, _PARENT.c.pk == runs.c.parent_pk
+    )
+)
+_RUNS_OF: Final = _RUN_SELECT.where(runs.c.pk.in_(_PKS))
 _MAX_RESULTS: Final = 50_000
 _Series = tuple[int, int, int, Sequence[tuple[int, int, float]]]  # run pk, key id, seq, points
 
@@ -355,27 +394,9 @@ class SqlTrackingStore:
             self._run_pks[full] = pk
         return pk, full
 
-    def _run_select(self) -> sa.Select[Any]:
-        parent = runs.alias("parent")
-        return sa.select(
-            runs.c.pk,
-            runs.c.id,
-            experiments.c.id.label("experiment_id"),
-            runs.c.name,
-            runs.c.status,
-            runs.c.user_name,
-            runs.c.host,
-            runs.c.start_time,
-            runs.c.end_time,
-            runs.c.heartbeat_at,
-            parent.c.id.label("parent_id"),
-            runs.c.error,
-            runs.c.deleted_at,
-        ).select_from(
-            runs.join(experiments, experiments.c.pk == runs.c.experiment_pk).outerjoin(
-                parent, parent.c.pk == runs.c.parent_pk
-            )
-        )
+    @staticmethod
+    def _run_select() -> sa.Select[Any]:
+        return _RUN_SELECT
 
     def _runs_from_rows(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
         pks = [int(r.pk) for r in rows]
@@ -383,30 +404,12 @@ class SqlTrackingStore:
         t: dict[int, dict[str, str]] = {pk: {} for pk in pks}
         m: dict[int, dict[str, Metric]] = {pk: {} for pk in pks}
         for batch in _chunks(pks):
-            for row in conn.execute(
-                sa.select(params_table.c.run_pk, params_table.c.key, params_table.c.value).where(
-                    params_table.c.run_pk.in_(batch)
-                )
-            ):
-                p[row.run_pk][row.key] = row.value
-            for row in conn.execute(
-                sa.select(tags_table.c.run_pk, tags_table.c.key, tags_table.c.value).where(
-                    tags_table.c.run_pk.in_(batch)
-                )
-            ):
-                t[row.run_pk][row.key] = row.value
-            stmt = (
-                sa.select(
-                    latest_metrics.c.run_pk,
-                    metric_keys.c.key,
-                    latest_metrics.c.value,
-                    latest_metrics.c.step,
-                    latest_metrics.c.timestamp,
-                )
-                .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
-                .where(latest_metrics.c.run_pk.in_(batch))
-            )
-            for rp, key, value, step, ts in conn.execute(stmt).all():
+            # Prebuilt statements (no SQL construction per search), rows fetched at once.
+            for rp, key, value in conn.execute(_PARAMS_OF, {"pks": batch}).all():
+                p[rp][key] = value
+            for rp, key, value in conn.execute(_TAGS_OF, {"pks": batch}).all():
+                t[rp][key] = value
+            for rp, key, value, step, ts in conn.execute(_LATEST_OF, {"pks": batch}).all():
                 m[rp][key] = Metric(key, _value(value), int(step), int(ts))
         stale_before = self._stale_before()
         out = []
@@ -735,10 +738,12 @@ class SqlTrackingStore:
                 where.append(runs.c.deleted_at.is_(None))
             elif deleted == "deleted":
                 where.append(runs.c.deleted_at.is_not(None))
-            joins, clauses = search.compile_order(order, key_ids=key_ids)
+            joins, clauses = search.compile_order(
+                order, key_ids=key_ids, required=search.metrics_required(node)
+            )
             base: Any = runs
-            for table, on in joins:
-                base = base.outerjoin(table, on)
+            for table, on, outer in joins:
+                base = base.outerjoin(table, on) if outer else base.join(table, on)
             page_pks = (
                 sa.select(runs.c.pk)
                 .select_from(base)
@@ -750,9 +755,9 @@ class SqlTrackingStore:
             pks = [int(pk) for pk in conn.execute(page_pks).scalars()]
             more = len(pks) > max_results
             pks = pks[:max_results]
-            rows_by_pk: dict[int, sa.Row[Any]] = {}
+            rows_by_pk: dict[int, Any] = {}
             for batch in _chunks(pks):
-                for row in conn.execute(self._run_select().where(runs.c.pk.in_(batch))):
+                for row in conn.execute(_RUNS_OF, {"pks": batch}).all():
                     rows_by_pk[int(row.pk)] = row
             found = self._runs_from_rows(conn, [rows_by_pk[pk] for pk in pks if pk in rows_by_pk])
         token = search.encode_page_token(offset + max_results, query) if more else None
