@@ -87,8 +87,9 @@ def test_demo_leaves_the_workspace_it_describes(tmp_path: Path, syllabus: Runner
         assert baseline.run_id == runs["baseline"].id
         assert baseline.stage.value == "development"
         refused = [e for e in client.model_history("churn") if e.event == "promotion_refused"]
-        # the event's to_stage is not recorded by the registry yet; the comment names it
-        assert [(e.version, e.comment) for e in refused] == [(1, "baseline asks for staging")]
+        assert [(e.version, e.to_stage, e.comment) for e in refused] == [
+            (1, "staging", "baseline asks for staging")
+        ]
         failed = [g for g in refused[0].details["gates"] if not g["passed"]]
         assert [g["gate"] for g in failed] == ["metric val_auc"]
         assert failed[0]["required"] == f">= {GATE:g}"
