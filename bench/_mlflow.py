@@ -4,7 +4,8 @@ MLflow is never a dependency of Syllabus and is never imported into the project'
 is installed with pip into ``bench/.venv-mlflow`` (gitignored), and this same file, run by
 that venv's interpreter with ``--worker``, is a small server that reads one JSON command
 per line on stdin, runs the workload with MLflow, times it *inside* the worker and answers
-one JSON line on stdout. The parent (``bench/tracking.py``) never times the pipe.
+one JSON line on stdout. The parent (``bench/tracking.py``, ``bench/evaluation.py``)
+never times the pipe.
 
 The top of this module imports only the standard library so both interpreters can load
 it; ``mlflow`` is imported inside the worker only.
@@ -454,6 +455,47 @@ def op_artifacts(folder: str, file: str, tree: str) -> dict[str, Any]:
     return out
 
 
+def op_evaluate(folder: str, data: str, models: list[str], target: str) -> dict[str, Any]:
+    """``mlflow.models.evaluate`` (default evaluator, ``model_type="classifier"``) of each
+    pickled scikit-learn model on the Parquet file ``data``, in one run (``bench/evaluation.py``).
+
+    Untimed set-up: read the data into a DataFrame, log each model with
+    ``mlflow.sklearn.log_model``. Timed: the ``evaluate`` calls (each loads its model,
+    predicts and computes and logs its metrics and plots), per model.
+    """
+    import pickle
+
+    import mlflow
+    import pandas as pd
+
+    _client, exp = _fresh(folder, "evaluate")
+    df = pd.read_parquet(data)
+    uris = []
+    with mlflow.start_run(experiment_id=exp):
+        for i, path in enumerate(models):
+            with Path(path).open("rb") as fh:
+                model = pickle.load(fh)
+            info = mlflow.sklearn.log_model(model, name=f"model{i}")
+            uris.append(info.model_uri)
+    seconds = []
+    metrics = []
+    with mlflow.start_run(experiment_id=exp):
+        os.sync()
+        for uri in uris:
+            t0 = time.perf_counter()
+            result = mlflow.models.evaluate(
+                uri, df, targets=target, model_type="classifier", evaluators=["default"]
+            )
+            seconds.append(time.perf_counter() - t0)
+            metrics.append({k: float(v) for k, v in result.metrics.items()})
+    return {
+        "seconds": sum(seconds),
+        "per_model": seconds,
+        "rows": len(df),
+        "metrics": metrics,
+    }
+
+
 def op_cleanup(folder: str) -> dict[str, Any]:
     import mlflow
 
@@ -468,6 +510,7 @@ OPS = {
     "batch": op_batch,
     "runs": op_runs,
     "artifacts": op_artifacts,
+    "evaluate": op_evaluate,
     "cleanup": op_cleanup,
 }
 
