@@ -113,6 +113,19 @@ _LATEST_OF: Final = (
     .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
     .where(latest_metrics.c.run_pk.in_(_PKS))
 )
+_EXP_COLS: Final = sa.select(
+    experiments.c.pk,
+    experiments.c.id,
+    experiments.c.name,
+    experiments.c.created_at,
+    experiments.c.description,
+    experiments.c.deleted_at,
+)
+_EXP_BY_ID: Final = _EXP_COLS.where(experiments.c.id == sa.bindparam("ref"))
+_EXP_BY_NAME: Final = _EXP_COLS.where(experiments.c.active_name == sa.bindparam("ref"))
+_KEY_IDS_OF: Final = sa.select(metric_keys.c.key, metric_keys.c.id).where(
+    metric_keys.c.key.in_(sa.bindparam("keys", expanding=True))
+)
 _PARENT: Final = runs.alias("parent")
 _RUN_SELECT: Final = sa.select(
     runs.c.pk,
@@ -198,22 +211,19 @@ class SqlTrackingStore:
         return exp
 
     def _experiment_row(self, conn: Connection, ref: str, *, by_name: bool) -> Any:
-        cols = sa.select(
-            experiments.c.pk,
-            experiments.c.id,
-            experiments.c.name,
-            experiments.c.created_at,
-            experiments.c.description,
-            experiments.c.deleted_at,
-        )
         if by_name:
-            row = conn.execute(cols.where(experiments.c.active_name == ref)).first()
+            row = conn.execute(_EXP_BY_NAME, {"ref": ref}).first()
             if row is None:
                 raise NotFoundError(
                     f"experiment {ref!r} not found; `syllabus experiments list` shows them"
                 )
             return row
-        found = conn.execute(_prefix_where(cols, experiments.c.id, ref, "experiment")).all()
+        if is_id(ref):  # the usual case, with a prebuilt statement
+            found = conn.execute(_EXP_BY_ID, {"ref": ref}).all()
+        else:
+            found = conn.execute(
+                _prefix_where(_EXP_COLS, experiments.c.id, ref, "experiment")
+            ).all()
         if not found:
             raise NotFoundError(
                 f"experiment {ref!r} not found; `syllabus experiments list` shows them"
@@ -563,16 +573,13 @@ class SqlTrackingStore:
         wanted = set(keys)
         out = {k: self._key_ids[k] for k in wanted if k in self._key_ids}
         missing = sorted(wanted - out.keys())
+        found: dict[str, int] = {}
         for batch in _chunks(missing):
-            out.update(
-                list(
-                    conn.execute(
-                        sa.select(metric_keys.c.key, metric_keys.c.id).where(
-                            metric_keys.c.key.in_(batch)
-                        )
-                    ).all()
-                )
-            )
+            found.update((k, int(i)) for k, i in conn.execute(_KEY_IDS_OF, {"keys": batch}))
+        if found:  # committed ids, which never change
+            with self._lock:
+                self._key_ids.update(found)
+        out.update(found)
         return out
 
     def log_metrics(self, points: PointBatch, *, end: RunEnd | None = None) -> None:
