@@ -168,3 +168,19 @@ def test_empty_folder_entries() -> None:
     bad = MANIFEST_MAGIC + f'["logs","d",493,0,"{d}"]\n'.encode()
     with pytest.raises(InvalidArgumentError, match="folder 'logs' with a content id"):
         Manifest.parse(bad)
+
+
+@given(st.lists(_path, min_size=1, max_size=20, unique=True), st.booleans())
+def test_entry_lines_are_the_canonical_json(paths: list[str], executable: bool) -> None:
+    """The fast path of an entry line writes exactly what ``json.dumps`` would."""
+    import json
+
+    digest = hash_bytes(b"x")
+    for path in paths:
+        for entry in (
+            ManifestEntry.file(path, digest, 7, executable=executable),
+            ManifestEntry.dir(path),
+        ):
+            row = [entry.path, entry.kind[0], entry.mode, entry.size, str(entry.digest)]
+            want = json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+            assert entry._line() == want

@@ -415,3 +415,52 @@ def test_materialize_creates_nothing_outside_through_a_symlinked_parent(
     with pytest.raises(PathEscapeError):
         store.materialize(tree.digest, out)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_put_files_stores_several_files_with_one_flush(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datas = [
+        random_bytes(1024, 1),
+        b"",
+        random_bytes(WHOLE_MAX + 1, 2),  # chunked
+        random_bytes(1024, 1),  # a duplicate
+        b"text " * 100,
+    ]
+    paths = []
+    for i, data in enumerate(datas):
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(data)
+        paths.append(path)
+    flushes: list[None] = []
+    real_flush = store.backend.flush
+    monkeypatch.setattr(store.backend, "flush", lambda: (flushes.append(None), real_flush())[1])
+    seen: list[int] = []
+    entries = store.put_files(paths, progress=lambda n, _t: seen.append(n))
+    assert [e.digest for e in entries] == [blake3.blake3(d).hexdigest() for d in datas]
+    assert [e.size for e in entries] == [len(d) for d in datas]
+    assert sum(seen) == sum(len(d) for d in datas)
+    assert len(flushes) == 1
+    fresh = BlobStore(LocalBackend(store.url))  # durable and visible once put_files returns
+    assert [fresh.read_bytes(e.digest) for e in entries] == datas
+    fresh.close()
+
+
+def test_put_files_without_flush_and_with_stale_sizes(store: BlobStore, tmp_path: Path) -> None:
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"a" * 100)
+    grown = tmp_path / "grown.bin"
+    grown.write_bytes(random_bytes(5000, 4))
+    (stored_small, stored_grown) = store.put_files([small, grown], sizes=[100, 10], flush=False)
+    assert stored_grown.size == 5000  # read whole although listed smaller
+    assert stored_grown.digest == hash_bytes(grown.read_bytes())
+    fresh = BlobStore(LocalBackend(store.url))
+    assert fresh.missing([stored_small.digest, stored_grown.digest])  # not committed yet
+    store.flush()
+    assert not fresh.missing([stored_small.digest, stored_grown.digest])
+    fresh.close()
+    with pytest.raises(InvalidArgumentError):
+        store.put_files([small], sizes=[1, 2])
+    with pytest.raises(StorageError):
+        store.put_files([tmp_path / "absent.bin"])
+    assert store.put_files([]) == []

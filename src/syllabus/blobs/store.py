@@ -240,6 +240,50 @@ class BlobStore:
             self._write_chunklist(digest, size, refs)
         return FileEntry(digest, size)
 
+    def put_files(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        sizes: Sequence[int] | None = None,
+        progress: ProgressCallback = null_progress,
+        flush: bool = True,
+    ) -> list[FileEntry]:
+        """Store several files; returns their entries in the order of ``paths``.
+
+        Small files are read and hashed in parallel batches, large ones chunked one after
+        the other; everything becomes durable with one flush at the end (``flush=False``
+        leaves that to the caller's :meth:`flush`, so that it can store more first).
+        ``sizes``: the files' sizes as just listed, which saves a ``stat`` each (a file
+        that has changed size since is still stored whole and exactly). Progress counts
+        bytes.
+        """
+        if sizes is None:
+            sizes = [_size_of(p) for p in paths]
+        elif len(sizes) != len(paths):
+            raise InvalidArgumentError("put_files: sizes and paths differ in length")
+        total = sum(sizes)
+        out: list[FileEntry | None] = [None] * len(paths)
+        small: list[tuple[int, str, int]] = []
+        for i, (path, size) in enumerate(zip(paths, sizes, strict=True)):
+            if size <= WHOLE_MAX:
+                small.append((i, os.fspath(path), size))
+            else:
+                out[i] = self._put_file(Path(path), lambda n, _t: progress(n, total))
+        batches = [
+            small[i : i + _TREE_BATCH_FILES] for i in range(0, len(small), _TREE_BATCH_FILES)
+        ]
+        if len(batches) == 1:
+            results: Iterable[list[FileEntry]] = [self._put_small_batch(batches[0])]
+        else:
+            results = self._executor().map(self._put_small_batch, batches)
+        for batch, stored in zip(batches, results, strict=True):
+            for (i, _, _), entry in zip(batch, stored, strict=True):
+                out[i] = entry
+            progress(sum(e.size for e in stored), total)
+        if flush:
+            self.backend.flush()
+        return out  # type: ignore[return-value]  # every slot is filled above
+
     def put_tree(
         self,
         folder: Path | str,
@@ -258,34 +302,23 @@ class BlobStore:
         if not root.is_dir():
             raise InvalidArgumentError(f"{root} is not a folder")
         files, others = _scan(root, ignore)
-        total = sum(size for _, _, size, _ in files)
+        stored = self.put_files(
+            [path for _, path, _, _ in files],
+            sizes=[size for _, _, size, _ in files],
+            progress=progress,
+            flush=False,
+        )
         entries: list[ManifestEntry] = list(others)
-        small = [f for f in files if f[2] <= WHOLE_MAX]
-        for rel, path, _, executable in (f for f in files if f[2] > WHOLE_MAX):
-            stored = self._put_file(Path(path), progress=lambda n, _t: progress(n, total))
-            entries.append(
-                ManifestEntry.file(rel, stored.digest, stored.size, executable=executable)
-            )
-        pool = self._executor()
-        batches = [
-            small[i : i + _TREE_BATCH_FILES] for i in range(0, len(small), _TREE_BATCH_FILES)
-        ]
-        for batch, stored_batch in zip(
-            batches, pool.map(self._put_small_batch, batches), strict=True
-        ):
-            for (rel, _, _, executable), stored in zip(batch, stored_batch, strict=True):
-                entries.append(
-                    ManifestEntry.file(rel, stored.digest, stored.size, executable=executable)
-                )
-            progress(sum(s.size for s in stored_batch), total)
+        for (rel, _, _, executable), entry in zip(files, stored, strict=True):
+            entries.append(ManifestEntry.file(rel, entry.digest, entry.size, executable=executable))
         manifest = Manifest(entries)
         digest = self.put_bytes(manifest.serialize())
         self.backend.flush()
         return Tree(digest, manifest)
 
-    def _put_small_batch(self, batch: list[tuple[str, str, int, bool]]) -> list[FileEntry]:
+    def _put_small_batch(self, batch: list[tuple[int, str, int]]) -> list[FileEntry]:
         blobs: list[tuple[Digest, bytes]] = []
-        for _, path, size, _ in batch:
+        for _, path, size in batch:
             data = _read_small(path, size)
             blobs.append((hash_bytes(data), data))
         present = self.backend.contains({d for d, _ in blobs})
@@ -558,6 +591,13 @@ def _copy(reader: BlobReader, out: IO[bytes], advance: Callable[[int], None]) ->
             break
         out.write(view[:n])
         advance(n)
+
+
+def _size_of(path: Path | str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
 
 
 def _read_small(path: str, size: int) -> bytes:

@@ -50,6 +50,7 @@ _SUFFIXES: Final[dict[str, TableFormat]] = {
     ".ndjson": "json",
 }
 _COMPRESSED: Final = (".gz", ".zst")
+_ENDINGS: Final = tuple(s + c for s in _SUFFIXES for c in ("", *_COMPRESSED))
 _NUMERIC = re.compile(
     r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|"
     r"FLOAT|DOUBLE|REAL|DECIMAL.*)$"
@@ -61,6 +62,8 @@ def table_format(path: str) -> TableFormat | None:
     """The tabular format a file name says (``.csv``, ``.tsv``, ``.parquet``, ``.jsonl``,
     ``.ndjson``, also ``.csv.gz``/``.jsonl.zst``), else None."""
     name = path.rpartition("/")[2].lower()
+    if not name.endswith(_ENDINGS):
+        return None  # most files: one C call
     for ext in _COMPRESSED:
         if name.endswith(ext):
             name = name[: -len(ext)]

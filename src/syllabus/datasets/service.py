@@ -39,12 +39,13 @@ from syllabus.datasets.models import (
     VersionSpec,
 )
 from syllabus.datasets.profile import TableProfile, profile_file, table_format
-from syllabus.datasets.status import IGNORED, Scan, StatCache, compare, digests, scan
+from syllabus.datasets.status import Scan, StatCache, compare, digests, scan
 from syllabus.datasets.store import DatasetStore
 from syllabus.errors import (
     InvalidArgumentError,
     InvalidReferenceError,
     NotFoundError,
+    PathEscapeError,
     StorageError,
 )
 from syllabus.refs import Ref, SelectorKind, parse_ref, validate_name
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 PROFILE_MAX_FILES: Final = 200
 """Tabular files profiled per add (the rest are skipped with a log message)."""
-_IGNORE: Final = [*IGNORED, ".*.tmp"]
 
 
 def _user() -> str:
@@ -158,9 +158,16 @@ class DatasetService:
             folder, kind = source.parent, "file"
             cache = self._cache(folder, name)
             found = scan(folder, only=[source.name])
-            stored = self.blobs.put_file(source, progress=progress)
+            st = found.files.get(source.name)
+            if st is None:
+                raise InvalidArgumentError(f"cannot add {source}: not a regular file")
+            # Stored without its own flush: the one below makes file, manifest and
+            # profiles durable together, before the version row names them.
+            (stored,) = self.blobs.put_files(
+                [source], sizes=[st.size], progress=progress, flush=False
+            )
             entry = ManifestEntry.file(
-                source.name, stored.digest, stored.size, executable=os.access(source, os.X_OK)
+                source.name, stored.digest, stored.size, executable=st.executable
             )
             manifest = Manifest([entry])
             tree = self.blobs.put_bytes(manifest.serialize())
@@ -195,17 +202,19 @@ class DatasetService:
     def _put_folder(
         self, folder: Path, found: Scan, cache: StatCache, progress: ProgressCallback
     ) -> tuple[Manifest, Digest]:
-        """Store a folder; with a clean stat cache only the changed files are read."""
+        """Store a folder from its scan (one pass over the files, one flush by the caller);
+        with a clean stat cache only the files whose stat changed are read."""
         base: Manifest | None = None
         if cache.tree is not None and cache.clean:
             try:
                 base = self.blobs.get_manifest(Digest(cache.tree))
             except (NotFoundError, InvalidArgumentError):
                 base = None
+        entries: list[ManifestEntry] = []
+        changed: list[str] = list(found.files)
         if base is not None:
-            entries: list[ManifestEntry] = []
-            reused: set[Digest] = set()
-            changed: list[str] = []
+            reused: list[ManifestEntry] = []
+            changed = []
             for rel, st in found.files.items():
                 cached = cache.entries.get(rel)
                 known = base.get(rel)
@@ -213,33 +222,41 @@ class DatasetService:
                     cached is not None
                     and known is not None
                     and known.kind == "file"
-                    and cached[:3] == (st.size, st.mtime_ns, st.inode)
+                    and cached[0] == st.size
+                    and cached[1] == st.mtime_ns
+                    and cached[2] == st.inode
                     and cached[3] == known.digest
                 ):
-                    entries.append(
-                        ManifestEntry.file(rel, known.digest, st.size, executable=st.executable)
-                    )
-                    reused.add(known.digest)
+                    if known.executable != st.executable:
+                        known = ManifestEntry.file(
+                            rel, known.digest, st.size, executable=st.executable
+                        )
+                    reused.append(known)
                 else:
                     changed.append(rel)
-            if not self.blobs.missing(reused):
-                total = sum(found.files[r].size for r in changed)
-                for rel in changed:
-                    st = found.files[rel]
-                    stored = self.blobs.put_file(
-                        folder / rel, progress=lambda n, _t: progress(n, total)
-                    )
-                    entries.append(
-                        ManifestEntry.file(
-                            rel, stored.digest, stored.size, executable=st.executable
-                        )
-                    )
-                entries.extend(ManifestEntry.link(rel, t) for rel, t in found.links.items())
-                entries.extend(ManifestEntry.dir(rel) for rel in found.empty_dirs)
-                manifest = Manifest(entries)
-                return manifest, self.blobs.put_bytes(manifest.serialize())
-        tree = self.blobs.put_tree(folder, progress=progress, ignore=_IGNORE)
-        return tree.manifest, tree.digest
+            if self.blobs.missing({e.digest for e in reused}):
+                changed = list(found.files)  # the store lost blobs: store everything again
+            else:
+                entries = reused
+        prefix = f"{folder}{os.sep}"
+        stored = self.blobs.put_files(
+            [prefix + rel for rel in changed],
+            sizes=[found.files[rel].size for rel in changed],
+            progress=progress,
+            flush=False,
+        )
+        files = found.files
+        entries.extend(
+            ManifestEntry.file(rel, e.digest, e.size, executable=files[rel].executable)
+            for rel, e in zip(changed, stored, strict=True)
+        )
+        try:
+            entries.extend(ManifestEntry.link(rel, t) for rel, t in found.links.items())
+        except PathEscapeError as exc:
+            raise PathEscapeError(f"{folder}: {exc}") from None
+        entries.extend(ManifestEntry.dir(rel) for rel in found.empty_dirs)
+        manifest = Manifest(entries)
+        return manifest, self.blobs.put_bytes(manifest.serialize())
 
     def _profiles(
         self, folder: Path, manifest: Manifest, previous: DatasetVersion | None
