@@ -154,6 +154,30 @@ def test_order_by_a_metric_the_filter_needs(
 
 
 @pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (["metrics.auc desc"], ["d", "a", "b", "c", "f", "e"]),  # e has no auc, f NaN
+        (["metrics.auc"], ["c", "b", "a", "d", "f", "e"]),
+        (["metrics.auc desc", "name"], ["d", "a", "b", "c", "e", "f"]),
+        (["metrics.loss", "metrics.auc desc"], ["d", "a", "b", "c", "f", "e"]),
+    ],
+)
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 7])
+def test_metric_order_pages_runs_with_values_then_the_rest(
+    service: TrackingService, runs: dict[str, str], order: list[str], expected: list[str], size: int
+) -> None:
+    got: list[str] = []
+    token = None
+    while True:
+        page = service.search_runs("s", order_by=order, max_results=size, page_token=token)
+        got += [r.name for r in page]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert got == expected
+
+
+@pytest.mark.parametrize(
     ("filter", "required"),
     [
         ("metrics.a > 1 and params.x = 'y'", {"a"}),
