@@ -249,3 +249,27 @@ def test_stray_files_under_loose_are_ignored(backend: LocalBackend, store_dir: P
     (store_dir / "loose" / "zz").mkdir()
     (store_dir / "loose" / "zz" / "x").write_text("stray")
     assert [i.digest for i in backend.iter_info()] == [big.digest]
+
+
+def test_write_through_keeps_no_borrowed_buffer(backend: LocalBackend, store_dir: Path) -> None:
+    """Payloads handed to write_through may be views the caller releases (or reuses) right
+    after: their bytes are already in the pack file, and commit with the next flush."""
+    data = bytearray(random_bytes(3000, 9))
+    view = memoryview(data)
+    first, second = bytes(view[:1000]), bytes(view[1000:])
+    records = [
+        Record(hash_bytes(first), Flags.NONE, 1000, view[:1000]),  # type: ignore[arg-type]
+        Record(hash_bytes(second), Flags.NONE, 2000, view[1000:]),  # type: ignore[arg-type]
+    ]
+    backend.write([rec(b"buffered before")])
+    backend.write_through(records)
+    del records
+    view.release()  # BufferError if the backend still held a slice
+    data[:] = bytes(len(data))  # the caller reuses its buffer
+    assert backend.contains([hash_bytes(first)]) == {hash_bytes(first)}
+    backend.flush()
+    other = LocalBackend(store_dir)
+    assert other.read(hash_bytes(first)).payload == first
+    assert other.read(hash_bytes(second)).payload == second
+    assert other.read(hash_bytes(b"buffered before")).payload == b"buffered before"
+    other.close()

@@ -40,7 +40,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,6 +328,20 @@ class LocalBackend:
                 w.buffered += len(header) + len(record.payload)
                 if w.buffered >= SPILL_BYTES:
                     self._spill(w)
+
+    def write_through(self, records: Sequence[Record]) -> None:
+        """:meth:`write`, then the buffered bytes go to the pack file (uncommitted until
+        :meth:`flush`), so no payload is referenced once this returns: payloads may be
+        borrowed buffers, such as memoryviews of a mapped file, saving a copy of each."""
+        with self._locked():
+            try:
+                self.write(records)
+                if self._writer is not None:
+                    self._spill(self._writer)
+            except BaseException:
+                if self._writer is not None:  # keep no borrowed buffer past the call
+                    self._writer.buffer = [bytes(b) for b in self._writer.buffer]
+                raise
 
     def _spill(self, w: _Writer) -> None:
         """Write buffered bytes to the pack file without syncing or indexing them."""

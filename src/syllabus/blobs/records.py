@@ -37,6 +37,7 @@ __all__ = [
     "CHUNKLIST_MAGIC",
     "ZSTD_LEVEL",
     "decode_chunklist",
+    "encode_borrowed",
     "encode_chunklist",
     "encode_payload",
     "logical_bytes",
@@ -79,13 +80,20 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 def encode_payload(data: bytes | memoryview) -> tuple[Flags, bytes]:
     """``(flags, payload)`` for logical bytes: zstd only if it saves at least 10%."""
+    flags, payload = encode_borrowed(data)
+    return flags, payload if isinstance(payload, bytes) else bytes(payload)
+
+
+def encode_borrowed(data: bytes | memoryview) -> tuple[Flags, bytes | memoryview]:
+    """Like :func:`encode_payload`, but data stored as is comes back as ``data`` itself,
+    not a copy (for a caller that writes it out before releasing ``data``)."""
     n = len(data)
     if n < _MIN_SIZE:
-        return Flags.NONE, bytes(data)
+        return Flags.NONE, data
     probe, fast, best = _compressors()
     if n <= 4 * _SAMPLE:
         if len(probe.compress(data)) > n * _MIN_GAIN:
-            return Flags.NONE, bytes(data)
+            return Flags.NONE, data
     else:
         mid = n // 2
         sample_in = 2 * _SAMPLE
@@ -93,11 +101,11 @@ def encode_payload(data: bytes | memoryview) -> tuple[Flags, bytes]:
             fast.compress(data[mid : mid + _SAMPLE])
         )
         if sample_out > sample_in * _MIN_GAIN:
-            return Flags.NONE, bytes(data)
+            return Flags.NONE, data
     packed = best.compress(data)
     if len(packed) <= n * _MIN_GAIN:
         return Flags.ZSTD, packed
-    return Flags.NONE, bytes(data)
+    return Flags.NONE, data
 
 
 def logical_bytes(record: Record) -> bytes:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 from urllib.parse import unquote, urlparse
 
 import blake3
@@ -52,6 +52,7 @@ from syllabus.blobs.manifest import MANIFEST_MAGIC, Manifest, ManifestEntry, che
 from syllabus.blobs.reader import BlobReader
 from syllabus.blobs.records import (
     decode_chunklist,
+    encode_borrowed,
     encode_chunklist,
     encode_payload,
     logical_bytes,
@@ -159,6 +160,9 @@ class BlobStore:
         self, view: memoryview | mmap.mmap, spans: list[tuple[int, int]]
     ) -> list[tuple[Digest, int]]:
         """Hash chunks, write the ones the backend lacks; returns ``[(digest, length)]``."""
+        # A backend that writes through on request takes the chunks' bytes straight from
+        # ``view`` (the mapped file): no copy of each chunk in memory.
+        write_through = getattr(self.backend, "write_through", None)
         with memoryview(view) as mv:
             refs = [(hash_bytes(mv[o : o + n]), n) for o, n in spans]
             present = self.backend.contains({d for d, _ in refs})
@@ -166,10 +170,18 @@ class BlobStore:
             for (digest, n), (o, _) in zip(refs, spans, strict=True):
                 if digest not in present:
                     present.add(digest)
-                    flags, payload = encode_payload(mv[o : o + n])
+                    if write_through is None:
+                        flags, payload = encode_payload(mv[o : o + n])
+                    else:
+                        flags, borrowed = encode_borrowed(mv[o : o + n])
+                        payload = cast(bytes, borrowed)  # written before ``mv`` is released
                     records.append(Record(digest, flags, n, payload))
-        if records:
-            self.backend.write(records)
+            if records:
+                if write_through is None:
+                    self.backend.write(records)
+                else:
+                    write_through(records)
+            del records
         return refs
 
     def _write_chunklist(self, digest: Digest, size: int, refs: list[tuple[Digest, int]]) -> None:
