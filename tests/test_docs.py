@@ -211,3 +211,15 @@ def test_readme_python_snippets_run(workdir: Path) -> None:
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     assert (workdir / "checkout" / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 100
+
+
+def test_getting_started_python_runs(workdir: Path) -> None:
+    (workdir / "data").mkdir()
+    (workdir / "data" / "a.csv").write_text("x,y\n1,2\n")
+    (workdir / "model.bin").write_bytes(bytes(range(256)) * 40_000)  # chunked: > 4 MiB
+    text = (DOCS / "getting-started.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "getting-started.md", "exec"), {"__name__": "guide"})
+    assert (workdir / "restored" / "a.csv").read_text() == "x,y\n1,2\n"
