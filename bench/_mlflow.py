@@ -274,7 +274,7 @@ def op_single(folder: str, n: int, cap_s: float, key: str = "loss") -> dict[str,
     mlflow.log_metric("warmup", 0.0, step=0)  # untimed: first-call code paths
     rng = random.Random(1)
     values = [rng.random() for _ in range(min(n, 1000))]
-    every = max(100, n // 20)
+    every = max(100, n // 100)
     marks = []  # (points, seconds): the rate over time, to check that extrapolating is fair
     os.sync()
     t0 = time.perf_counter()
@@ -314,7 +314,7 @@ def op_batch(folder: str, points: int, batch: int, keys: int, cap_s: float) -> d
     rng = random.Random(2)
     values = [rng.random() for _ in range(batch)]
     names = [f"m{k}" for k in range(keys)]
-    every = max(batch, points // 20)
+    every = max(batch, points // 100)
     marks = []  # (points, seconds)
     os.sync()
     t0 = time.perf_counter()

@@ -607,7 +607,7 @@ def bench_startup(
 def rate_drift(marks: list | None) -> float | None:
     """Rate over the second half of the recorded progress / rate over the first half
     (1.0: flat, so extrapolating the rate is fair; < 1: the tool slows down as it grows)."""
-    if not marks or len(marks) < 4:
+    if not marks or len(marks) < 3:
         return None
     mid = marks[len(marks) // 2]
     end = marks[-1]
