@@ -159,7 +159,7 @@ def _fmt_s(v: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", choices=sorted(SIZES), default="small")
+    ap.add_argument("--size", choices=sorted(SIZES), default=os.environ.get("BENCH_SIZE", "small"))
     ap.add_argument("--rows", type=int, help="override the number of rows")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--resamples", type=int, default=1000)
