@@ -273,3 +273,25 @@ def test_write_through_keeps_no_borrowed_buffer(backend: LocalBackend, store_dir
     assert other.read(hash_bytes(second)).payload == second
     assert other.read(hash_bytes(b"buffered before")).payload == b"buffered before"
     other.close()
+
+
+def test_only_write_through_advises_writeback(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transfer's plain writes spill without posix_fadvise (it would block the lock and
+    drop pages a checkout reads next); write_through (a big add) still starts writeback."""
+    import syllabus.blobs.local as local
+
+    calls: list[int] = []
+    monkeypatch.setattr(local, "SPILL_BYTES", 4096)
+    monkeypatch.setattr(local, "_FADVISE", lambda fd, off, n, advice: calls.append(n))
+    backend = LocalBackend(store_dir)
+    try:
+        backend.write([rec(random_bytes(3000, i)) for i in range(8)])
+        backend.flush()
+        assert calls == []
+        backend.write_through([rec(random_bytes(3000, i)) for i in range(10, 18)])
+        backend.flush()
+        assert calls
+    finally:
+        backend.close()

@@ -8,7 +8,7 @@ import pytest
 
 from syllabus.blobs.store import BlobStore
 from syllabus.datasets import DatasetService, VersionSpec
-from syllabus.errors import PathEscapeError
+from syllabus.errors import ConflictError, PathEscapeError
 
 _DIGEST = "0" * 64
 
@@ -72,3 +72,35 @@ def test_checkout_does_not_write_through_a_link_in_the_folder(
     with pytest.raises(PathEscapeError, match="through a symlink"):
         service.checkout("d@1", work, force=True)
     assert list(outside.iterdir()) == []
+
+
+def test_checkout_creates_new_files_without_replacing_what_is_in_the_way(
+    service: DatasetService, tmp_path: Path
+) -> None:
+    """New files are created in place with O_EXCL: a folder where the version has a file
+    stops the checkout, even forced; a link there is a local change, replaced (never
+    written through) only when forced."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(10):
+        (src / f"f{i}.txt").write_text(f"data {i}")
+    service.add("d", src)
+    outside = tmp_path / "outside.txt"
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "f3.txt").symlink_to(outside)  # dangling
+    with pytest.raises(ConflictError, match="locally modified"):
+        service.checkout("d@1", work)
+    service.checkout("d@1", work, force=True)
+    assert not outside.exists()
+    assert not (work / "f3.txt").is_symlink()
+    assert (work / "f3.txt").read_text() == "data 3"
+    for i in range(10):
+        (work / f"f{i}.txt").unlink()
+    (work / "f5.txt").mkdir()
+    with pytest.raises(ConflictError, match="a folder is in the way"):
+        service.checkout("d@1", work, force=True)
+    (work / "f5.txt").rmdir()
+    service.checkout("d@1", work)
+    assert sorted(p.name for p in work.iterdir()) == [f"f{i}.txt" for i in range(10)]
+    assert (work / "f7.txt").read_text() == "data 7"

@@ -305,6 +305,9 @@ class LocalBackend:
 
     def write(self, records: Iterable[Record]) -> None:
         """Buffer records for the current pack (or write large ones loose); idempotent."""
+        self._write(records, writeback=False)
+
+    def _write(self, records: Iterable[Record], *, writeback: bool) -> None:
         with self._locked():
             self._writers.hold_shared()
             self._ensure_loaded()
@@ -328,7 +331,7 @@ class LocalBackend:
                 w.buffer.append(record.payload)
                 w.buffered += len(header) + len(record.payload)
                 if w.buffered >= SPILL_BYTES:
-                    self._spill(w)
+                    self._spill(w, writeback=writeback)
 
     def write_through(self, records: Sequence[Record]) -> None:
         """:meth:`write`, then the buffered bytes go to the pack file (uncommitted until
@@ -336,23 +339,29 @@ class LocalBackend:
         borrowed buffers, such as memoryviews of a mapped file, saving a copy of each."""
         with self._locked():
             try:
-                self.write(records)
+                self._write(records, writeback=True)
                 if self._writer is not None:
-                    self._spill(self._writer)
+                    self._spill(self._writer, writeback=True)
             except BaseException:
                 if self._writer is not None:  # keep no borrowed buffer past the call
                     self._writer.buffer = [bytes(b) for b in self._writer.buffer]
                 raise
 
-    def _spill(self, w: _Writer) -> None:
-        """Write buffered bytes to the pack file without syncing or indexing them."""
+    def _spill(self, w: _Writer, *, writeback: bool = False) -> None:
+        """Write buffered bytes to the pack file without syncing or indexing them.
+
+        ``writeback`` (only :meth:`write_through`, the path of a big add): start writing a
+        range of at least :data:`SPILL_BYTES` to disk at once. Not for :meth:`write`: a
+        transfer flushes soon after anyway, and the advice blocks under the lock (every
+        other worker waits) and drops cached pages that a checkout after a pull reads.
+        """
         if not w.buffer:
             return
         try:
             _write_all(w.pack_fd, w.buffer)
         except OSError as exc:
             raise StorageError(f"blob store {self._root}: cannot write pack ({exc})") from exc
-        if w.buffered >= SPILL_BYTES and _FADVISE is not None:
+        if writeback and w.buffered >= SPILL_BYTES and _FADVISE is not None:
             # Start writing these pages to disk now (the kernel drops none that are dirty),
             # so that the fsync of the next flush finds little left to do: disk writes
             # overlap the chunking and hashing of what comes next.

@@ -3,15 +3,15 @@
 A file may be overwritten or removed only when it still holds what the folder's base (the
 version last added or checked out there) had, or what the target has; anything else is a
 local modification and stops the checkout before any write (``force`` overrides). Untracked
-files are left alone. Only files that differ are written, in parallel, each atomically
-(temp file, rename), and no path may leave the folder, also not through a symlink inside it.
+files are left alone. Only files that differ are written, in parallel: a file that replaces
+another atomically (temp file, rename), a new one in place with ``O_EXCL``; no path may leave
+the folder, also not through a symlink inside it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ __all__ = ["Plan", "apply_plan", "plan_checkout", "safe_parent"]
 
 _THREADS: Final = 8
 _SMALL: Final = 4 * 1024 * 1024  # files up to this size are read whole, then written
+_BATCH: Final = 64  # files one thread writes per task, at most
 
 
 @dataclass(slots=True)
@@ -38,6 +39,7 @@ class Plan:
     chmod: list[ManifestEntry] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     mkdirs: list[str] = field(default_factory=list)
+    replace: set[str] = field(default_factory=set)  # paths in `write` present in the folder
     unchanged: int = 0
     conflicts: list[str] = field(default_factory=list)
 
@@ -76,6 +78,7 @@ def plan_checkout(
             plan.chmod.append(entry)
             continue
         if _present(path, found):
+            plan.replace.add(path)
             known = base.get(path) if base is not None else None
             if known is None or not _same(known, found, digests, mode=False):
                 plan.conflicts.append(path)
@@ -92,20 +95,45 @@ def plan_checkout(
     return plan
 
 
-def _write_small(data: bytes, dest: Path, mode: int) -> None:
-    """Write ``data`` to ``dest`` atomically (temp file, rename) with os calls: for many
-    small files pathlib's and BlobReader's per-file overhead is most of the cost."""
-    tmp = f"{dest.parent}/.{dest.name}.{new_id()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+_CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _write_fd(fd: int, data: bytes, mode: int) -> None:
     try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _write_small(data: bytes, dest: str, mode: int, *, replace: bool) -> None:
+    """Write ``data`` (verified) to ``dest`` with os calls: for many small files pathlib's
+    and BlobReader's per-file overhead is most of the cost.
+
+    A path the folder lacked is created in place (``O_EXCL``: nothing that appeared since
+    the plan is overwritten; half a file left by a crash is a local change that the next
+    checkout refuses to overwrite); a path the plan replaces is written atomically (temp
+    file, rename), which costs one more file creation and a rename.
+    """
+    if not replace:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)  # noqa: PTH105 - os calls on str paths: the hot loop
+            fd = os.open(dest, _CREATE, 0o600)
+        except FileExistsError:
+            what = "a folder" if os.path.isdir(dest) else "a file made during the checkout"  # noqa: PTH112
+            raise ConflictError(f"cannot write {dest}: {what} is in the way") from None
+        try:
+            _write_fd(fd, data, mode)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(dest)  # noqa: PTH108 - os calls on str paths: the hot loop
+            raise
+        return
+    tmp = f"{dest.rpartition('/')[0]}/.{dest.rpartition('/')[2]}.{new_id()}.tmp"
+    try:
+        _write_fd(os.open(tmp, _CREATE, 0o600), data, mode)
+        os.replace(tmp, dest)  # noqa: PTH105 - as above
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)  # noqa: PTH108 - as above
@@ -172,33 +200,44 @@ def apply_plan(
     parents = {e.path: parent_of(e.path) for e in plan.write}
 
     def write(entry: ManifestEntry) -> int:
-        dest = parents[entry.path] / entry.path.rpartition("/")[2]
-        if dest.is_dir() and not dest.is_symlink():
+        parent = parents[entry.path]
+        name = entry.path.rpartition("/")[2]
+        replace = entry.path in plan.replace
+        if replace and (parent / name).is_dir() and not (parent / name).is_symlink():
             raise ConflictError(f"cannot write {entry.path!r}: a folder is in the way in {root}")
         if entry.kind == "link":
             assert entry.target is not None
-            tmp = dest.parent / f".{dest.name}.{new_id()}.tmp"
+            tmp = parent / f".{name}.{new_id()}.tmp"
             tmp.symlink_to(entry.target)
-            tmp.replace(dest)
+            tmp.replace(parent / name)
             return 0
         if entry.size <= _SMALL:
-            _write_small(blobs.read_bytes(entry.digest), dest, entry.mode)
+            data = blobs.read_bytes(entry.digest)
+            _write_small(data, f"{parent}/{name}", entry.mode, replace=replace)
         else:
-            blobs.get_file(entry.digest, dest, mode=entry.mode, fsync=False)
+            blobs.get_file(entry.digest, parent / name, mode=entry.mode, fsync=False)
         return entry.size
 
+    def write_batch(batch: list[ManifestEntry]) -> int:
+        return sum(write(entry) for entry in batch)
+
     written = 0
-    report: Callable[[int], None] = lambda n: progress(n, total)  # noqa: E731
     if len(plan.write) > 4:
+        # Tasks of neighbouring paths (mostly one folder each): a future per file costs
+        # more than writing a small file, and threads then rarely create files in the
+        # same folder at once (creations in one folder take turns on its lock).
+        entries = sorted(plan.write, key=lambda e: e.path)
+        step = max(1, min(_BATCH, len(entries) // (_THREADS * 4)))
+        batches = [entries[i : i + step] for i in range(0, len(entries), step)]
         with ThreadPoolExecutor(_THREADS, thread_name_prefix="syllabus-checkout") as pool:
-            for n in pool.map(write, plan.write):
+            for n in pool.map(write_batch, batches):
                 written += n
-                report(n)
+                progress(n, total)
     else:
         for entry in plan.write:
             n = write(entry)
             written += n
-            report(n)
+            progress(n, total)
     for entry in plan.chmod:
         (root / entry.path).chmod(entry.mode)
     for rel in plan.mkdirs:
