@@ -172,6 +172,11 @@ def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, examp
         _prepare_code(workdir)
     if command.startswith(("syllabus models", "syllabus policy")):
         _prepare_models(workdir)
+    if command == "syllabus models webhooks remove":
+        from syllabus import Client
+
+        with Client(cwd=workdir) as client:  # never fires: no event of that model follows
+            client.add_webhook("https://ci.example/hook", "s3cret", model="nobody")
     if command.startswith(("syllabus evaluate", "syllabus evaluations")):
         _prepare_evaluations(workdir)
     result = syllabus(*shlex.split(example)[1:])

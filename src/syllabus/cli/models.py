@@ -363,3 +363,70 @@ def history_command(name: str | None, limit: int, fmt: Format) -> None:
         fmt,
         empty="no events",
     )
+
+
+@models.group("webhooks")
+def webhooks() -> None:
+    """URLs that receive registry events as signed JSON POSTs."""
+
+
+@webhooks.command("add")
+@click.argument("url")
+@click.option(
+    "--secret",
+    envvar="SYLLABUS_WEBHOOK_SECRET",
+    required=True,
+    help="Shared secret for the X-Syllabus-Signature HMAC (or SYLLABUS_WEBHOOK_SECRET).",
+)
+@click.option("--event", "events", multiple=True, help="Only these events (repeatable).")
+@click.option("--model", help="Only events of this model.")
+def webhooks_add(url: str, secret: str, events: tuple[str, ...], model: str | None) -> None:
+    """Send registry events to URL, signed with a shared secret.
+
+    \b
+    Example:
+      syllabus models webhooks add https://ci.example/hook --secret s3cret --model churn
+    """
+    with _client() as client:
+        hook = client.add_webhook(url, secret, events=events, model=model)
+    click.echo(hook.id)
+    note(f"webhook {hook.id[:12]} -> {hook.url}")
+
+
+@webhooks.command("list")
+@format_option()
+def webhooks_list(fmt: Format) -> None:
+    """List the webhooks (secrets are never shown).
+
+    \b
+    Example:
+      syllabus models webhooks list --json
+    """
+    with _client() as client:
+        hooks = client.list_webhooks()
+    rows = [
+        {
+            "id": h.id,
+            "url": h.url,
+            "events": ",".join(h.events) or "(all)",
+            "model": h.model_name or "(all)",
+            "created": _when(h.created_at),
+            "by": h.created_by,
+        }
+        for h in hooks
+    ]
+    emit_rows(rows, ["id", "url", "events", "model", "created", "by"], fmt, empty="no webhooks")
+
+
+@webhooks.command("remove")
+@click.argument("webhook")
+def webhooks_remove(webhook: str) -> None:
+    """Remove a webhook by its URL, its id or a unique id prefix (6 characters or more).
+
+    \b
+    Example:
+      syllabus models webhooks remove https://ci.example/hook
+    """
+    with _client() as client:
+        removed = client.remove_webhook(webhook)
+    note(f"removed {len(removed)} webhook(s): {', '.join(i[:12] for i in removed)}")

@@ -234,6 +234,11 @@ class RegistryAPI:
     def list_webhooks(self) -> list[Webhook]:
         return self._open(write=False).registry_store.list_webhooks()
 
+    def remove_webhook(self, webhook: str) -> list[str]:
+        """Remove the webhooks with this URL, or the one whose id starts with ``webhook``
+        (6 characters or more); returns the ids removed."""
+        return self._registry(write=True).remove_webhook(webhook)
+
     def flush_webhooks(self, timeout: float = 30.0) -> bool:
         """Wait for queued webhook deliveries; False when some were still pending."""
         backend = getattr(self, "_backend", None)

@@ -583,6 +583,32 @@ class RegistryService:
             raise InvalidArgumentError("a webhook needs a shared secret to sign its events")
         return self.store.add_webhook(url, secret, events, model, self._audit())
 
+    def remove_webhook(self, webhook: str) -> list[str]:
+        """Remove the webhooks with URL ``webhook``, or the one whose id starts with it (at
+        least 6 hex characters); returns the ids removed."""
+        hooks = self.store.list_webhooks()
+        if webhook.startswith(("http://", "https://")):
+            ids = [h.id for h in hooks if h.url == webhook]
+            if not ids:
+                raise NotFoundError(
+                    f"no webhook sends to {webhook}; see `syllabus models webhooks list`"
+                )
+        elif len(webhook) >= 6 and all(c in "0123456789abcdef" for c in webhook):
+            ids = [h.id for h in hooks if h.id.startswith(webhook)]
+            if len(ids) != 1:
+                raise NotFoundError(
+                    f"{len(ids) or 'no'} webhooks have an id starting with {webhook!r}; "
+                    "see `syllabus models webhooks list`"
+                )
+        else:
+            raise InvalidArgumentError(
+                f"webhook {webhook!r}: give its URL or at least 6 hex characters of its id "
+                "(see `syllabus models webhooks list`)"
+            )
+        for webhook_id in ids:
+            self.store.remove_webhook(webhook_id, self._audit())
+        return ids
+
     # -- lineage -------------------------------------------------------------------------
 
     def lineage(self, ref: str | Ref) -> dict[str, Any]:

@@ -1,0 +1,40 @@
+"""`syllabus models webhooks add|list|remove` through the real console script."""
+
+from __future__ import annotations
+
+import json
+
+from tests.fixtures.cli import Runner
+
+
+def test_add_list_remove(syllabus: Runner) -> None:
+    assert syllabus("init").code == 0
+    added = syllabus(
+        "models",
+        "webhooks",
+        "add",
+        "http://127.0.0.1:9/hook",
+        "--secret",
+        "s3cret",
+        "--event",
+        "stage_changed",
+        "--model",
+        "churn",
+    )
+    assert added.code == 0, added.stderr
+    hook_id = added.stdout.strip()
+    listed = json.loads(syllabus("models", "webhooks", "list", "--json").stdout)
+    assert [(h["id"], h["url"], h["events"], h["model"]) for h in listed] == [
+        (hook_id, "http://127.0.0.1:9/hook", "stage_changed", "churn")
+    ]
+    assert "s3cret" not in syllabus("models", "webhooks", "list", "--csv").stdout
+    bad = syllabus("models", "webhooks", "remove", "xyz")
+    assert bad.code == 1
+    assert "give its URL or at least 6 hex characters" in bad.stderr
+    assert syllabus("models", "webhooks", "remove", hook_id[:14]).code == 0
+    assert json.loads(syllabus("models", "webhooks", "list", "--json").stdout) == []
+    again = syllabus("models", "webhooks", "remove", "http://127.0.0.1:9/hook")
+    assert again.code == 1
+    assert "no webhook sends to" in again.stderr
+    no_secret = syllabus("models", "webhooks", "add", "http://127.0.0.1:9/x")
+    assert no_secret.code == 2
