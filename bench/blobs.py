@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,8 +44,10 @@ from rich.table import Table
 
 try:  # run as a script (bench/ on sys.path) or as `python -m bench.blobs`
     import _dvc
+    from _common import git_describe, jsonable, span, sync, write_json, write_random
 except ImportError:  # pragma: no cover
     from bench import _dvc
+    from bench._common import git_describe, jsonable, span, sync, write_json, write_random
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -88,10 +88,6 @@ SIZES = {
 # --------------------------------------------------------------------------- helpers
 
 
-def sync() -> None:
-    os.sync()
-
-
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     sync()
     started = time.perf_counter()
@@ -120,16 +116,6 @@ def med(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def write_random(path: Path, nbytes: int, rng: random.Random) -> None:
-    piece = 64 * MiB
-    with path.open("wb") as f:
-        left = nbytes
-        while left:
-            n = min(piece, left)
-            f.write(rng.randbytes(n))
-            left -= n
-
-
 def make_big_versions(work: Path, nbytes: int, seed: int) -> list[Path]:
     """v0 random; v1 = v0 with 1 MiB overwritten in the middle; v2 = v1 + 100 B at 4,096."""
     rng = random.Random(seed)
@@ -154,19 +140,6 @@ def make_small_files(folder: Path, size: Size, seed: int) -> None:
         sub.mkdir(parents=True)
         for i in range(per_dir):
             (sub / f"f{i:05d}.bin").write_bytes(rng.randbytes(size.file_bytes))
-
-
-def git_describe() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_DIR), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        out = ""
-    return out or "unknown"
 
 
 # --------------------------------------------------------------------------- contenders
@@ -274,20 +247,6 @@ def store_du(open_blob_store: Callable[[str], Any], store_dir: Path) -> Any:
     finally:
         store.close()
     return jsonable(du)
-
-
-def jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if hasattr(value, "__dataclass_fields__"):
-        return jsonable(asdict(value))
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "_asdict"):
-        return jsonable(value._asdict())
-    return repr(value)
 
 
 # --------------------------------------------------------------------------- sections
@@ -435,12 +394,6 @@ def bench_small(
 
 
 # --------------------------------------------------------------------------- summary
-
-
-def span(values: list[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def summarize(size: Size, big_reps: list[dict], small_reps: list[dict]) -> dict[str, Any]:
@@ -884,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
             "big_reps": big_reps,
             "small_reps": small_reps,
         }
-        Path(args.json).write_text(json.dumps(jsonable(doc), indent=2) + "\n")
+        write_json(args.json, doc)
         console.print(f"wrote {args.json}")
     return 0
 

@@ -37,8 +37,10 @@ from typing import Any
 
 try:  # run as a script (bench/ on sys.path) or as `python -m bench.data`
     import _dvc
+    from _common import write_random
 except ImportError:  # pragma: no cover
     from bench import _dvc
+    from bench._common import write_random
 
 BENCH_DIR = Path(__file__).resolve().parent
 MiB = 1 << 20
@@ -79,15 +81,6 @@ def du(root: Path) -> int:
             except FileNotFoundError:
                 continue
     return total
-
-
-def write_random(path: Path, nbytes: int, rng: random.Random) -> None:
-    with path.open("wb") as f:
-        left = nbytes
-        while left:
-            n = min(64 * MiB, left)
-            f.write(rng.randbytes(n))
-            left -= n
 
 
 def overwrite_middle(path: Path, rng: random.Random) -> None:

@@ -52,8 +52,10 @@ from rich.table import Table
 
 try:  # run as a script (bench/ on sys.path) or as `python -m bench.tracking`
     import _mlflow
+    from _common import git_describe, span, sync, write_json, write_random
 except ImportError:  # pragma: no cover
     from bench import _mlflow
+    from bench._common import git_describe, span, sync, write_json, write_random
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -137,51 +139,6 @@ SECTIONS = ("startup", "single", "batch", "runs", "artifacts")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def sync() -> None:
-    os.sync()
-
-
-def git_describe() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_DIR), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        out = ""
-    return out or "unknown"
-
-
-def span(values: list[float]) -> dict[str, float] | None:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if hasattr(value, "__dataclass_fields__"):
-        return jsonable(asdict(value))
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
-    return repr(value)
-
-
-def write_random(path: Path, nbytes: int, rng: random.Random) -> None:
-    with path.open("wb") as f:
-        left = nbytes
-        while left:
-            n = min(16 * MiB, left)
-            f.write(rng.randbytes(n))
-            left -= n
 
 
 def make_tree(folder: Path, nfiles: int, rng: random.Random) -> None:
@@ -1188,7 +1145,7 @@ def main(argv: list[str] | None = None) -> int:
             "startup": startup,
             "reps": reps,
         }
-        Path(args.json).write_text(json.dumps(jsonable(doc), indent=2) + "\n")
+        write_json(args.json, doc)
         console.print(f"wrote {args.json}")
     return 0
 
