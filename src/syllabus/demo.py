@@ -476,15 +476,13 @@ def _search(client: Client, step: Step, runs: Sequence[_Trained]) -> Iterator[De
         ],
     )
 
-    a, b = (client.get_run(t.run_id) for t in runs[:2])
-    rows = [
-        f"params.{k}: {a.params.get(k)} | {b.params.get(k)}"
-        for k in sorted(set(a.params) | set(b.params))
-        if a.params.get(k) != b.params.get(k)
-    ]
+    compared = client.compare_runs([t.run_id for t in runs[:2]])
+    a, b = compared.runs
+    rows = [f"params.{k}: {va} | {vb}" for k, (va, vb) in compared.params]
     rows += [
-        f"metrics.{k}: {a.metrics[k].value:.3f} | {b.metrics[k].value:.3f}"
-        for k in sorted(set(a.metrics) & set(b.metrics))
+        f"metrics.{k}: {va:.3f} | {vb:.3f}"
+        for k, (va, vb) in compared.metrics
+        if va is not None and vb is not None
     ]
     try:
         code = client.diff_code(a.id, b.id)

@@ -265,16 +265,14 @@ def compare(run_refs: Sequence[str], show_all: bool, fmt: Format) -> None:
       syllabus runs compare latest latest~1
     """
     with Client(create=False) as client:
-        found = [client.get_run(_resolve(client, r)) for r in run_refs]
-    short = abbreviate(r.id for r in found)
-    heads = [f"{r.name} ({short[r.id]})" for r in found]
-    rows: list[dict[str, Any]] = []
-    for key in sorted({k for r in found for k in r.params}):
-        values = [r.params.get(key) for r in found]
-        if show_all or len(set(values)) > 1:
-            rows.append({"field": f"params.{key}", **dict(zip(heads, values, strict=True))})
-    for key in sorted({k for r in found for k in r.metrics}):
-        numbers = [r.metrics[key].value if key in r.metrics else None for r in found]
+        result = client.compare_runs([_resolve(client, r) for r in run_refs], all_params=show_all)
+    short = abbreviate(r.id for r in result.runs)
+    heads = [f"{r.name} ({short[r.id]})" for r in result.runs]
+    rows: list[dict[str, Any]] = [
+        {"field": f"params.{key}", **dict(zip(heads, values, strict=True))}
+        for key, values in result.params
+    ]
+    for key, numbers in result.metrics:
         shown = [v if fmt != "table" or v is None else _number(v) for v in numbers]
         rows.append({"field": f"metrics.{key}", **dict(zip(heads, shown, strict=True))})
     emit_rows(rows, ["field", *heads], fmt, empty="nothing differs")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from syllabus.client.local import LocalBackend
+    from syllabus.tracking.compare import RunComparison
     from syllabus.tracking.models import (
         Artifact,
         Experiment,
@@ -99,6 +100,12 @@ class TrackingAPI:
     def get_run(self, run_id: str) -> Run:
         """A run with its params, tags and the latest value of each metric."""
         return self._tracking(write=False).get_run(run_id)
+
+    def compare_runs(self, run_ids: Sequence[str], *, all_params: bool = False) -> RunComparison:
+        """Runs side by side: params that differ (all with ``all_params``) and metrics."""
+        from syllabus.tracking.compare import compare_runs
+
+        return compare_runs([self.get_run(r) for r in run_ids], all_params=all_params)
 
     def end_run(
         self,
