@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from syllabus._utils.ids import is_id, new_id
 from syllabus.blobs.manifest import check_relpath
-from syllabus.errors import ConflictError, InvalidArgumentError, NotFoundError, PathEscapeError
+from syllabus.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PathEscapeError,
+)
 from syllabus.tracking.buffer import MetricBuffer
 from syllabus.tracking.models import (
     MAX_KEY,
@@ -186,7 +192,7 @@ class TrackingService:
             pass
         try:
             return self.create_experiment(name)
-        except ConflictError:  # pragma: no cover - created meanwhile by another process
+        except AlreadyExistsError:  # created meanwhile by another process or thread
             return self.store.get_experiment(name, by_name=True)
 
     def search_experiments(
