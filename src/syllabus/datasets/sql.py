@@ -315,7 +315,7 @@ class SqlDatasetStore:
             ids = list(
                 conn.execute(
                     sa.select(_V.c.id).where(
-                        _V.c.deleted_at.is_not(None), _V.c.deleted_at < before_ms
+                        _V.c.deleted_at.is_not(None), _V.c.deleted_at <= before_ms
                     )
                 ).scalars()
             )

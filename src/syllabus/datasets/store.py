@@ -73,7 +73,7 @@ class DatasetStore(Protocol):
         ...
 
     def purge_deleted(self, before_ms: int) -> int:
-        """Remove versions deleted before ``before_ms`` and their blob references."""
+        """Remove versions deleted at or before ``before_ms`` and their blob references."""
         ...
 
     def add_remote(self, name: str, url: str) -> Remote:

@@ -921,10 +921,10 @@ class SqlTrackingStore:
         removed = 0
         refs = BlobRefs(self.engine)
         with transaction(self.engine) as conn:
-            old_exps = sa.select(experiments.c.pk).where(experiments.c.deleted_at < older_than)
+            old_exps = sa.select(experiments.c.pk).where(experiments.c.deleted_at <= older_than)
             doomed = conn.execute(
                 sa.select(runs.c.pk, runs.c.id).where(
-                    sa.or_(runs.c.deleted_at < older_than, runs.c.experiment_pk.in_(old_exps))
+                    sa.or_(runs.c.deleted_at <= older_than, runs.c.experiment_pk.in_(old_exps))
                 )
             ).all()
             for batch in _chunks(doomed):
@@ -936,7 +936,7 @@ class SqlTrackingStore:
                 conn.execute(sa.delete(runs).where(runs.c.pk.in_(pks)))
                 conn.execute(sa.delete(metrics).where(metrics.c.run_pk.in_(pks)))
                 removed += len(batch)
-            conn.execute(sa.delete(experiments).where(experiments.c.deleted_at < older_than))
+            conn.execute(sa.delete(experiments).where(experiments.c.deleted_at <= older_than))
         with self._lock:
             for row in doomed:
                 self._run_pks.pop(row.id, None)

@@ -151,6 +151,6 @@ class TrackingStore(Protocol):
         ...
 
     def purge_deleted(self, older_than: int) -> int:
-        """Remove runs (and experiments) soft-deleted before ``older_than`` (Unix ms) with
+        """Remove runs (and experiments) soft-deleted at or before ``older_than`` (Unix ms) with
         their rows and blob references; returns the number of runs removed."""
         ...
