@@ -15,8 +15,12 @@ from __future__ import annotations
 from syllabus.meta.tables import (
     code,  # noqa: F401 - registers the code tables
     datasets,  # noqa: F401 - registers the datasets tables
+    deploy,  # noqa: F401 - registers the deploy tables
     evaluation,  # noqa: F401 - registers the evaluation tables
+    monitoring,  # noqa: F401 - registers the monitoring tables
+    pipelines,  # noqa: F401 - registers the pipelines tables
     registry,  # noqa: F401 - registers the registry tables
+    server,  # noqa: F401 - registers the server (auth) tables
     tracking,  # noqa: F401 - registers the tracking tables
 )
 

@@ -270,7 +270,7 @@ class PyTorchFlavor:
     def load(self, folder: Path, saved: Saved, guard: Guard) -> Any:
         import torch  # type: ignore[import-not-found,unused-ignore]
 
-        return torch.jit.load(io.BytesIO(guard(saved.path)))
+        return torch.jit.load(io.BytesIO(guard(saved.path)))  # type: ignore[no-untyped-call,unused-ignore]
 
     def predict(self, raw: Any, data: Any, saved: Saved) -> Any:
         import torch  # type: ignore[import-not-found,unused-ignore]

@@ -1,0 +1,1 @@
+"""The team server: REST API for every component, auth (users, tokens, roles) and the web UI."""
