@@ -11,6 +11,7 @@ import pytest
 from syllabus.cli.reference import iter_commands, render_reference
 from syllabus.config import SETTINGS
 from syllabus.errors import SyllabusError, _all_subclasses
+from tests import doc_examples
 from tests.fixtures.cli import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +180,14 @@ def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, examp
             client.add_webhook("https://ci.example/hook", "s3cret", model="nobody")
     if command.startswith(("syllabus evaluate", "syllabus evaluations")):
         _prepare_evaluations(workdir)
-    result = syllabus(*shlex.split(example)[1:])
+    result = None
+    for module in doc_examples.modules():  # components that prepare their own examples
+        if command.startswith(module.PREFIXES):
+            module.prepare(workdir, example)
+            if hasattr(module, "run"):
+                result = module.run(syllabus, workdir, example)
+    if result is None:
+        result = syllabus(*shlex.split(example)[1:])
     assert result.code == 0, f"{example!r} failed: {result.stderr}"
 
 
