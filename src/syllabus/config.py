@@ -190,6 +190,15 @@ SETTINGS: tuple[Setting, ...] = (
         "How often system metrics are sampled.",
     ),
     Setting(
+        "predictions",
+        "SYLLABUS_PREDICTIONS",
+        "deploy.predictions",
+        "str",
+        None,
+        "Folder of the prediction logs served models write (Parquet segments per service, "
+        "read by monitoring). Default: the workspace's predictions/ folder.",
+    ),
+    Setting(
         "debug",
         "SYLLABUS_DEBUG",
         "core.debug",
@@ -222,6 +231,7 @@ class Settings:
     notebook_outputs: bool = True
     system_metrics: bool = False
     system_metrics_interval: float = 10.0
+    predictions: str | None = None
     sources: Mapping[str, Source] = field(default_factory=dict)
 
 

@@ -1,0 +1,453 @@
+"""The prediction log: what a served model was asked and answered, in Parquet segments.
+
+The inference server writes, monitoring reads. Layout under a root folder (the
+``predictions`` setting, default ``<workspace>/.syllabus/predictions``)::
+
+    <root>/<service>/predictions/seg-<uuid7>.parquet
+    <root>/<service>/feedback/seg-<uuid7>.parquet
+
+Each segment is written whole to a hidden temp name in the same folder and renamed, so a
+reader never sees a partial file; segment names sort in time order.
+
+Prediction columns: ``request_id`` string, ``row`` int32 (row within the request), ``ts``
+timestamp[ms, UTC] (request time), ``model`` string, ``version`` int32, ``variant`` string
+(``primary``, ``canary`` or ``shadow``), ``latency_ms`` float64 (whole request), one
+``in.<column>`` per input column, ``out.prediction``, ``out.score`` float64 (nullable) and
+any more ``out.*`` columns. Feedback columns: ``request_id``, ``row``, ``ts`` and ``label``.
+
+:class:`PredictionLogWriter` is thread-safe: :meth:`~PredictionLogWriter.log` only appends
+to a buffer under a lock; a background thread turns the buffer into Arrow columns and writes
+a segment when ``flush_rows`` rows are waiting or ``flush_seconds`` have passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from syllabus._utils.ids import new_id
+from syllabus.config import Settings
+from syllabus.errors import ConfigError, InvalidArgumentError
+
+__all__ = [
+    "FEEDBACK",
+    "PREDICTIONS",
+    "PredictionLogWriter",
+    "SegmentKind",
+    "list_segments",
+    "predictions_root",
+    "read_segments",
+    "service_folder",
+]
+
+log = logging.getLogger(__name__)
+
+SegmentKind = Literal["predictions", "feedback"]
+PREDICTIONS: SegmentKind = "predictions"
+FEEDBACK: SegmentKind = "feedback"
+_PREFIX = "seg-"
+_SUFFIX = ".parquet"
+_TS = pa.timestamp("ms", tz="UTC")
+_VARIANTS = ("primary", "canary", "shadow")
+
+
+def _check_service(service: str) -> str:
+    if (
+        not service
+        or service in (".", "..")
+        or "/" in service
+        or "\\" in service
+        or "\x00" in service
+        or service.startswith(".")
+    ):
+        raise InvalidArgumentError(
+            f"invalid service name {service!r} for a prediction log (a plain folder name)"
+        )
+    return service
+
+
+def predictions_root(settings: Settings) -> Path:
+    """The prediction log root: the ``predictions`` setting, else ``<workspace>/predictions``."""
+    if settings.predictions:
+        return Path(settings.predictions).expanduser()
+    if settings.workspace is None:
+        raise ConfigError(
+            "no workspace for the prediction log; set SYLLABUS_PREDICTIONS to a folder "
+            "or run inside a workspace"
+        )
+    return settings.workspace / "predictions"
+
+
+def service_folder(root: Path | str, service: str) -> Path:
+    """``<root>/<service>``: where one service's segments live."""
+    return Path(root) / _check_service(service)
+
+
+def _ts_ms(ts: datetime | float | int | None) -> int:
+    if ts is None:
+        return time.time_ns() // 1_000_000
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            raise InvalidArgumentError("prediction log times must be timezone-aware")
+        return int(ts.timestamp() * 1000)
+    return int(float(ts) * 1000)  # seconds since the epoch
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One request's rows, kept as given until a flush builds Arrow columns."""
+
+    request_id: str
+    ts_ms: int
+    model: str
+    version: int
+    variant: str
+    latency_ms: float
+    rows: int
+    columns: dict[str, Any]  # "in.x" / "out.prediction" -> sequence or array of `rows`
+
+
+@dataclass(slots=True)
+class _Feedback:
+    request_id: str
+    ts_ms: int
+    rows: list[int]
+    labels: list[Any]
+
+
+def _length(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return 1 if value.ndim == 0 else int(value.shape[0])
+    return len(value)
+
+
+def _to_arrow(parts: list[Any]) -> pa.Array | pa.ChunkedArray:
+    """One column from per-request pieces (arrays or lists), typed by pyarrow."""
+    if all(isinstance(p, np.ndarray) and p.dtype.kind in "biuf" and p.ndim == 1 for p in parts):
+        kinds = {p.dtype for p in parts}
+        if len(kinds) == 1:
+            return pa.array(np.concatenate(parts))
+    chunks: list[pa.Array] = []
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            a = p.reshape(-1) if p.ndim == 0 else p
+            chunks.append(pa.array(a.tolist() if a.dtype.kind in "OUSM" or a.ndim > 1 else a))
+        elif isinstance(p, pa.Array):
+            chunks.append(p)
+        else:
+            chunks.append(pa.array(list(p)))
+    if len({c.type for c in chunks}) > 1:
+        chunks = _unify(chunks)
+    return pa.chunked_array(chunks)
+
+
+def _unify(chunks: list[pa.Array]) -> list[pa.Array]:
+    """Cast pieces of one column to a common type (nulls, ints with floats, ...)."""
+    types = [c.type for c in chunks if not pa.types.is_null(c.type)]
+    if not types:
+        return chunks
+    target = types[0]
+    for t in types[1:]:
+        if t == target:
+            continue
+        if pa.types.is_integer(t) and pa.types.is_floating(target):
+            continue
+        if (pa.types.is_floating(t) and pa.types.is_integer(target)) or (
+            pa.types.is_integer(t)
+            and pa.types.is_integer(target)
+            and t.bit_width > target.bit_width
+        ):
+            target = t
+        elif pa.types.is_floating(t) and pa.types.is_floating(target):
+            target = pa.float64()
+        else:
+            target = pa.string()  # mixed kinds: keep every value readable
+    out = []
+    for c in chunks:
+        if c.type == target:
+            out.append(c)
+        elif pa.types.is_string(target) and not pa.types.is_null(c.type):
+            out.append(pa.array([None if v is None else str(v) for v in c.to_pylist()], target))
+        else:
+            out.append(c.cast(target))
+    return out
+
+
+class PredictionLogWriter:
+    """Buffered, thread-safe writer of one service's prediction and feedback segments.
+
+    ``log`` and ``log_feedback`` cost a list append; a background thread writes a segment
+    once ``flush_rows`` rows wait or ``flush_seconds`` pass. ``flush`` writes now; ``close``
+    flushes and stops the thread (also on ``with`` exit). Write errors are logged and the
+    rows are dropped, so a full disk never stops the server answering.
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        service: str,
+        *,
+        flush_rows: int = 10_000,
+        flush_seconds: float = 5.0,
+    ) -> None:
+        if flush_rows < 1:
+            raise InvalidArgumentError(f"flush_rows must be at least 1, not {flush_rows}")
+        if flush_seconds <= 0:
+            raise InvalidArgumentError(f"flush_seconds must be positive, not {flush_seconds}")
+        self.folder = service_folder(root, service)
+        self.service = service
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one segment write at a time, in order
+        self._wake = threading.Condition(self._lock)
+        self._batches: list[_Batch] = []
+        self._feedback: list[_Feedback] = []
+        self._pending_rows = 0
+        self._closed = False
+        self.rows_written = 0
+        self.segments_written = 0
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name=f"predlog-{service}", daemon=True)
+        self._thread.start()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def log(
+        self,
+        *,
+        request_id: str,
+        model: str,
+        version: int,
+        inputs: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+        variant: str = "primary",
+        latency_ms: float = 0.0,
+        ts: datetime | float | None = None,
+    ) -> None:
+        """Log one request: ``inputs`` (column -> values) and ``outputs`` (``prediction``,
+        ``score``, ... -> values), each with one value per row of the request. ``ts`` is the
+        request time (a timezone-aware datetime or seconds since the epoch; default now)."""
+        if variant not in _VARIANTS:
+            raise InvalidArgumentError(f"variant must be one of {', '.join(_VARIANTS)}")
+        columns: dict[str, Any] = {}
+        rows = -1
+        for prefix, group in (("in.", inputs), ("out.", outputs)):
+            for name, values in group.items():
+                n = _length(values)
+                if rows not in (-1, n):
+                    raise InvalidArgumentError(
+                        f"prediction log column {prefix}{name} has {n} values, expected {rows}"
+                    )
+                rows = n
+                columns[prefix + name] = values
+        if rows < 0:
+            raise InvalidArgumentError("a prediction log entry needs inputs or outputs")
+        batch = _Batch(
+            request_id, _ts_ms(ts), model, int(version), variant, float(latency_ms), rows, columns
+        )
+        with self._lock:
+            if self._closed:
+                raise InvalidArgumentError("the prediction log is closed")
+            self._batches.append(batch)
+            self._pending_rows += rows
+            if self._pending_rows >= self.flush_rows:
+                self._wake.notify()
+
+    def log_feedback(
+        self,
+        request_id: str,
+        labels: Sequence[Any] | Any,
+        *,
+        rows: Sequence[int] | None = None,
+        ts: datetime | float | None = None,
+    ) -> None:
+        """Record ground truth for the rows of a logged request (all rows from 0 by default)."""
+        values = (
+            list(labels)
+            if isinstance(labels, Sequence | np.ndarray) and not isinstance(labels, str | bytes)
+            else [labels]
+        )
+        row_ids = list(range(len(values))) if rows is None else [int(r) for r in rows]
+        if len(row_ids) != len(values):
+            raise InvalidArgumentError(f"feedback has {len(values)} labels for {len(row_ids)} rows")
+        item = _Feedback(request_id, _ts_ms(ts), row_ids, values)
+        with self._lock:
+            if self._closed:
+                raise InvalidArgumentError("the prediction log is closed")
+            self._feedback.append(item)
+            self._pending_rows += len(values)
+            if self._pending_rows >= self.flush_rows:
+                self._wake.notify()
+
+    def flush(self) -> None:
+        """Write what is buffered now (a no-op when nothing is)."""
+        with self._lock:
+            batches, self._batches = self._batches, []
+            feedback, self._feedback = self._feedback, []
+            self._pending_rows = 0
+        self._write(batches, feedback)
+
+    def close(self) -> None:
+        """Flush and stop the background thread. Closing twice is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+        self.flush()
+
+    def __enter__(self) -> PredictionLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- background --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.flush_seconds
+        while True:
+            with self._lock:
+                while (
+                    not self._closed
+                    and self._pending_rows < self.flush_rows
+                    and time.monotonic() < deadline
+                ):
+                    self._wake.wait(max(0.0, deadline - time.monotonic()))
+                if self._closed:
+                    return
+            self.flush()
+            deadline = time.monotonic() + self.flush_seconds
+
+    def _write(self, batches: list[_Batch], feedback: list[_Feedback]) -> None:
+        with self._write_lock:
+            if batches:
+                self._write_table(PREDICTIONS, lambda: _predictions_table(batches))
+            if feedback:
+                self._write_table(FEEDBACK, lambda: _feedback_table(feedback))
+
+    def _write_table(self, kind: SegmentKind, build: Any) -> None:
+        try:
+            table: pa.Table = build()
+            folder = self.folder / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{_PREFIX}{new_id()}{_SUFFIX}"
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            try:
+                pq.write_table(table, tmp, compression="zstd")
+                with tmp.open("rb+") as fh:
+                    os.fsync(fh.fileno())
+                tmp.replace(folder / name)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            self.rows_written += table.num_rows
+            self.segments_written += 1
+        except Exception:  # the server keeps answering when its log cannot be written
+            self.errors += 1
+            log.exception("prediction log %s/%s: could not write a segment", self.service, kind)
+
+
+def _predictions_table(batches: list[_Batch]) -> pa.Table:
+    n_rows = [b.rows for b in batches]
+    total = sum(n_rows)
+
+    def repeat(values: Iterable[Any], dtype: Any) -> np.ndarray[Any, Any]:
+        return np.repeat(np.fromiter(values, dtype=dtype, count=len(batches)), n_rows)
+
+    request_ids = np.repeat(np.array([b.request_id for b in batches], dtype=object), n_rows)
+    starts = np.repeat(np.cumsum([0, *n_rows[:-1]]), n_rows)
+    arrays: dict[str, Any] = {
+        "request_id": pa.array(request_ids, pa.string()),
+        "row": pa.array((np.arange(total) - starts).astype(np.int32)),
+        "ts": pa.array(repeat((b.ts_ms for b in batches), np.int64)).cast(_TS),
+        "model": pa.array(
+            np.repeat(np.array([b.model for b in batches], dtype=object), n_rows), pa.string()
+        ),
+        "version": pa.array(repeat((b.version for b in batches), np.int32)),
+        "variant": pa.array(
+            np.repeat(np.array([b.variant for b in batches], dtype=object), n_rows), pa.string()
+        ),
+        "latency_ms": pa.array(repeat((b.latency_ms for b in batches), np.float64)),
+    }
+    names: dict[str, None] = {}
+    for b in batches:
+        names.update(dict.fromkeys(b.columns))
+    ordered = sorted(names, key=lambda n: (not n.startswith("in."), n != "out.prediction", n))
+    for name in ordered:
+        parts = [b.columns[name] if name in b.columns else pa.nulls(b.rows) for b in batches]
+        col = _to_arrow(parts)
+        if name == "out.score" and not pa.types.is_floating(col.type):
+            col = col.cast(pa.float64())
+        arrays[name] = col
+    return pa.table(arrays)
+
+
+def _feedback_table(items: list[_Feedback]) -> pa.Table:
+    counts = [len(f.rows) for f in items]
+    ids = np.repeat(np.array([f.request_id for f in items], dtype=object), counts)
+    ts = np.repeat(np.fromiter((f.ts_ms for f in items), np.int64, len(items)), counts)
+    labels = _to_arrow(
+        [[v.item() if isinstance(v, np.generic) else v for v in f.labels] for f in items]
+    )
+    return pa.table(
+        {
+            "request_id": pa.array(ids, pa.string()),
+            "row": pa.array([r for f in items for r in f.rows], pa.int32()),
+            "ts": pa.array(ts).cast(_TS),
+            "label": labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels,
+        }
+    )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def list_segments(root: Path | str, service: str, kind: SegmentKind = PREDICTIONS) -> list[Path]:
+    """Complete segments of one kind, oldest first (temp files of a write in progress are
+    never listed)."""
+    if kind not in (PREDICTIONS, FEEDBACK):
+        raise InvalidArgumentError(f"kind must be {PREDICTIONS!r} or {FEEDBACK!r}, not {kind!r}")
+    folder = service_folder(root, service) / kind
+    try:
+        names = [
+            e.name
+            for e in os.scandir(folder)
+            if e.name.startswith(_PREFIX) and e.name.endswith(_SUFFIX) and e.is_file()
+        ]
+    except FileNotFoundError:
+        return []
+    return [folder / n for n in sorted(names)]
+
+
+def read_segments(paths: Sequence[Path | str], columns: Sequence[str] | None = None) -> pa.Table:
+    """The rows of the given segments as one table (columns missing from older segments are
+    null; ``columns`` limits what is read)."""
+    tables = []
+    for path in paths:
+        schema = pq.read_schema(path)
+        wanted = None if columns is None else [c for c in columns if c in schema.names]
+        tables.append(pq.read_table(path, columns=wanted))
+    if not tables:
+        return pa.table({c: pa.array([], pa.null()) for c in columns or ()})
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if columns is not None:
+        for c in columns:
+            if c not in table.column_names:
+                table = table.append_column(c, pa.nulls(table.num_rows))
+        table = table.select(list(columns))
+    return table
