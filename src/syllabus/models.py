@@ -38,10 +38,12 @@ def log_model(
     flavor: str | None = None,
     registered_name: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    flavor_options: Mapping[str, Any] | None = None,
 ) -> ModelInfo:
     """Save ``model`` (flavor detected) into the active run's artifacts under
     ``artifact_path``, with its signature inferred from ``input_example`` and its
-    requirements; with ``registered_name`` also register it as a new version."""
+    requirements; with ``registered_name`` also register it as a new version.
+    ``flavor_options`` are the flavor's own choices (PyTorch: ``format``, ``init_kwargs``)."""
     from syllabus.fluent import active_run
 
     run = active_run()
@@ -59,6 +61,7 @@ def log_model(
         flavor=flavor,
         registered_name=registered_name,
         metadata=metadata,
+        flavor_options=flavor_options,
     )
     return info
 

@@ -185,3 +185,80 @@ def test_manifest_is_versioned(tmp_path: Path) -> None:
     (tmp_path / "m" / "syllabus-model.json").write_text(json.dumps(doc))
     with pytest.raises(InvalidArgumentError, match="newer than this Syllabus reads"):
         read_info(tmp_path / "m")
+
+
+def test_pytorch_torchscript_round_trip(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from tests.registry._torch_nets import TinyNet
+
+    torch.manual_seed(0)
+    net = TinyNet(2, 1)
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [-1.0, 0.5]], dtype=np.float32)
+    info = save_model(
+        net, tmp_path / "m", input_example=x, flavor_options={"format": "torchscript"}
+    )
+    assert (info.flavor, info.saved.serialization, info.unsafe) == ("pytorch", "torchscript", True)
+    with pytest.raises(UnsafeLoadError):
+        load_model_folder(tmp_path / "m")  # TorchScript runs code: trusted content ids only
+    loaded = load_model_folder(tmp_path / "m", trust=True)
+    expected = net(torch.as_tensor(x)).detach().numpy()
+    assert np.allclose(loaded.predict(x), expected)
+    with pytest.raises(InvalidArgumentError, match="expects 2 dimensions"):
+        loaded.predict(np.zeros(3, dtype=np.float32))
+
+
+def test_pytorch_state_dict_round_trip_loads_weights_only(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from tests.registry._torch_nets import DynamicNet
+
+    torch.manual_seed(1)
+    net = DynamicNet(3, scale=2.5)
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    options = {"init_kwargs": {"n_in": 3, "scale": 2.5}}
+    info = save_model(net, tmp_path / "m", input_example=x, flavor_options=options)
+    assert (info.flavor, info.saved.serialization) == ("pytorch", "torch-state-dict")
+    assert info.unsafe is False  # weights only: no code runs when it loads
+    assert info.saved.extra["class"] == "tests.registry._torch_nets:DynamicNet"
+    loaded = load_model_folder(tmp_path / "m")  # no trust needed
+    assert np.allclose(loaded.predict(x), net(torch.as_tensor(x)).detach().numpy())
+
+
+def test_pytorch_state_dict_refuses_code_hidden_in_the_weights(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from tests.registry._torch_nets import TinyNet
+
+    save_model(TinyNet(2, 1), tmp_path / "m", flavor_options={"format": "state_dict"})
+    evil = tmp_path / "m" / "state_dict.pt"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("pwned",))
+
+    buf = __import__("io").BytesIO()
+    torch.save({"linear.weight": Payload()}, buf)
+    evil.write_bytes(buf.getvalue())
+    with pytest.raises(UnsafeLoadError, match="holds more than tensors"):
+        load_model_folder(tmp_path / "m").predict(np.zeros((1, 2), dtype=np.float32))
+
+
+def test_pytorch_options_are_checked(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from tests.registry._torch_nets import DynamicNet, TinyNet
+
+    with pytest.raises(InvalidArgumentError, match="unknown pytorch flavor option"):
+        save_model(TinyNet(), tmp_path / "a", flavor_options={"fromat": "state_dict"})
+    with pytest.raises(InvalidArgumentError, match="cannot script"):
+        save_model(DynamicNet(), tmp_path / "b", flavor_options={"format": "torchscript"})
+    # auto: a class that cannot be rebuilt (missing init_kwargs) and cannot be scripted
+    with pytest.raises(InvalidArgumentError, match="cannot script"):
+        save_model(DynamicNet(3), tmp_path / "e")
+    assert save_model(TinyNet(), tmp_path / "f").saved.serialization == "torch-state-dict"
+    with pytest.raises(InvalidArgumentError, match="JSON values"):
+        save_model(DynamicNet(), tmp_path / "c", flavor_options={"init_kwargs": {"n": object()}})
+    with pytest.raises(InvalidArgumentError, match="does not rebuild"):
+        save_model(DynamicNet(3), tmp_path / "g", flavor_options={"init_kwargs": {"n_in": 2}})
+    from sklearn.linear_model import LinearRegression
+
+    sk = LinearRegression().fit(np.eye(2), [0.0, 1.0])
+    with pytest.raises(InvalidArgumentError, match="takes no flavor options"):
+        save_model(sk, tmp_path / "d", flavor_options={"format": "x"})

@@ -72,6 +72,7 @@ class RegistryAPI:
         flavor: str | None = None,
         registered_name: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        flavor_options: Mapping[str, Any] | None = None,
     ) -> tuple[ModelInfo, ModelVersion | None]:
         """Save ``model`` as a model folder among the run's artifacts (under
         ``artifact_path``); with ``registered_name`` also register it as a new version."""
@@ -87,6 +88,7 @@ class RegistryAPI:
                 input_example=input_example,
                 requirements=requirements,
                 metadata=metadata,
+                flavor_options=flavor_options,
             )
             self._open(write=True).tracking.log_artifacts(run_id, folder, artifact_path)
         version = None

@@ -14,15 +14,18 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import json
 import pickle
-from collections.abc import Callable
+import sys
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from syllabus.errors import ConfigError, InvalidArgumentError
+from syllabus.errors import ConfigError, InvalidArgumentError, UnsafeLoadError
 from syllabus.registry.packaging.signature import Columns
 
 __all__ = ["FLAVORS", "Flavor", "Guard", "Saved", "detect_flavor", "get_flavor", "model_features"]
@@ -54,7 +57,7 @@ class Flavor(Protocol):
 
     def matches(self, model: Any) -> bool: ...
 
-    def save(self, model: Any, folder: Path) -> Saved: ...
+    def save(self, model: Any, folder: Path, options: Mapping[str, Any]) -> Saved: ...
 
     def load(self, folder: Path, saved: Saved, guard: Guard) -> Any: ...
 
@@ -86,6 +89,13 @@ def model_features(raw: Any, data: Any) -> Any:
     return data
 
 
+def _no_options(flavor: str, options: Mapping[str, Any]) -> None:
+    if options:
+        raise InvalidArgumentError(
+            f"flavor {flavor!r} takes no flavor options (got {', '.join(sorted(options))})"
+        )
+
+
 def _pickle_loads(data: bytes) -> Any:
     with contextlib.suppress(ImportError):
         import cloudpickle  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
@@ -106,7 +116,8 @@ class SklearnFlavor:
 
         return isinstance(model, BaseEstimator)
 
-    def save(self, model: Any, folder: Path) -> Saved:
+    def save(self, model: Any, folder: Path, options: Mapping[str, Any]) -> Saved:
+        _no_options(self.name, options)
         cls = f"{type(model).__module__}.{type(model).__qualname__}"
         if _installed("skops"):
             import skops.io as sio  # type: ignore[import-untyped,unused-ignore]
@@ -143,7 +154,8 @@ class XGBoostFlavor:
     def matches(self, model: Any) -> bool:
         return _module_of(model).startswith("xgboost.")
 
-    def save(self, model: Any, folder: Path) -> Saved:
+    def save(self, model: Any, folder: Path, options: Mapping[str, Any]) -> Saved:
+        _no_options(self.name, options)
         model.save_model(str(folder / "model.json"))
         return Saved("model.json", "xgboost-json", False, {"class": type(model).__name__})
 
@@ -183,7 +195,8 @@ class LightGBMFlavor:
     def matches(self, model: Any) -> bool:
         return _module_of(model).startswith("lightgbm.")
 
-    def save(self, model: Any, folder: Path) -> Saved:
+    def save(self, model: Any, folder: Path, options: Mapping[str, Any]) -> Saved:
+        _no_options(self.name, options)
         booster = getattr(model, "booster_", model)
         booster.save_model(str(folder / "model.txt"))
         extra: dict[str, Any] = {"class": type(model).__name__}
@@ -219,7 +232,8 @@ class OnnxFlavor:
     def matches(self, model: Any) -> bool:
         return _module_of(model).startswith("onnx") and type(model).__name__ == "ModelProto"
 
-    def save(self, model: Any, folder: Path) -> Saved:
+    def save(self, model: Any, folder: Path, options: Mapping[str, Any]) -> Saved:
+        _no_options(self.name, options)
         (folder / "model.onnx").write_bytes(model.SerializeToString())
         return Saved("model.onnx", "onnx", False)
 
@@ -249,28 +263,141 @@ class OnnxFlavor:
 
 
 class PyTorchFlavor:
-    """PyTorch modules (TorchScript); needs ``syllabus[torch]``."""
+    """PyTorch modules; needs ``syllabus[torch]``.
+
+    Two formats, chosen by the ``format`` flavor option (default ``auto``):
+
+    ``torchscript``
+        the scripted module (``torch.jit.script``); loads without the model's Python
+        class, but like a pickle it can run code, so it passes the content-id guard.
+    ``state_dict``
+        the weights (``torch.save`` of the state dict, loaded back with
+        ``weights_only=True``, so no code runs) plus a reference to the module's class,
+        which must be importable where the model is loaded, and the keyword arguments
+        that construct it (the ``init_kwargs`` option, JSON-able).
+
+    ``auto`` takes the state dict when the class is importable and ``init_kwargs`` (default
+    none) rebuild a module that takes the weights, else TorchScript (deprecated by PyTorch,
+    but the one form that needs no class).
+    """
 
     name = "pytorch"
     module = "torch"
     packages: tuple[str, ...] = ("torch",)
+    _OPTIONS = frozenset({"format", "init_kwargs"})
 
     def matches(self, model: Any) -> bool:
-        return _module_of(model).startswith("torch.") and _installed("torch")
+        torch = sys.modules.get("torch")  # a torch model means torch is imported already
+        return torch is not None and isinstance(model, torch.nn.Module)
 
-    def save(self, model: Any, folder: Path) -> Saved:
+    def save(self, model: Any, folder: Path, options: Mapping[str, Any]) -> Saved:
         import torch  # type: ignore[import-not-found,unused-ignore]
 
-        scripted = torch.jit.script(model)
+        unknown = set(options) - self._OPTIONS
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown pytorch flavor option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(self._OPTIONS))}"
+            )
+        fmt = options.get("format", "auto")
+        if fmt not in ("auto", "torchscript", "state_dict"):
+            raise InvalidArgumentError(
+                f"pytorch format must be auto, torchscript or state_dict, not {fmt!r}"
+            )
+        explicit = fmt == "state_dict" or "init_kwargs" in options
+        if explicit or (fmt == "auto" and self._rebuilds(model, options)):
+            return self._save_state_dict(model, folder, options.get("init_kwargs") or {})
+        try:
+            with warnings.catch_warnings():  # TorchScript is deprecated, still the portable form
+                warnings.simplefilter("ignore", DeprecationWarning)
+                scripted = (
+                    model if isinstance(model, torch.jit.ScriptModule) else torch.jit.script(model)
+                )
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidArgumentError(
+                f"cannot script this {type(model).__name__} with torch.jit.script ({first}); "
+                "save it as a state dict: flavor_options={'format': 'state_dict', "
+                "'init_kwargs': {...}} with its class importable from a module"
+            ) from exc
         buf = io.BytesIO()
-        torch.jit.save(scripted, buf)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.save(scripted, buf)
         (folder / "model.pt").write_bytes(buf.getvalue())
         return Saved("model.pt", "torchscript", True)
+
+    def _rebuilds(self, model: Any, options: Mapping[str, Any]) -> bool:
+        """Whether the state-dict form will load back: the class is importable and
+        ``init_kwargs`` construct a module that takes the weights."""
+        cls = type(model)
+        if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+            return False
+        try:
+            clone = cls(**dict(options.get("init_kwargs") or {}))
+            clone.load_state_dict(model.state_dict())
+        except Exception:  # noqa: BLE001 - any failure means "cannot rebuild": script instead
+            return False
+        return True
+
+    def _save_state_dict(self, model: Any, folder: Path, init_kwargs: Any) -> Saved:
+        import torch  # type: ignore[import-not-found,unused-ignore]
+
+        cls = type(model)
+        if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+            raise InvalidArgumentError(
+                f"cannot save {cls.__qualname__} as a state dict: its class must be importable "
+                "from a module (it is defined in __main__ or inside a function)"
+            )
+        if not isinstance(init_kwargs, Mapping):
+            raise InvalidArgumentError("pytorch init_kwargs must be a mapping of JSON values")
+        try:
+            kwargs = json.loads(json.dumps(dict(init_kwargs)))
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"pytorch init_kwargs must be JSON values: {exc}") from exc
+        if not self._rebuilds(model, {"init_kwargs": kwargs}):
+            raise InvalidArgumentError(
+                f"{cls.__qualname__}(**{kwargs!r}) does not rebuild this model (it fails or does "
+                "not take its state dict); pass the constructor's arguments as init_kwargs"
+            )
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        (folder / "state_dict.pt").write_bytes(buf.getvalue())
+        return Saved(
+            "state_dict.pt",
+            "torch-state-dict",
+            False,
+            {"class": f"{cls.__module__}:{cls.__qualname__}", "init_kwargs": kwargs},
+        )
 
     def load(self, folder: Path, saved: Saved, guard: Guard) -> Any:
         import torch  # type: ignore[import-not-found,unused-ignore]
 
-        return torch.jit.load(io.BytesIO(guard(saved.path)))  # type: ignore[no-untyped-call,unused-ignore]
+        if saved.serialization == "torchscript":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(io.BytesIO(guard(saved.path)))  # type: ignore[no-untyped-call,unused-ignore]
+        module_name, _, qualname = str(saved.extra["class"]).partition(":")
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"this PyTorch model needs its class {module_name}.{qualname}, which cannot be "
+                f"imported here: {exc}"
+            ) from exc
+        module = target(**saved.extra.get("init_kwargs", {}))
+        try:
+            state = torch.load(io.BytesIO((folder / saved.path).read_bytes()), weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise UnsafeLoadError(
+                f"{saved.path} holds more than tensors (weights-only loading refused it); "
+                "it was not written by this flavor"
+            ) from exc
+        module.load_state_dict(state)
+        module.eval()
+        return module
 
     def predict(self, raw: Any, data: Any, saved: Saved) -> Any:
         import torch  # type: ignore[import-not-found,unused-ignore]
@@ -290,7 +417,8 @@ class PythonFlavor:
     def matches(self, model: Any) -> bool:
         return callable(getattr(model, "predict", None))
 
-    def save(self, model: Any, folder: Path) -> Saved:
+    def save(self, model: Any, folder: Path, options: Mapping[str, Any]) -> Saved:
+        _no_options(self.name, options)
         cls = f"{type(model).__module__}.{type(model).__qualname__}"
         if _installed("cloudpickle"):
             import cloudpickle  # type: ignore[import-untyped,unused-ignore]

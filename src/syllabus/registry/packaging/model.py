@@ -198,8 +198,12 @@ def save_model(
     input_example: Any = None,
     requirements: Sequence[str] = (),
     metadata: Mapping[str, Any] | None = None,
+    flavor_options: Mapping[str, Any] | None = None,
 ) -> ModelInfo:
     """Write ``model`` as a model folder at ``path`` (which must not exist or be empty).
+
+    ``flavor_options`` are the flavor's own choices (the PyTorch flavor's ``format`` and
+    ``init_kwargs``); a flavor refuses options it does not know.
 
     ``signature="infer"`` infers it from ``input_example`` (and the model's prediction on
     it, for the outputs); pass a :class:`Signature` or None to set or skip it.
@@ -209,7 +213,7 @@ def save_model(
         raise InvalidArgumentError(f"cannot save a model into {folder}: the folder is not empty")
     chosen = get_flavor(flavor) if flavor else detect_flavor(model)
     folder.mkdir(parents=True, exist_ok=True)
-    saved = chosen.save(model, folder)
+    saved = chosen.save(model, folder, flavor_options or {})
     sig: Signature | None
     if isinstance(signature, Signature) or signature is None:
         sig = signature
