@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from syllabus import Client
+from syllabus.client.workspace import init_workspace
 from syllabus.errors import (
     ConflictError,
     InvalidArgumentError,
@@ -373,3 +374,61 @@ def test_fluent_log_register_load(workdir: Path) -> None:
             set_client(None)
     with pytest.raises(InvalidArgumentError, match="no active run"):
         syllabus.log_model(Scaled())
+
+
+def _promote_in_process(uri: str, blobs: str, ref: str, start: Any, out: Any) -> None:
+    """A separate process: its own interpreter, engine and connections."""
+    from syllabus import Client as ProcessClient
+
+    with ProcessClient(uri, blobs=blobs) as c:
+        start.wait()
+        try:
+            c.transition_stage(ref, "production")
+            out.put(("ok", ref))
+        except BaseException as exc:
+            out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _cross_process_promotions(uri: str, blobs: str) -> None:
+    import multiprocessing
+
+    with Client(uri, blobs=blobs) as client:
+        versions = [log_run_model(client, "churn") for _ in range(3)]
+    ctx = multiprocessing.get_context("spawn")  # no state shared with this process
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=_promote_in_process, args=(uri, blobs, v.ref, start, out))
+        for v in versions
+    ]
+    for p in procs:
+        p.start()
+    try:
+        start.set()
+        results = [out.get(timeout=120) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    assert [r for r in results if r[0] == "error"] == []
+    with Client(uri, blobs=blobs) as client:
+        production = client.list_model_versions("churn", stage="production")
+        assert len(production) == 1
+        archived = client.list_model_versions("churn", stage="archived")
+        assert len(archived) == 2  # each earlier winner was archived by the next promotion
+        history = client.model_history("churn")
+        promoted = [e for e in history if e.event == "stage_changed" and e.to_stage == "production"]
+        assert len(promoted) == 3
+
+
+def test_promotions_from_three_processes_leave_one_in_production_sqlite(workdir: Path) -> None:
+    init_workspace(workdir)
+    ws = workdir / ".syllabus"
+    _cross_process_promotions(str(workdir), str(ws / "blobs"))
+
+
+@pytest.mark.postgres
+def test_promotions_from_three_processes_leave_one_in_production_postgres(
+    pg_url: str, tmp_path: Path
+) -> None:
+    _cross_process_promotions(pg_url, str(tmp_path / "blobs"))
