@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DatabaseError",
+    "DeploymentFailedError",
     "InvalidArgumentError",
     "InvalidReferenceError",
     "NotFoundError",
@@ -25,6 +26,7 @@ __all__ = [
     "SchemaOutdatedError",
     "StorageError",
     "SyllabusError",
+    "TargetUnavailableError",
     "UnsafeLoadError",
     "WorkspaceNotFoundError",
     "error_class_for_code",
@@ -149,6 +151,21 @@ class SchemaOutdatedError(DatabaseError):
     """The database schema is older (or newer) than this version of Syllabus expects."""
 
     code = "schema_outdated"
+    http_status = 503
+
+
+class DeploymentFailedError(SyllabusError):
+    """A new deployment revision did not become ready (or did not start); the previous
+    revision, if any, keeps serving. The message says why and where the log is."""
+
+    code = "deployment_failed"
+    http_status = 502
+
+
+class TargetUnavailableError(SyllabusError):
+    """A deployment target cannot be reached from here (no Docker daemon, no kubectl)."""
+
+    code = "target_unavailable"
     http_status = 503
 
 
