@@ -75,9 +75,9 @@ SETTINGS: tuple[Setting, ...] = (
         "database.url",
         "str",
         None,
-        "Where metadata lives: a workspace folder, a sqlite:/// or postgresql:// URL "
-        "(http(s):// servers come with the team server). Default: the nearest workspace's "
-        "SQLite database.",
+        "Where metadata lives: a workspace folder, a sqlite:/// or postgresql:// URL, "
+        "or an http(s):// Syllabus server (optionally .../w/<workspace>). Default: the "
+        "nearest workspace's SQLite database.",
     ),
     Setting(
         "blobs",
@@ -199,6 +199,15 @@ SETTINGS: tuple[Setting, ...] = (
         "read by monitoring). Default: the workspace's predictions/ folder.",
     ),
     Setting(
+        "token",
+        "SYLLABUS_TOKEN",
+        "server.token",
+        "str",
+        None,
+        "API token sent to an http(s):// SYLLABUS_URI server (`syllabus admin tokens create` "
+        "makes one). Prefer the environment to a config file for secrets.",
+    ),
+    Setting(
         "debug",
         "SYLLABUS_DEBUG",
         "core.debug",
@@ -232,6 +241,7 @@ class Settings:
     system_metrics: bool = False
     system_metrics_interval: float = 10.0
     predictions: str | None = None
+    token: str | None = None
     sources: Mapping[str, Source] = field(default_factory=dict)
 
 
