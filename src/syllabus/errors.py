@@ -12,6 +12,7 @@ from typing import ClassVar
 
 __all__ = [
     "AlreadyExistsError",
+    "AuthenticationError",
     "BlobCorruptError",
     "BlobNotFoundError",
     "ConfigError",
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidReferenceError",
     "NotFoundError",
     "PathEscapeError",
+    "PermissionDeniedError",
     "PromotionRefusedError",
     "SchemaOutdatedError",
     "StorageError",
@@ -119,6 +121,21 @@ class PromotionRefusedError(ConflictError):
     def __init__(self, message: str, results: tuple[object, ...] = ()) -> None:
         super().__init__(message)
         self.results = results
+
+
+class AuthenticationError(SyllabusError):
+    """A team server needs a valid API token: none was sent, or it is unknown, expired or
+    revoked."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class PermissionDeniedError(SyllabusError):
+    """The authenticated user's role in this workspace does not allow the operation."""
+
+    code = "permission_denied"
+    http_status = 403
 
 
 class UnsafeLoadError(SyllabusError):
