@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from syllabus.blobs.store import BlobStore, open_blob_store
@@ -50,22 +51,22 @@ def make_repo(root: Path, files: dict[str, str] | None = None, *, commit: bool =
 
 
 def notebook(*cells: tuple[str, str] | tuple[str, str, str], **meta: Any) -> dict[str, Any]:
-    """An nbformat-4.5 notebook; a cell is ``(type, source)`` or ``(type, source, id)``."""
+    """An nbformat-4.5 notebook built and validated with nbformat; a cell is
+    ``(type, source)`` or ``(type, source, id)``."""
+    v4 = nbformat.v4
+    makers = {"code": v4.new_code_cell, "markdown": v4.new_markdown_cell, "raw": v4.new_raw_cell}
     out = []
     for n, cell in enumerate(cells):
         kind, source = cell[0], cell[1]
         cell_id = cell[2] if len(cell) == 3 else f"cell-{n}"  # type: ignore[misc]
-        c: dict[str, Any] = {"cell_type": kind, "id": cell_id, "metadata": {}, "source": source}
-        if kind == "code":
-            c["execution_count"] = None
-            c["outputs"] = []
-        out.append(c)
-    return {
-        "cells": out,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}, **meta},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
+        out.append(makers[kind](source=source, id=cell_id))
+    nb = v4.new_notebook(
+        cells=out,
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}, **meta},
+    )
+    nb.nbformat_minor = 5
+    nbformat.validate(nb)
+    return json.loads(nbformat.writes(nb))
 
 
 def write_nb(path: Path, nb: dict[str, Any]) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from syllabus import Client
-from tests.code.conftest import GIT_ENV, make_repo
+from tests.code.conftest import GIT_ENV, make_repo, notebook, write_nb
 from tests.fixtures.cli import Runner
 
 TRAIN = """\
@@ -237,3 +237,93 @@ def test_guide_commands_run(project: Path, syllabus: Runner) -> None:
         runs = client.search_runs(order_by=["start_time asc"])
     # the dry run made none; the second reproduced `latest`, the first reproduction
     assert [r.tags.get("syllabus.reproduces") for r in runs] == [None, original, runs[1].id]
+
+
+NOTEBOOK_CELLS = (
+    ("markdown", "# Analysis\nA notebook that trains and logs one run."),
+    ("code", "%load_ext syllabus"),
+    ("code", "import numpy as np\nimport syllabus\nscale = 0.5"),
+    (
+        "code",
+        "with syllabus.start_run(experiment='nb') as run:\n"
+        "    syllabus.log_param('scale', scale)\n"
+        "    syllabus.log_metric('score', float(np.arange(10).sum() * scale))",
+    ),
+)
+
+
+def test_notebook_run_is_reproduced_from_its_checkpoint(project: Path, tmp_path: Path) -> None:
+    pytest.importorskip("IPython")
+    nb_path = write_nb(project / "nb" / "analysis.ipynb", notebook(*NOTEBOOK_CELLS))
+    subprocess.run(["git", "add", "-A"], cwd=project, env=_env(), check=True)
+    subprocess.run(["git", "commit", "-qm", "nb"], cwd=project, env=_env(), check=True)
+    # run it headless the way a kernel does: the notebook is the entry point
+    original = _run(project / "nb", "-m", "syllabus.code.nbrun", "analysis.ipynb")
+    # then edit the notebook without committing: the run's checkpoint still has 0.5
+    nb_path.write_text(nb_path.read_text().replace("scale = 0.5", "scale = 0.7"))
+    with Client(cwd=project) as client:
+        code = client.get_run_code(original)
+        assert code.entry_point == "nb/analysis.ipynb"
+        checkpoint = client.run_notebook_checkpoint(original)
+        assert checkpoint is not None
+        assert checkpoint.path == "nb/analysis.ipynb"
+        plan = client.plan_reproduction(original)
+        assert plan.command[1:] == ("-m", "syllabus.code.nbrun", "analysis.ipynb")
+        verdict = client.reproduce(original, folder=tmp_path / "r")
+        assert verdict.reproduced, (verdict.reason, verdict.output)
+        assert [(m.key, m.new) for m in verdict.metrics] == [("score", 22.5)]
+        restored = (tmp_path / "r" / "code" / "nb" / "analysis.ipynb").read_text()
+        assert "scale = 0.5" in restored
+        # the reproduction ran the notebook itself (it is its entry point, in the folder)
+        assert client.get_run_code(verdict.new_run_id or "").entry_point.endswith("analysis.ipynb")
+
+
+def test_failing_notebook_cell_is_named(project: Path, tmp_path: Path) -> None:
+    pytest.importorskip("IPython")
+    cells = (
+        *NOTEBOOK_CELLS,
+        ("code", "import os\nif os.environ.get('SYLLABUS_REPRODUCE_OF'):\n    1 / 0"),
+    )
+    write_nb(project / "nb.ipynb", notebook(*cells))
+    original = _run(project, "-m", "syllabus.code.nbrun", "nb.ipynb")
+    with Client(cwd=project) as client:
+        verdict = client.reproduce(original, folder=tmp_path / "f")
+    assert not verdict.reproduced
+    assert verdict.reason == "the entry point exited with code 1"
+    assert "cell 4 failed: ZeroDivisionError" in verdict.output
+
+
+def test_nbrun_without_ipython_runs_plain_cells_and_refuses_magics(tmp_path: Path) -> None:
+    from syllabus.code.nbrun import code_cells, needs_ipython
+
+    nb = notebook(("code", "x = 1"), ("markdown", "text"), ("code", "%time y = 2"), ("code", " "))
+    assert code_cells(nb) == ["x = 1", "%time y = 2"]
+    assert [needs_ipython(c) for c in code_cells(nb)] == [False, True]
+    assert needs_ipython("!ls")
+    assert needs_ipython("len?")
+    assert not needs_ipython("# why?")
+    plain = write_nb(
+        tmp_path / "plain.ipynb", notebook(("code", "open('out.txt', 'w').write('ok')"))
+    )
+    blocker = tmp_path / "noipython"
+    blocker.mkdir()
+    (blocker / "IPython.py").write_text("raise ImportError('hidden for this test')\n")
+    env = _env() | {"PYTHONPATH": str(blocker)}
+    cmd = [sys.executable, "-m", "syllabus.code.nbrun"]
+    done = subprocess.run(
+        [*cmd, str(plain)], cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.txt").read_text() == "ok"
+    magic = write_nb(tmp_path / "magic.ipynb", notebook(("code", "x = 1"), ("code", "%time x")))
+    refused = subprocess.run(
+        [*cmd, str(magic)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "cell 2 uses IPython syntax" in refused.stderr

@@ -183,6 +183,14 @@ class CodeAPI:
         path, version = parse_notebook_ref(ref)
         return self._code().store.get_checkpoint(self._notebook_key(path), version)
 
+    def run_notebook_checkpoint(self, run_id: str) -> NotebookCheckpoint | None:
+        """The notebook checkpoint taken when ``run_id`` started (None for runs that were
+        not started from a checkpointed notebook)."""
+        link = self.get_run_code(run_id)
+        if link.checkpoint_id is None:
+            return None
+        return self._code().store.get_checkpoint_by_id(link.checkpoint_id)
+
     def list_notebook_checkpoints(self, path: str) -> list[NotebookCheckpoint]:
         """Checkpoints of a notebook, newest first."""
         return self._code().store.list_checkpoints(self._notebook_key(path))
@@ -190,9 +198,10 @@ class CodeAPI:
     def list_notebooks(self) -> list[NotebookSummary]:
         return self._code().store.list_notebooks()
 
-    def read_notebook_checkpoint(self, ref: str) -> bytes:
-        """The canonical notebook JSON of a checkpoint."""
-        return self._code().read_checkpoint(self.get_notebook_checkpoint(ref))
+    def read_notebook_checkpoint(self, ref: str | NotebookCheckpoint) -> bytes:
+        """The canonical notebook JSON of a checkpoint (``PATH@N`` or the checkpoint)."""
+        checkpoint = ref if not isinstance(ref, str) else self.get_notebook_checkpoint(ref)
+        return self._code().read_checkpoint(checkpoint)
 
     def diff_notebook(self, a: str, b: str | None = None) -> NotebookDiff:
         """Cell-level diff from checkpoint ``a`` to checkpoint ``b``; without ``b``, to the

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from syllabus.errors import ConflictError, InvalidArgumentError
+from syllabus.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
     from syllabus.client.client import Client
@@ -233,8 +233,12 @@ class ReproduceAPI:
     ) -> ReproducePlan:
         """What :meth:`reproduce` would do for ``run_id``; changes nothing.
 
-        Raises InvalidArgumentError when the run cannot be re-run (no script recorded:
-        started from a notebook, ``python -c`` or an interactive session)."""
+        A run started from a notebook re-runs the notebook's code cells headless (the
+        checkpoint linked to the run when there is one, else the notebook in the snapshot;
+        see :mod:`syllabus.code.nbrun`), in the notebook's folder as Jupyter would.
+
+        Raises InvalidArgumentError when the run cannot be re-run (no entry point
+        recorded: started from ``python -c``, ``-m`` or an interactive session)."""
         client = self._client()
         run = client.get_run(run_id)
         code = client.get_run_code(run.id)
@@ -243,12 +247,6 @@ class ReproduceAPI:
             raise InvalidArgumentError(
                 f"run {run.id[:12]} recorded no entry script (started from `python -c`, "
                 "`-m` or an interactive session); it cannot be re-run"
-            )
-        if entry.endswith(".ipynb"):
-            raise InvalidArgumentError(
-                f"run {run.id[:12]} was started from notebook {entry}; re-running notebooks "
-                f"is not supported yet: restore it with `syllabus notebook restore {entry}` "
-                "and run it"
             )
         if Path(entry).is_absolute() or ".." in Path(entry).parts:
             raise InvalidArgumentError(
@@ -286,7 +284,11 @@ class ReproduceAPI:
             dirty=snap.dirty,
             entry_point=entry,
             argv=code.argv,
-            command=(python or sys.executable, entry, *code.argv),
+            command=(
+                (python or sys.executable, "-m", "syllabus.code.nbrun", Path(entry).name)
+                if entry.endswith(".ipynb")
+                else (python or sys.executable, entry, *code.argv)
+            ),
             params=dict(run.params),
             metrics=_final_metrics(run),
             inputs=tuple(inputs),
@@ -328,6 +330,9 @@ class ReproduceAPI:
 
         code_dir = base / "code"
         client.checkout_code(plan.run_id, code_dir)
+        cwd = code_dir
+        if plan.entry_point.endswith(".ipynb"):
+            cwd = _place_notebook(client, plan, code_dir)
         for item in plan.inputs:
             shutil.copytree(client.dataset(item.ref).path(), item.path)
 
@@ -342,8 +347,8 @@ class ReproduceAPI:
 
         started = int(time.time() * 1000) - 1
         returncode = _execute(
-            [python, plan.entry_point, *plan.argv],
-            code_dir,
+            [python, *plan.command[1:]],
+            cwd,
             {**plan.variables, **({"VIRTUAL_ENV": venv_dir} if venv_dir else {})},
             base / "reproduce.log",
             timeout,
@@ -383,6 +388,22 @@ class ReproduceAPI:
             )
             return replace(result, reason=why)
         return _judge(result, client.get_run(page[0].id))
+
+
+def _place_notebook(client: Client, plan: ReproducePlan, code_dir: Path) -> Path:
+    """Put the run's notebook (its linked checkpoint, else the snapshot's file) in the
+    checked-out code; returns the folder it runs in. NotFoundError when there is neither."""
+    target = code_dir / plan.entry_point
+    checkpoint = client.run_notebook_checkpoint(plan.run_id)
+    if checkpoint is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(client.read_notebook_checkpoint(checkpoint))
+    elif not target.is_file():
+        raise NotFoundError(
+            f"run {plan.run_id[:12]} was started from notebook {plan.entry_point}, which is "
+            "neither checkpointed nor in its code snapshot; it cannot be re-run"
+        )
+    return target.parent
 
 
 def _fresh_folder(folder: str | Path | None, run_id: str) -> Path:
