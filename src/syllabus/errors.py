@@ -25,6 +25,7 @@ __all__ = [
     "PathEscapeError",
     "PermissionDeniedError",
     "PromotionRefusedError",
+    "SchemaMismatchError",
     "SchemaOutdatedError",
     "StorageError",
     "SyllabusError",
@@ -70,6 +71,13 @@ class PathEscapeError(InvalidArgumentError):
     """A path would leave its root: absolute, ``..``, or through a symlink."""
 
     code = "path_escape"
+
+
+class SchemaMismatchError(InvalidArgumentError):
+    """Data does not have the columns or types expected: a prediction log that no longer
+    matches the monitored model's inputs, or current data missing reference columns."""
+
+    code = "schema_mismatch"
 
 
 class ConfigError(SyllabusError):
