@@ -19,6 +19,7 @@ from syllabus.client.code import CodeAPI
 from syllabus.client.datasets import DatasetsAPI
 from syllabus.client.evaluation import EvaluationAPI
 from syllabus.client.local import LocalBackend
+from syllabus.client.pipelines import PipelinesAPI
 from syllabus.client.registry import RegistryAPI
 from syllabus.client.reproduce import ReproduceAPI
 from syllabus.client.tracking import TrackingAPI
@@ -64,7 +65,15 @@ class Info:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class Client(DatasetsAPI, TrackingAPI, CodeAPI, RegistryAPI, EvaluationAPI, ReproduceAPI):
+class Client(
+    DatasetsAPI,
+    TrackingAPI,
+    CodeAPI,
+    RegistryAPI,
+    EvaluationAPI,
+    ReproduceAPI,
+    PipelinesAPI,
+):
     """Entry point to a Syllabus store.
 
     ``uri`` is a workspace folder, a ``sqlite:///``/``postgresql://`` URL (or later an
