@@ -79,4 +79,7 @@ def resolve(settings: Settings) -> Location:
 
 
 def factory_for(location: Location) -> BackendFactory | None:
-    return _FACTORIES.get(scheme_of(location.db_url))
+    scheme = scheme_of(location.db_url)
+    if scheme in ("http", "https") and scheme not in _FACTORIES:
+        import syllabus.client.remote  # noqa: F401 - registers the http(s) schemes
+    return _FACTORIES.get(scheme)

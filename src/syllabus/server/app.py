@@ -1,0 +1,151 @@
+"""The application factory of ``syllabus server``.
+
+:func:`create_app` builds a FastAPI application serving ``/api/v1/...`` (one router per
+component, see :mod:`syllabus.server.routes`), ``/api/v1/openapi.json``, ``/api/v1/health``,
+``/metrics`` and, when the web UI is installed, ``/ui``. Everything heavy (databases, blob
+stores, component modules) is opened on first use, so a server starts in well under a
+second. :func:`app_from_env` is the factory uvicorn workers call (the configuration travels
+in ``SYLLABUS_SERVER_CONFIG`` as JSON).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from syllabus import __version__
+from syllabus.server.state import ServerConfig, ServerState
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["CONFIG_ENV", "app_from_env", "create_app"]
+
+log = logging.getLogger("syllabus.server")
+
+CONFIG_ENV = "SYLLABUS_SERVER_CONFIG"
+API = "/api/v1"
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """The server application for ``config``."""
+    from fastapi import FastAPI
+
+    from syllabus.server.errors import PROBLEM_SCHEMA, install_error_handlers
+    from syllabus.server.limits import Guard
+    from syllabus.server.routes import COMPONENT_ROUTES
+    from syllabus.server.routes import system as system_routes
+
+    state = ServerState(config)
+    app = FastAPI(
+        title="Syllabus",
+        version=__version__,
+        summary="Data versions, code, experiments, registry and evaluation of ML models.",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+    )
+    app.state.syllabus = state
+    install_error_handlers(app)
+    app.include_router(system_routes.router(state), prefix=API)
+    app.add_api_route(
+        "/metrics",
+        lambda: system_routes.metrics_response(state),
+        methods=["GET"],
+        include_in_schema=False,
+        name="metrics",
+    )
+    for name in COMPONENT_ROUTES:
+        try:
+            module = importlib.import_module(f"syllabus.server.routes.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"syllabus.server.routes.{name}":
+                raise
+            continue  # that component has no REST API (yet)
+        app.include_router(module.router(state), prefix=API)
+    if config.ui:
+        mount_ui(app, state)
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(Guard, limits=config.limits, metrics=state.metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.on_event("shutdown")
+    def _close() -> None:
+        state.close()
+
+    return app
+
+
+def mount_ui(app: FastAPI, state: ServerState) -> bool:
+    """Mount the web UI at ``/ui`` when it is installed; False when it is not.
+
+    The UI shows the server's main workspace through a local client; with auth enabled it
+    signs users in with their API tokens and shows them their role there.
+    """
+    try:
+        from syllabus.server.ui.app import UIUser, create_ui_router
+    except ImportError:
+        return False
+    from syllabus.client import Client
+    from syllabus.errors import AuthenticationError
+
+    main = state.workspaces[state.config.main]
+    client = Client(
+        main.db_url,
+        blobs=main.blobs_url,
+        create=False,
+        s3_endpoint_url=state.config.s3_endpoint_url,
+    )
+
+    def authenticate(token: str) -> UIUser | None:
+        try:
+            principal = state.auth_store.authenticate(token)
+        except AuthenticationError:
+            return None
+        role = principal.role_in(main.name)
+        return UIUser(principal.name, frozenset({role.label} if role else ()))
+
+    try:
+        router = create_ui_router(client, authenticate=authenticate if state.auth.enabled else None)
+        app.include_router(router, prefix="/ui")
+    except Exception:  # the UI is optional: a broken UI must not take the API down
+        log.exception("the web UI could not be mounted; serving the API only")
+        return False
+    return True
+
+
+def app_from_env() -> FastAPI:
+    """The application uvicorn workers build (configuration from ``SYLLABUS_SERVER_CONFIG``)."""
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        from syllabus.errors import ConfigError
+
+        raise ConfigError(f"{CONFIG_ENV} is not set (start the server with `syllabus server`)")
+    return create_app(ServerConfig.from_json(text))

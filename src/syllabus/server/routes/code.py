@@ -1,0 +1,18 @@
+"""Code capture over REST: snapshots, environments, run links and notebook checkpoints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from syllabus.server.routes._rpc import store_router
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from syllabus.server.state import ServerState
+
+__all__ = ["router"]
+
+
+def router(state: ServerState) -> APIRouter:
+    return store_router(state, "code", lambda ws: ws.backend.code_store)

@@ -1,0 +1,69 @@
+"""Tracking over REST: experiments, runs, params, tags, metrics, artifacts' rows, inputs.
+
+Metric batches carry a client-made ``batch_id``: a batch the server applied already is
+answered without writing its points again, so clients may retry freely.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from syllabus.server.models import Principal, Role
+from syllabus.server.routes._rpc import store_router
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from syllabus.server.state import ServerState, Workspace
+
+__all__ = ["router"]
+
+ROLES = {"purge_deleted": Role.ADMIN}
+_FORGET_EVERY = 1000
+_KEEP_BATCHES_MS = 24 * 3600 * 1000
+
+
+def router(state: ServerState) -> APIRouter:
+    from syllabus.server.sql import SqlAuthStore
+
+    applied = 0
+
+    def log_metrics(ws: Workspace, principal: Principal | None, args: dict[str, Any]) -> None:
+        nonlocal applied
+        points: dict[tuple[str, str], list[tuple[int, int, float]]] = {}
+        total = 0
+        for series in args["points"]:
+            points.setdefault((series.run_id, series.key), []).extend(series.points)
+            total += len(series.points)
+        batch_id = args.get("batch_id")
+        store = ws.backend.tracking_store
+        if not batch_id:
+            store.log_metrics(points, end=args.get("end"))
+            state.metrics.add("metric_points_total", total)
+            return
+        batches = SqlAuthStore(ws.backend.engine)
+        if not batches.begin_batch(batch_id):
+            state.metrics.add("metric_batches_replayed_total")
+            return
+        try:
+            store.log_metrics(points, end=args.get("end"))
+        except BaseException as exc:
+            from syllabus.errors import NotFoundError
+
+            # Points of live runs were written even when some runs are gone.
+            batches.end_batch(batch_id, applied=isinstance(exc, NotFoundError))
+            raise
+        batches.end_batch(batch_id, applied=True)
+        state.metrics.add("metric_points_total", total)
+        applied += 1
+        if applied % _FORGET_EVERY == 0:
+            batches.forget_batches(int(time.time() * 1000) - _KEEP_BATCHES_MS)
+
+    return store_router(
+        state,
+        "tracking",
+        lambda ws: ws.backend.tracking_store,
+        roles=ROLES,
+        handlers={"log_metrics": log_metrics},
+    )
