@@ -341,3 +341,35 @@ def test_a_stale_reader_follows_a_repack(env: Env) -> None:
     env.make().delete([records[0].digest])
     assert list(stale.read_many([r.digest for r in records[1:]])) == records[1:]
     assert stale.info(records[9].digest).size == records[9].size
+
+
+def test_refs_are_named_atomic_files(env: Env) -> None:
+    from syllabus.blobs.backend import RefBackend
+    from syllabus.errors import InvalidArgumentError
+
+    backend = env.make()
+    assert isinstance(backend, RefBackend)
+    assert backend.list_refs("datasets/") == []
+    assert backend.read_ref("datasets/a/x") is None
+    backend.write_ref("datasets/a/x", b"one")
+    backend.write_ref("datasets/a/y", b"")
+    backend.write_ref("datasets/a~b/z", b"three")
+    backend.write_ref("other", b"4")
+    other = env.make()
+    assert isinstance(other, RefBackend)
+    assert other.list_refs("datasets/") == ["datasets/a/x", "datasets/a/y", "datasets/a~b/z"]
+    assert other.list_refs("datasets/a/") == ["datasets/a/x", "datasets/a/y"]
+    assert other.read_ref("datasets/a/x") == b"one"
+    assert other.read_ref("datasets/a/y") == b""
+    other.write_ref("datasets/a/x", b"replaced")
+    assert backend.read_ref("datasets/a/x") == b"replaced"
+    backend.delete_refs(["datasets/a/x", "datasets/a/missing"])
+    assert other.list_refs("datasets/a/") == ["datasets/a/y"]
+    assert env.make("elsewhere").list_refs("datasets/") == []  # type: ignore[attr-defined]
+    for bad in ["", "../x", "a/../b", "/abs", "a//b", ".hidden", "a/b/", "x y"]:
+        with pytest.raises(InvalidArgumentError, match="invalid ref name"):
+            backend.write_ref(bad, b"")
+        with pytest.raises(InvalidArgumentError, match="invalid ref name"):
+            backend.read_ref(bad)
+    # refs are not records: the record listing does not see them
+    assert list(backend.iter_info()) == []

@@ -61,3 +61,37 @@ def test_data_commands_end_to_end(syllabus: Runner, workdir: Path) -> None:
     assert missing.stderr.strip() == "Error: dataset 'churn' has no version 9 (latest is 2)"
     assert "removed churn@1" in _ok(syllabus("data", "rm", "churn@1"))
     _ok(syllabus("remote", "remove", "backup"))
+
+
+def test_push_and_pull_carry_metadata_and_report_conflicts(syllabus: Runner, workdir: Path) -> None:
+    alice, bob = workdir / "alice", workdir / "bob"
+    for ws in (alice, bob):
+        ws.mkdir()
+        _ok(syllabus("init", cwd=ws))
+        _ok(syllabus("remote", "add", "origin", str(workdir / "remote"), cwd=ws))
+    (alice / "f.txt").write_text("one")
+    _ok(syllabus("data", "add", "d", "f.txt", "-m", "first", "--tag", "gold", cwd=alice))
+    pushed = _ok(syllabus("data", "push", "d", cwd=alice))
+    assert "pushed d to origin: d@1 published; " in pushed
+    assert "tag gold -> d@1" in pushed
+    listed = json.loads(_ok(syllabus("data", "list", "--remote", "origin", "--json", cwd=bob)))
+    assert [(d["name"], d["latest"]) for d in listed] == [("d", 1)]
+    pulled = _ok(syllabus("data", "pull", "d", cwd=bob))
+    assert "pulled d from origin: d@1 imported" in pulled
+    versions = _ok(syllabus("data", "versions", "d", "--csv", cwd=bob)).splitlines()
+    assert versions[1].startswith("1,gold,1,")
+    assert versions[1].endswith(",first")
+
+    (alice / "f.txt").write_text("alice two")
+    _ok(syllabus("data", "add", "d", "f.txt", cwd=alice))
+    _ok(syllabus("data", "push", "d", cwd=alice))
+    (bob / "f.txt").write_text("bob two")
+    _ok(syllabus("data", "add", "d", "f.txt", cwd=bob))
+    clash = syllabus("data", "push", "d", cwd=bob)
+    assert clash.code == 1
+    assert "pushed d to origin: no new version published" in clash.stdout
+    assert "conflict: d@2 differs here" in clash.stderr
+    assert "1 conflict(s) left as they were" in clash.stderr
+    explicit = syllabus("data", "pull", "d@2", cwd=bob)
+    assert explicit.code == 1
+    assert explicit.stderr.startswith("Error: d@2 differs here")

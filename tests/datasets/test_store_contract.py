@@ -89,6 +89,49 @@ def test_purge_removes_old_deleted_versions_and_their_references(store: SqlDatas
     assert store.get_dataset("d") is None
 
 
+def test_import_keeps_ids_numbers_and_times_and_reports_taken_numbers(
+    store: SqlDatasetStore,
+) -> None:
+    from dataclasses import replace
+
+    from syllabus._utils.ids import new_id
+
+    mine, _ = store.create_version("d", _spec(1))
+    theirs = replace(mine, id=new_id(), tree=f"{9:064x}", author="bo", created_at=5)
+    two = replace(theirs, id=new_id(), version=2, created_at=6, message="two")
+    four = replace(theirs, id=new_id(), version=4, created_at=7)
+    imported, conflicting = store.import_versions("d", [mine, theirs, two, four])
+    assert [v.version for v in imported] == [2, 4]
+    assert conflicting == [theirs]
+    got = store.get_version("d", 2)
+    assert got is not None
+    assert (got.id, got.author, got.created_at, got.message) == (two.id, "bo", 6, "two")
+    assert store.create_version("d", _spec(5))[0].version == 5  # after the highest
+    assert BlobRefs(store._engine).owners(f"{9:064x}")
+    other = replace(two, name="fresh", id=new_id())
+    (got_other,), none = store.import_versions("fresh", [other])
+    assert (got_other.id, got_other.version, none) == (other.id, 2, [])
+    assert store.import_versions("fresh", [other]) == ([], [])
+    moved = replace(two, name="fresh", version=7)  # an id of dataset d: never imported
+    assert store.import_versions("fresh", [moved]) == ([], [moved])
+
+
+def test_tags_keep_when_they_were_set(store: SqlDatasetStore) -> None:
+    v1, _ = store.create_version("d", _spec(1))
+    v2, _ = store.create_version("d", _spec(2))
+    store.set_tag(v1.id, "gold", at_ms=42)
+    store.set_tag(v2.id, "new")
+    tags = store.list_tags("d")
+    assert [(t.tag, t.version, t.version_id) for t in tags] == [
+        ("gold", 1, v1.id),
+        ("new", 2, v2.id),
+    ]
+    assert tags[0].set_at == 42
+    assert tags[1].set_at > 42
+    store.soft_delete([v2.id], 1)
+    assert [t.tag for t in store.list_tags("d")] == ["gold"]
+
+
 def test_remotes(store: SqlDatasetStore) -> None:
     store.add_remote("b", "/tmp/b")
     store.add_remote("a", "s3://bucket/x")

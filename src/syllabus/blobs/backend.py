@@ -14,6 +14,7 @@ crash-safely (temp file, fsync, rename; or one PUT).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -21,8 +22,17 @@ from enum import IntFlag
 from typing import Protocol, runtime_checkable
 
 from syllabus.blobs.digest import Digest
+from syllabus.errors import InvalidArgumentError
 
-__all__ = ["LOOSE_MIN", "Flags", "ObjectBackend", "ObjectInfo", "Record"]
+__all__ = [
+    "LOOSE_MIN",
+    "Flags",
+    "ObjectBackend",
+    "ObjectInfo",
+    "Record",
+    "RefBackend",
+    "check_ref_name",
+]
 
 LOOSE_MIN = 8 * 1024 * 1024
 """Records with a payload at least this large are stored loose rather than packed."""
@@ -116,4 +126,45 @@ class ObjectBackend(Protocol):
 
     def close(self) -> None:
         """Flush and release files, locks and connections."""
+        ...
+
+
+_REF_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,199}")
+
+
+def check_ref_name(name: str) -> str:
+    """``name`` if it is a valid ref name (``/``-separated segments of letters, digits,
+    ``.``, ``_``, ``~`` and ``-``, each starting with a letter or digit), else
+    InvalidArgumentError. Ref names never leave the ``refs/`` folder of a store."""
+    parts = name.split("/")
+    if not name or len(name) > 1000 or not all(_REF_SEGMENT.fullmatch(p) for p in parts):
+        raise InvalidArgumentError(f"invalid ref name {name!r}")
+    return name
+
+
+@runtime_checkable
+class RefBackend(Protocol):
+    """Small named files kept next to the records, under ``refs/``.
+
+    Records are immutable and named by content; refs are how a store publishes something
+    about them that is found by name (a remote's dataset version indexes). Writing a ref is
+    atomic and durable when the call returns (readers see the old bytes or the new ones,
+    never a mix); there is no compare-and-swap, so callers that share a ref name between
+    writers must merge (e.g. one immutable ref per content, named by its digest).
+    """
+
+    def list_refs(self, prefix: str) -> list[str]:
+        """Names of the refs starting with ``prefix`` (a folder ending in ``/``), sorted."""
+        ...
+
+    def read_ref(self, name: str) -> bytes | None:
+        """The bytes of a ref (None when there is none)."""
+        ...
+
+    def write_ref(self, name: str, data: bytes) -> None:
+        """Create or replace a ref, durably."""
+        ...
+
+    def delete_refs(self, names: Iterable[str]) -> None:
+        """Remove refs (missing ones are no error)."""
         ...

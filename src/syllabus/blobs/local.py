@@ -7,6 +7,7 @@ Layout under the root folder::
     packs/<id>.idx         their index entries, appended only after the pack bytes are synced
     loose/ab/cdef...       one record per file for payloads of at least LOOSE_MIN bytes
     tmp/                   temp files of loose writes in progress
+    refs/...               named files (``RefBackend``): what a remote publishes by name
     gc.lock                held shared by writers, exclusively by a deleting gc
 
 Every writer (each backend instance in each process) appends to a pack of its own, named
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Final
 
 from syllabus._utils.ids import new_id
-from syllabus.blobs.backend import LOOSE_MIN, Flags, ObjectInfo, Record
+from syllabus.blobs.backend import LOOSE_MIN, Flags, ObjectInfo, Record, check_ref_name
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.gclock import WritersLock
 from syllabus.blobs.pack import (
@@ -663,6 +664,57 @@ class LocalBackend:
                 self.flush()
                 self._close_writer()
         self.flush()
+
+    # -- refs (RefBackend) ---------------------------------------------------------------
+
+    def _ref_path(self, name: str) -> Path:
+        return self._root / "refs" / check_ref_name(name)
+
+    def list_refs(self, prefix: str) -> list[str]:
+        """Names of the refs under ``refs/`` starting with ``prefix``, sorted."""
+        base = self._root / "refs"
+        folder, _, _ = prefix.rpartition("/")
+        top = base / check_ref_name(folder) if folder else base
+        out = []
+        for dirpath, _dirs, files in os.walk(top):
+            rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
+            for f in files:
+                name = f if rel_dir == "." else f"{rel_dir}/{f}"
+                if name.startswith(prefix) and not f.startswith("."):
+                    out.append(name)
+        return sorted(out)
+
+    def read_ref(self, name: str) -> bytes | None:
+        """The bytes of a ref (None when there is none)."""
+        try:
+            return self._ref_path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read ref {name} in {self._root}: {exc}") from exc
+
+    def write_ref(self, name: str, data: bytes) -> None:
+        """Create or replace a ref: temp file, fsync, rename, fsync of the folder."""
+        path = self._ref_path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f".{path.name}.{new_id()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                _write_all(fd, [data])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            tmp.replace(path)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot write ref {name} in {self._root}: {exc}") from exc
+
+    def delete_refs(self, names: Iterable[str]) -> None:
+        """Remove refs (missing ones are no error)."""
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                self._ref_path(name).unlink()
 
     # -- life cycle ---------------------------------------------------------------------
 

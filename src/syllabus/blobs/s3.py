@@ -5,6 +5,7 @@ The layout under ``s3://bucket/prefix`` is the local one, in objects::
     packs/<id>.pack     a whole pack (see :mod:`syllabus.blobs.pack`), uploaded in one PUT
     packs/<id>.idx      its index, uploaded only after the pack: the commit point
     loose/ab/cdef...    one record (header and payload) per object, for large records
+    refs/...            named objects (``RefBackend``): what a remote publishes by name
 
 Small records are buffered in memory and sealed into a pack when the buffer reaches
 :data:`PACK_TARGET` bytes or on :meth:`S3Backend.flush`. A pack whose index is missing
@@ -15,6 +16,8 @@ only then removes the old index and pack.
 The index of every pack is listed and loaded lazily (concurrently) on first use and
 refreshed when a lookup misses, so records flushed by another process become visible.
 Packed records are read with ranged GETs, adjacent records of one pack in a single GET.
+
+Requests, keys and their one-line errors are in :mod:`syllabus.blobs.s3io`.
 
 Garbage collection: unlike the local folder (:mod:`syllabus.blobs.gclock`), an S3 store has
 no lock between writers and a deleting gc, so ``gc_guard`` refuses and a deleting gc needs
@@ -35,11 +38,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Final, NoReturn, Self, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Self, TypeVar
 
 from syllabus._utils.ids import id_timestamp_ms, is_id, new_id
-from syllabus.blobs.backend import LOOSE_MIN, Flags, ObjectInfo, Record
+from syllabus.blobs.backend import LOOSE_MIN, Flags, ObjectInfo, Record, check_ref_name
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.pack import (
     INDEX_ENTRY,
@@ -53,17 +56,16 @@ from syllabus.blobs.pack import (
     encode_loose,
     encode_record_header,
 )
+from syllabus.blobs.s3io import MissingObjectError, S3Objects, make_client, parse_s3_url
 from syllabus.errors import (
     BlobCorruptError,
     BlobNotFoundError,
-    ConfigError,
     InvalidArgumentError,
     StorageError,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import DeleteObjectsOutputTypeDef
 
 __all__ = ["PACK_TARGET", "S3Backend", "parse_s3_url"]
 
@@ -78,63 +80,14 @@ _WINDOW_RECORDS: Final = 512  # read_many resolves and fetches this many digests
 _WINDOW_BYTES: Final = 64 * 1024 * 1024  # or this many known payload bytes
 _WINDOW_UNKNOWN: Final = 8  # or this many records of unknown size (possibly large loose)
 _HEAD_MAX: Final = 64  # look loose objects up one by one up to this many, else list them
-_DELETE_BATCH: Final = 1000  # the S3 DeleteObjects limit
 # An incremental index refresh lists packs with ids from this long before the newest known
 # one: more than any upload takes, or any sane clock skew between writers. A pack it misses
 # makes contains() say "missing" (the record is written again, harmlessly); reads that miss
 # fall back to a full listing before they give up.
 _LIST_MARGIN_MS: Final = 60 * 60 * 1000
-_MISSING_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
-_DENIED_CODES: Final = frozenset(
-    {
-        "AccessDenied",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "InvalidToken",
-        "403",
-        "Forbidden",
-    }
-)
-
 T = TypeVar("T")
 U = TypeVar("U")
 _Location = tuple[str, IndexEntry]
-
-
-class _MissingObjectError(Exception):
-    """Internal: the S3 key does not exist (a 404 on GET or HEAD)."""
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``("bucket", "prefix")`` from ``s3://bucket/prefix`` (the prefix may be empty)."""
-    if not url.startswith("s3://"):
-        raise InvalidArgumentError(f"not an S3 URL: {url!r} (expected s3://bucket/prefix)")
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    if not bucket:
-        raise InvalidArgumentError(f"S3 URL {url!r} names no bucket (expected s3://bucket/prefix)")
-    return bucket, prefix.strip("/")
-
-
-def _import_boto3() -> tuple[ModuleType, ModuleType]:
-    try:
-        import boto3
-        import botocore.config
-    except ImportError:
-        raise ConfigError(
-            "S3 blob storage needs boto3, which is not installed: pip install 'syllabus[s3]'"
-        ) from None
-    return boto3, botocore.config
-
-
-def _botocore_exceptions() -> ModuleType:
-    import botocore.exceptions
-
-    return botocore.exceptions
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 class S3Backend:
@@ -165,8 +118,11 @@ class S3Backend:
         self.prefix = prefix.strip("/")
         self._pack_size = pack_size
         self._workers = workers
-        self._client: S3Client = client if client is not None else self._make_client(endpoint_url)
-        self._endpoint = str(self._client.meta.endpoint_url)
+        self._io = S3Objects(
+            bucket,
+            self.prefix,
+            client if client is not None else make_client(endpoint_url, workers=workers),
+        )
 
         self._lock = threading.RLock()
         self._settled = threading.Condition(self._lock)  # notified when an upload ends
@@ -187,26 +143,6 @@ class S3Backend:
         """A backend for ``s3://bucket/prefix``."""
         bucket, prefix = parse_s3_url(url)
         return cls(bucket, prefix, endpoint_url=endpoint_url)
-
-    def _make_client(self, endpoint_url: str | None) -> S3Client:
-        boto3, config = _import_boto3()
-        cfg = config.Config(
-            max_pool_connections=max(64, 8 * self._workers),
-            retries={"max_attempts": 4, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=120,
-        )
-        try:
-            client: S3Client = boto3.session.Session().client(
-                "s3", endpoint_url=endpoint_url, config=cfg
-            )
-        except ValueError as exc:  # botocore rejects a malformed endpoint URL this way
-            raise ConfigError(
-                f"invalid S3 endpoint URL {endpoint_url!r}: {_one_line(exc)}"
-            ) from None
-        except _botocore_exceptions().BotoCoreError as exc:
-            raise ConfigError(f"cannot set up S3 access: {_one_line(exc)}") from None
-        return client
 
     # -- ObjectBackend ---------------------------------------------------------------------
 
@@ -352,6 +288,32 @@ class S3Backend:
             )
         return freed + self._repack(affected, targets)
 
+    # -- refs (RefBackend) ---------------------------------------------------------------
+
+    def list_refs(self, prefix: str) -> list[str]:
+        """Names of the refs under ``refs/`` starting with ``prefix``, sorted."""
+        folder, _, _ = prefix.rpartition("/")
+        if folder:
+            check_ref_name(folder)
+        return sorted(prefix + rel for rel, _, _ in self._io.list(f"refs/{prefix}"))
+
+    def read_ref(self, name: str) -> bytes | None:
+        """The bytes of a ref (None when there is none)."""
+        try:
+            return self._io.get(self._io.key(f"refs/{check_ref_name(name)}"))
+        except MissingObjectError:
+            return None
+
+    def write_ref(self, name: str, data: bytes) -> None:
+        """Create or replace a ref in one PUT."""
+        self._io.put(self._io.key(f"refs/{check_ref_name(name)}"), data)
+
+    def delete_refs(self, names: Iterable[str]) -> None:
+        """Remove refs (missing ones are no error)."""
+        keys = [self._io.key(f"refs/{check_ref_name(n)}") for n in names]
+        if keys:
+            self._io.delete_keys(keys)
+
     def gc_guard(self, *, timeout: float) -> AbstractContextManager[None]:
         """Always StorageError: an S3 store has no lock that keeps writers out of a gc.
 
@@ -389,137 +351,19 @@ class S3Backend:
         self.close()
 
     def __repr__(self) -> str:
-        return f"S3Backend({self.url!r}, endpoint={self._endpoint!r})"
+        return f"S3Backend({self.url!r}, endpoint={self._io.endpoint!r})"
 
     # -- keys and S3 calls -----------------------------------------------------------------
 
-    def _key(self, rel: str) -> str:
-        return f"{self.prefix}/{rel}" if self.prefix else rel
-
     def _pack_key(self, pid: str) -> str:
-        return self._key(f"packs/{pid}.pack")
+        return self._io.key(f"packs/{pid}.pack")
 
     def _idx_key(self, pid: str) -> str:
-        return self._key(f"packs/{pid}.idx")
+        return self._io.key(f"packs/{pid}.idx")
 
     def _loose_key(self, digest: Digest) -> str:
         head, tail = digest.fanout()
-        return self._key(f"loose/{head}/{tail}")
-
-    def _call(self, action: str, key: str, fn: Callable[[], T]) -> T:
-        """Run one S3 request, mapping failures to one-line :class:`StorageError` messages.
-
-        A missing key raises :class:`_MissingObjectError` for the caller to handle.
-        """
-        errors = _botocore_exceptions()
-        try:
-            return fn()
-        except errors.ClientError as exc:
-            self._raise_client_error(action, key, exc)
-        except (errors.NoCredentialsError, errors.PartialCredentialsError):
-            raise StorageError(
-                f"no usable AWS credentials to {action} s3://{self.bucket}/{key}: set "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
-            ) from None
-        except (errors.EndpointConnectionError, errors.ConnectionError):
-            raise StorageError(
-                f"cannot reach the S3 endpoint {self._endpoint} to {action} "
-                f"s3://{self.bucket}/{key}; check the endpoint URL (SYLLABUS_S3_ENDPOINT_URL) "
-                "and the network"
-            ) from None
-        except errors.BotoCoreError as exc:
-            raise StorageError(
-                f"S3 failed to {action} s3://{self.bucket}/{key}: {_one_line(exc)}"
-            ) from None
-
-    def _raise_client_error(self, action: str, key: str, exc: Any) -> NoReturn:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = _one_line(error.get("Message", "") or code)
-        where = f"s3://{self.bucket}/{key}"
-        if code in _MISSING_CODES:
-            raise _MissingObjectError(key) from None
-        if code == "NoSuchBucket":
-            raise StorageError(
-                f"S3 bucket {self.bucket!r} does not exist at {self._endpoint}; create it "
-                "or fix the blobs URL"
-            ) from None
-        if code in _DENIED_CODES:
-            raise StorageError(
-                f"S3 denied access to {action} {where} ({code}: {message}); check the AWS "
-                "credentials and the bucket policy"
-            ) from None
-        raise StorageError(f"S3 failed to {action} {where}: {code}: {message}") from None
-
-    def _get(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
-        """The object's bytes, or bytes ``[start, end)`` of it; raises _MissingObjectError."""
-
-        def request() -> bytes:
-            if byte_range is None:
-                response = self._client.get_object(Bucket=self.bucket, Key=key)
-            else:
-                start, end = byte_range
-                response = self._client.get_object(
-                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
-                )
-            return response["Body"].read()
-
-        data = self._call("read", key, request)
-        if byte_range is not None and len(data) != byte_range[1] - byte_range[0]:
-            raise StorageError(
-                f"s3://{self.bucket}/{key} is truncated: asked for bytes "
-                f"{byte_range[0]}-{byte_range[1] - 1}, got {len(data)}"
-            )
-        return data
-
-    def _put(self, key: str, data: bytes) -> None:
-        self._call(
-            "write", key, lambda: self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        )
-
-    def _delete_keys(self, keys: Sequence[str]) -> None:
-        for start in range(0, len(keys), _DELETE_BATCH):
-            batch = keys[start : start + _DELETE_BATCH]
-
-            def request(batch: Sequence[str] = batch) -> DeleteObjectsOutputTypeDef:
-                return self._client.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-                )
-
-            response = self._call("delete", batch[0], request)
-            failed = [e for e in response.get("Errors", []) if e.get("Code") not in _MISSING_CODES]
-            if failed:
-                first = failed[0]
-                raise StorageError(
-                    f"S3 failed to delete s3://{self.bucket}/{first.get('Key')}: "
-                    f"{first.get('Code')}: {_one_line(first.get('Message', ''))}"
-                    + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
-                )
-
-    def _list(
-        self, rel: str, *, start_after: str | None = None
-    ) -> Iterator[tuple[str, int, float]]:
-        """``(key relative to rel, size, mtime)`` of the objects under ``rel``.
-
-        With ``start_after``, only keys sorting after ``rel + start_after``.
-        """
-        base = self._key(rel)
-        paginator = self._client.get_paginator("list_objects_v2")
-        if start_after is None:
-            pager = paginator.paginate(Bucket=self.bucket, Prefix=base)
-        else:
-            pager = paginator.paginate(
-                Bucket=self.bucket, Prefix=base, StartAfter=base + start_after
-            )
-        pages = iter(pager)
-        while True:
-            page = self._call("list", base, lambda: next(pages, None))
-            if page is None:
-                return
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                yield key[len(base) :], obj.get("Size", 0), obj["LastModified"].timestamp()
+        return self._io.key(f"loose/{head}/{tail}")
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -568,7 +412,7 @@ class S3Backend:
             start_after = None if full else self._incremental_start(known)
             listed = {
                 rel[: -len(".idx")]
-                for rel, _, _ in self._list("packs/", start_after=start_after)
+                for rel, _, _ in self._io.list("packs/", start_after=start_after)
                 if rel.endswith(".idx") and "/" not in rel
             }
             new = sorted(listed - known)
@@ -594,8 +438,8 @@ class S3Backend:
     def _load_index(self, pid: str) -> list[IndexEntry] | None:
         key = self._idx_key(pid)
         try:
-            data = self._get(key)
-        except _MissingObjectError:
+            data = self._io.get(key)
+        except MissingObjectError:
             return None  # deleted by a repack since it was listed
         return decode_index(data, source=f"s3://{self.bucket}/{key}")
 
@@ -657,8 +501,8 @@ class S3Backend:
         index = INDEX_MAGIC + b"".join(encode_index_entry(e) for e in entries)
         records = [r for r, _ in items]
         try:
-            self._put(self._pack_key(pid), b"".join(parts))
-            self._put(self._idx_key(pid), index)
+            self._io.put(self._pack_key(pid), b"".join(parts))
+            self._io.put(self._idx_key(pid), index)
         except BaseException:
             if buffered:
                 self._settle(records, None, [])
@@ -693,7 +537,7 @@ class S3Backend:
         key = self._loose_key(record.digest)
         if self._loose_present([record.digest]):
             return
-        self._put(key, encode_loose(record))
+        self._io.put(key, encode_loose(record))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -779,8 +623,8 @@ class S3Backend:
             if end == start:
                 return b""
             try:
-                return self._get(self._pack_key(pid), (start, end))
-            except _MissingObjectError:
+                return self._io.get(self._pack_key(pid), (start, end))
+            except MissingObjectError:
                 return None
 
         gone: list[Digest] = []
@@ -798,8 +642,8 @@ class S3Backend:
     def _get_loose(self, digest: Digest) -> Record | None:
         key = self._loose_key(digest)
         try:
-            data = self._get(key)
-        except _MissingObjectError:
+            data = self._io.get(key)
+        except MissingObjectError:
             return None
         source = f"s3://{self.bucket}/{key}"
         record = decode_loose(data, source=source)
@@ -821,14 +665,14 @@ class S3Backend:
         key = self._loose_key(digest)
 
         def request() -> tuple[bytes, float]:
-            response = self._client.get_object(
+            response = self._io.client.get_object(
                 Bucket=self.bucket, Key=key, Range=f"bytes=0-{RECORD_HEADER.size - 1}"
             )
             return response["Body"].read(), response["LastModified"].timestamp()
 
         try:
-            header, mtime = self._call("read", key, request)
-        except _MissingObjectError:
+            header, mtime = self._io.call("read", key, request)
+        except MissingObjectError:
             return None
         if len(header) != RECORD_HEADER.size:
             raise StorageError(f"s3://{self.bucket}/{key}: truncated (no record header)")
@@ -840,14 +684,7 @@ class S3Backend:
         return ObjectInfo(digest, Flags(flags), size, stored_len, mtime)
 
     def _head_loose(self, digest: Digest) -> int | None:
-        key = self._loose_key(digest)
-        try:
-            response = self._call(
-                "look up", key, lambda: self._client.head_object(Bucket=self.bucket, Key=key)
-            )
-        except _MissingObjectError:
-            return None
-        return int(response["ContentLength"])
+        return self._io.head_size(self._loose_key(digest))
 
     def _loose_sizes(self, digests: Iterable[Digest]) -> dict[Digest, int]:
         """Object sizes of the loose objects among ``digests``."""
@@ -863,7 +700,7 @@ class S3Backend:
 
     def _list_loose(self) -> dict[Digest, int]:
         out: dict[Digest, int] = {}
-        for rel, size, _ in self._list("loose/"):
+        for rel, size, _ in self._io.list("loose/"):
             head, _, tail = rel.partition("/")
             try:
                 out[Digest(head + tail)] = size
@@ -875,7 +712,7 @@ class S3Backend:
 
     def _delete_loose(self, targets: set[Digest]) -> int:
         sizes = self._loose_sizes(targets)
-        self._delete_keys([self._loose_key(d) for d in sorted(sizes)])
+        self._io.delete_keys([self._loose_key(d) for d in sorted(sizes)])
         return sum(sizes.values())
 
     def _repack(self, pids: Sequence[str], targets: set[Digest]) -> int:
@@ -893,8 +730,8 @@ class S3Backend:
                 written = self._upload_pack(live, buffered=False)
             with self._lock:
                 self._drop_packs(done)
-            self._delete_keys([self._idx_key(p) for p in done])  # unpublish first
-            self._delete_keys([self._pack_key(p) for p in done])
+            self._io.delete_keys([self._idx_key(p) for p in done])  # unpublish first
+            self._io.delete_keys([self._pack_key(p) for p in done])
             done.clear()
             live, live_bytes = [], 0
             return written
@@ -903,8 +740,8 @@ class S3Backend:
             with self._lock:
                 entries = list(self._packs.get(pid, []))
             try:
-                data = self._get(self._pack_key(pid))
-            except _MissingObjectError:
+                data = self._io.get(self._pack_key(pid))
+            except MissingObjectError:
                 data = None  # already repacked by someone else: drop its index too
             if data is not None:
                 for entry in entries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -87,16 +88,18 @@ def _version_json(v: Any) -> dict[str, Any]:
 
 
 @data.command("list")
+@click.option("--remote", help="List the datasets published on this remote instead.")
 @format_option()
-def list_(fmt: Format) -> None:
-    """List datasets with their latest version.
+def list_(remote: str | None, fmt: Format) -> None:
+    """List datasets with their latest version (here, or on a remote).
 
     \b
     Example:
       syllabus data list
+      syllabus data list --remote backup
     """
     with Client(create=False) as client:
-        rows = client.list_datasets()
+        rows = client.list_datasets() if remote is None else client.remote_datasets(remote)
     shown = [
         {
             "name": r.name,
@@ -350,12 +353,26 @@ def _transfer(verb: str, ref: str, remote: str | None, fmt: Format) -> None:
         result = method(ref, remote, progress=progress)
     if fmt == "json":
         emit_json(result)
-        return
-    where = "to" if verb == "push" else "from"
-    click.echo(
-        f"{verb}ed {ref} {where} {result.remote}: {result.copied:,} record(s) copied "
-        f"({format_bytes(result.copied_bytes)}), {result.skipped:,} already there"
-    )
+    else:
+        where = "to" if verb == "push" else "from"
+        done = "published" if verb == "push" else "imported"
+        name = ref.partition("@")[0]
+        versions = ", ".join(f"{name}@{n}" for n in result.versions) or "no new version"
+        click.echo(
+            f"{verb}ed {ref} {where} {result.remote}: {versions} {done}; "
+            f"{result.copied:,} record(s) copied ({format_bytes(result.copied_bytes)}), "
+            f"{result.skipped:,} already there"
+        )
+        for tag in result.tags:
+            click.echo(f"  tag {tag}")
+    for line in result.conflicts:
+        note(f"conflict: {line}")
+    if result.conflicts:
+        note(
+            f"{len(result.conflicts)} conflict(s) left as they were; add the content again "
+            "to give it a new number, or remove the local version (data rm, then store gc)"
+        )
+        sys.exit(1)
 
 
 @data.command("push")
@@ -364,6 +381,10 @@ def _transfer(verb: str, ref: str, remote: str | None, fmt: Format) -> None:
 @format_option(csv_ok=False)
 def push(ref: str, remote: str | None, fmt: Format) -> None:
     """Copy a version (NAME alone: every version) to a remote; only what it lacks.
+
+    The records go first, then the metadata (numbers, messages, authors, tags, profiles),
+    merged into what the remote has. A number the remote already uses for another version
+    is a conflict: reported, not overwritten (exit status 1).
 
     \b
     Example:
@@ -377,8 +398,11 @@ def push(ref: str, remote: str | None, fmt: Format) -> None:
 @click.option("--remote", help="Remote name (needed when several are configured).")
 @format_option(csv_ok=False)
 def pull(ref: str, remote: str | None, fmt: Format) -> None:
-    """Copy a version's content (NAME alone: every version's) from a remote into the local
-    store; only what is missing. Then `data checkout` it.
+    """Copy a version (NAME alone: every version the remote has) from a remote: the
+    records missing here, then its metadata and tags. Then `data checkout` it.
+
+    A local version with the same number but other content is a conflict: reported and
+    kept (exit status 1).
 
     \b
     Example:

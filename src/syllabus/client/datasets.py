@@ -174,13 +174,20 @@ class DatasetsAPI:
     def push_dataset(
         self, ref: str, remote: str | None = None, *, progress: ProgressCallback = null_progress
     ) -> TransferResult:
-        """Copy a version (a bare name: all versions) to a remote; only what it lacks."""
+        """Copy a version (a bare name: all versions) and its metadata to a remote; only
+        the records it lacks. Conflicting version numbers are reported, not overwritten."""
         return self._datasets().push(ref, remote, progress=progress)
+
+    def remote_datasets(self, remote: str | None = None) -> list[DatasetSummary]:
+        """The datasets published on a remote, with their latest version there."""
+        return self._datasets().remote_datasets(remote)
 
     def pull_dataset(
         self, ref: str, remote: str | None = None, *, progress: ProgressCallback = null_progress
     ) -> TransferResult:
-        """Copy a version's content from a remote into the local store; only what is missing."""
+        """Copy a version (a bare name: all the remote has) and its metadata from a remote;
+        only the records missing here. Conflicting version numbers are reported, not
+        overwritten."""
         return self._datasets(write=True).pull(ref, remote, progress=progress)
 
 

@@ -10,6 +10,7 @@ __all__ = [
     "CheckoutReport",
     "Dataset",
     "DatasetSummary",
+    "DatasetTag",
     "DatasetVersion",
     "FileChange",
     "PathState",
@@ -67,6 +68,16 @@ class DatasetVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class DatasetTag:
+    """Where a tag points, and when it was set there (Unix milliseconds)."""
+
+    tag: str
+    version_id: str
+    version: int
+    set_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class VersionSpec:
     """What a new version is made of (everything but its number and id)."""
 
@@ -112,7 +123,9 @@ class Remote:
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:
-    """What a push or pull did, in records (files, chunks, manifests) and stored bytes."""
+    """What a push or pull did, in records (files, chunks, manifests) and stored bytes,
+    and with the metadata: ``versions`` published to (push) or imported from (pull) the
+    remote, ``tags`` set or moved, and ``conflicts`` (one line each) left as they were."""
 
     ref: str
     remote: str
@@ -120,6 +133,9 @@ class TransferResult:
     copied_bytes: int
     skipped: int
     skipped_bytes: int
+    versions: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
 
 
 State = Literal["added", "removed", "modified", "unchanged"]

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -23,8 +23,7 @@ from syllabus._utils.ids import new_id
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.manifest import Manifest, ManifestEntry
 from syllabus.blobs.reader import BlobReader
-from syllabus.blobs.store import BlobStore, open_blob_store
-from syllabus.blobs.transfer import transfer_roots
+from syllabus.blobs.store import BlobStore
 from syllabus.datasets import checkout as _checkout
 from syllabus.datasets.diff import DatasetDiff, TableDiff, compare_profiles, diff_rows
 from syllabus.datasets.models import (
@@ -46,7 +45,6 @@ from syllabus.errors import (
     InvalidReferenceError,
     NotFoundError,
     PathEscapeError,
-    StorageError,
 )
 from syllabus.refs import Ref, SelectorKind, parse_ref, validate_name
 from syllabus.types import ProgressCallback, null_progress
@@ -594,7 +592,8 @@ class DatasetService:
         if not self.store.remove_remote(name):
             raise NotFoundError(f"no remote {name!r}; see `syllabus remote list`")
 
-    def _remote(self, name: str | None) -> Remote:
+    def remote(self, name: str | None) -> Remote:
+        """The remote called ``name`` (None: the only one)."""
         remotes = self.store.list_remotes()
         if name is None:
             if len(remotes) == 1:
@@ -610,69 +609,31 @@ class DatasetService:
                 return remote
         raise NotFoundError(f"no remote {name!r}; see `syllabus remote list`")
 
-    def _versions_for(self, ref: str) -> list[DatasetVersion]:
-        if "@" in ref:
-            return [self.resolve(ref)]
-        return self.list_versions(parse_ref(ref).name)
-
-    @staticmethod
-    def _roots(versions: Iterable[DatasetVersion]) -> list[Digest]:
-        roots = []
-        for v in versions:
-            roots.append(Digest(v.tree))
-            if v.profiles:
-                roots.append(Digest(v.profiles))
-        return roots
-
     def push(
         self, ref: str, remote: str | None = None, *, progress: ProgressCallback = null_progress
     ) -> TransferResult:
-        """Copy a version (a bare name: every live version) to a remote: only the records
-        the remote lacks, in parallel; an interrupted push resumes where it stopped."""
-        target = self._remote(remote)
-        versions = self._versions_for(ref)
-        roots = self._roots(versions)
-        lacking = self.blobs.missing(roots)
-        if lacking:
-            raise StorageError(
-                f"{ref}: {len(lacking)} manifest(s) are not in the local blob store; "
-                "pull them first or run `syllabus store fsck`"
-            )
-        with open_blob_store(target.url, endpoint_url=self.s3_endpoint_url) as dst:
-            report = transfer_roots(self.blobs, dst, roots, jobs=self.jobs, progress=progress)
-        return TransferResult(
-            ref,
-            target.name,
-            report.copied,
-            report.copied_bytes,
-            report.skipped,
-            report.skipped_bytes,
-        )
+        """Copy a version (a bare name: every live version) to a remote, records first, then
+        its metadata (numbers, messages, tags) merged into the remote's version index. Only
+        the records the remote lacks move, in parallel; an interrupted push resumes."""
+        from syllabus.datasets import sync
+
+        return sync.push(self, ref, remote, progress)
 
     def pull(
         self, ref: str, remote: str | None = None, *, progress: ProgressCallback = null_progress
     ) -> TransferResult:
-        """Copy a version's records (a bare name: every live version's) from a remote into
-        the local blob store: only what is missing here."""
-        source = self._remote(remote)
-        versions = self._versions_for(ref)
-        roots = self._roots(versions)
-        with open_blob_store(source.url, endpoint_url=self.s3_endpoint_url) as src:
-            absent = src.missing(roots)
-            if absent:
-                raise NotFoundError(
-                    f"remote {source.name!r} lacks {len(absent)} manifest(s) of {ref}; "
-                    "push them from a store that has them"
-                )
-            report = transfer_roots(src, self.blobs, roots, jobs=self.jobs, progress=progress)
-        return TransferResult(
-            ref,
-            source.name,
-            report.copied,
-            report.copied_bytes,
-            report.skipped,
-            report.skipped_bytes,
-        )
+        """Copy a version (a bare name: every version the remote has) from a remote: the
+        records missing here, then the versions and tags, merged without overwriting any
+        version of this workspace (conflicts are reported)."""
+        from syllabus.datasets import sync
+
+        return sync.pull(self, ref, remote, progress)
+
+    def remote_datasets(self, remote: str | None = None) -> list[DatasetSummary]:
+        """The datasets published on a remote, with their latest version there."""
+        from syllabus.datasets import sync
+
+        return sync.remote_datasets(self, remote)
 
 
 def _check_tag(tag: str, *, what: str = "tag") -> str:

@@ -17,6 +17,7 @@ from syllabus._utils.ids import new_id
 from syllabus.datasets.models import (
     Dataset,
     DatasetSummary,
+    DatasetTag,
     DatasetVersion,
     Remote,
     VersionSpec,
@@ -272,7 +273,7 @@ class SqlDatasetStore:
         )
         return version, True
 
-    def set_tag(self, version_id: str, tag: str) -> None:
+    def set_tag(self, version_id: str, tag: str, *, at_ms: int | None = None) -> None:
         with transaction(self._engine) as conn:
             dataset_id = conn.execute(
                 sa.select(_V.c.dataset_id).where(_V.c.id == version_id)
@@ -284,9 +285,97 @@ class SqlDatasetStore:
             )
             conn.execute(
                 sa.insert(dataset_tags).values(
-                    dataset_id=dataset_id, tag=tag, version_id=version_id, created_at=_now_ms()
+                    dataset_id=dataset_id,
+                    tag=tag,
+                    version_id=version_id,
+                    created_at=_now_ms() if at_ms is None else at_ms,
                 )
             )
+
+    def list_tags(self, name: str) -> list[DatasetTag]:
+        stmt = (
+            sa.select(dataset_tags.c.tag, _V.c.id, _V.c.version, dataset_tags.c.created_at)
+            .join(_V, _V.c.id == dataset_tags.c.version_id)
+            .join(datasets, datasets.c.id == _V.c.dataset_id)
+            .where(datasets.c.name == name, _V.c.deleted_at.is_(None))
+            .order_by(dataset_tags.c.tag)
+        )
+        with transaction(self._engine, readonly=True) as conn:
+            return [
+                DatasetTag(r.tag, r.id, int(r.version), int(r.created_at))
+                for r in conn.execute(stmt)
+            ]
+
+    def import_versions(
+        self, name: str, versions: Sequence[DatasetVersion]
+    ) -> tuple[list[DatasetVersion], list[DatasetVersion]]:
+        if not versions:
+            return [], []
+        for attempt in range(_RETRIES):
+            try:
+                with transaction(self._engine) as conn:
+                    return self._import(conn, name, versions)
+            except IntegrityError:
+                time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))  # noqa: S311 - jitter
+        raise ConflictError(
+            f"could not import versions of dataset {name!r}: concurrent writers kept "
+            "taking their numbers; try again"
+        )
+
+    def _import(
+        self, conn: Connection, name: str, versions: Sequence[DatasetVersion]
+    ) -> tuple[list[DatasetVersion], list[DatasetVersion]]:
+        dataset_id = conn.execute(sa.select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        if dataset_id is None:
+            dataset_id = new_id()
+            conn.execute(sa.insert(datasets).values(id=dataset_id, name=name, created_at=_now_ms()))
+        rows = conn.execute(
+            sa.select(_V.c.id, _V.c.version).where(_V.c.dataset_id == dataset_id)
+        ).all()
+        ids = {r.id for r in rows}
+        numbers = {int(r.version) for r in rows}
+        elsewhere: set[str] = set()  # ids of versions of another dataset (never the same)
+        incoming = [v.id for v in versions]
+        for batch in _batches(incoming, 500):
+            elsewhere.update(
+                conn.execute(
+                    sa.select(_V.c.id).where(_V.c.id.in_(batch), _V.c.dataset_id != dataset_id)
+                ).scalars()
+            )
+        imported: list[DatasetVersion] = []
+        conflicting: list[DatasetVersion] = []
+        for v in versions:
+            if v.id in ids:
+                continue
+            if v.version in numbers or v.id in elsewhere:
+                conflicting.append(v)
+                continue
+            conn.execute(
+                sa.insert(_V).values(
+                    id=v.id,
+                    dataset_id=dataset_id,
+                    version=v.version,
+                    tree=v.tree,
+                    profiles=v.profiles,
+                    kind=v.kind,
+                    file_count=v.file_count,
+                    size=v.size,
+                    empty_dirs=json.dumps(list(v.empty_dirs)) if v.empty_dirs else None,
+                    source=v.source,
+                    message=v.message,
+                    author=v.author,
+                    created_at=v.created_at,
+                )
+            )
+            digests = [v.tree] + ([v.profiles] if v.profiles else [])
+            self._refs.add((BlobRef(d, BLOB_KIND, OWNER_TYPE, v.id) for d in digests), conn)
+            ids.add(v.id)
+            numbers.add(v.version)
+            imported.append(DatasetVersion(
+                v.id, dataset_id, name, v.version, v.tree, v.kind, v.file_count, v.size,
+                v.message, v.author, v.created_at, v.profiles, v.empty_dirs, v.source,
+            ))  # fmt: skip
+        return imported, conflicting
 
     def remove_tag(self, name: str, tag: str) -> bool:
         ids = sa.select(datasets.c.id).where(datasets.c.name == name).scalar_subquery()

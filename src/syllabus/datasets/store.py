@@ -8,6 +8,7 @@ from typing import Protocol
 from syllabus.datasets.models import (
     Dataset,
     DatasetSummary,
+    DatasetTag,
     DatasetVersion,
     Remote,
     VersionSpec,
@@ -60,8 +61,22 @@ class DatasetStore(Protocol):
         """Versions of ``name``, newest first."""
         ...
 
-    def set_tag(self, version_id: str, tag: str) -> None:
-        """Point ``tag`` at a version (moving it from another version of the dataset)."""
+    def set_tag(self, version_id: str, tag: str, *, at_ms: int | None = None) -> None:
+        """Point ``tag`` at a version (moving it from another version of the dataset);
+        ``at_ms`` is when it was set (default now; a pulled tag keeps its time)."""
+        ...
+
+    def list_tags(self, name: str) -> list[DatasetTag]:
+        """The tags of ``name`` with their live versions and times, by tag."""
+        ...
+
+    def import_versions(
+        self, name: str, versions: Sequence[DatasetVersion]
+    ) -> tuple[list[DatasetVersion], list[DatasetVersion]]:
+        """Insert versions made elsewhere (a pull), keeping their ids, numbers, authors and
+        times, in one transaction; returns ``(imported, conflicting)``: a version whose id
+        is here already is neither, one whose number is taken (even by a deleted version)
+        is conflicting and left out."""
         ...
 
     def remove_tag(self, name: str, tag: str) -> bool:
