@@ -3,7 +3,7 @@ challenger with intervals and paired tests, stored records and reports."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,9 +29,17 @@ class _Data:
     def resolve_data(self, ref: str) -> DatasetVersion:
         return self._get(ref)
 
-    def read_table(self, ref: str) -> tuple[DatasetVersion, Any]:
+    def scan(self, ref: str, batch_rows: int) -> tuple[DatasetVersion, list[str], Iterator[Any]]:
+        """The version, its column names and its rows in record batches, read lazily
+        (a dataset larger than memory streams through)."""
+        import pyarrow.dataset as ds
+
         version = self._handle(ref)
-        return version.info, version.to_arrow()
+        paths, fmt = version._tabular(None)
+        dataset = ds.dataset([str(p) for p in paths], format=fmt)
+        return version.info, list(dataset.schema.names), iter(dataset.to_batches(
+            batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
+        ))  # fmt: skip
 
 
 class EvaluationAPI:

@@ -20,6 +20,7 @@ named metric's verdict is what ``require`` asks. With no champion it passes, say
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -87,33 +88,51 @@ def parse_beats(params: Mapping[str, Any]) -> BeatsSettings:
 
 
 def _oriented_low(c: Comparison) -> float | None:
-    """The interval bound on the improvement (delta for higher-is-better metrics)."""
+    """The stored interval's bound on the improvement (delta for higher-is-better metrics)."""
     if c.higher_is_better:
         return c.low
     return None if c.high is None else -c.high
 
 
 def _judge(c: Comparison | None, name: str, s: BeatsSettings) -> tuple[bool, str]:
-    from syllabus.evaluation.stats import verdict
+    """Whether comparison ``c`` meets the gate, and the text saying why.
+
+    ``require: better`` asks a one-directional question ("is the challenger better by at
+    least ``min_delta``?"), so it is a one-sided test at the gate's confidence: the
+    metric's own paired test, one-sided, must reject "not better" (p below
+    ``1 - confidence``), and with a margin the one-sided lower confidence bound on the
+    improvement, ``improvement - z * se``, must reach ``min_delta`` (for ROC AUC that is
+    DeLong's test against the margin). ``require: not_worse`` fails only on a
+    significant (two-sided) "worse" verdict."""
+    from scipy.stats import norm
+
+    from syllabus.evaluation.stats import one_sided_p, verdict
 
     if c is None or c.delta is None:
         return False, f"{name}: not compared"
-    v = verdict(
-        c.delta,
-        float("nan") if c.p_value is None else c.p_value,
-        higher_is_better=c.higher_is_better,
-        confidence=s.confidence,
-    )
+    p_two = float("nan") if c.p_value is None else c.p_value
     text = f"{name} {c.delta:+.4g}"
     if c.low is not None and c.high is not None:
         text += f" [{c.low:+.4g}, {c.high:+.4g}]"
-    text += f" {v}" + ("" if c.p_value is None else f" (p={c.p_value:.3g})")
+    v = verdict(c.delta, p_two, higher_is_better=c.higher_is_better, confidence=s.confidence)
     if s.require == "not_worse":
+        text += f" {v}" + ("" if c.p_value is None else f" (p={c.p_value:.3g})")
         return v != "worse", text
-    ok = v == "better"
-    low = _oriented_low(c)
-    if ok and s.min_delta > 0 and (low is None or low < s.min_delta):
-        return False, text + f", improvement not surely >= {s.min_delta:g}"
+    improvement = c.delta if c.higher_is_better else -c.delta
+    p_one = one_sided_p(p_two, improvement)
+    ok = improvement > 0 and p_one < 1 - s.confidence
+    text += " better" if ok else f" {v}"
+    if math.isfinite(p_one):
+        text += f" (one-sided {c.test} p={p_one:.3g})"
+    if ok and s.min_delta > 0:
+        if c.se is not None and math.isfinite(c.se):
+            bound: float | None = improvement - float(norm.ppf(s.confidence)) * c.se
+        else:  # records made before the standard error was stored
+            bound = _oriented_low(c)
+        if bound is None or bound < s.min_delta:
+            ok = False
+            shown = "-" if bound is None else f"{bound:+.4g}"
+            text += f", improvement not surely >= {s.min_delta:g} (bound {shown})"
     return ok, text
 
 

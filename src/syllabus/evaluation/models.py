@@ -35,7 +35,10 @@ class Comparison:
 
     ``delta`` is candidate minus champion, with its paired-bootstrap interval; the test
     says whether it is real: ``verdict`` is ``better``, ``worse`` or ``no significant
-    difference`` (from the candidate's side, at the evaluation's confidence).
+    difference`` (from the candidate's side, two-sided, at the evaluation's confidence).
+    ``se`` is the standard error of ``delta`` (DeLong's for ROC AUC, else the standard
+    deviation of the paired-bootstrap deltas); promotion gates use it for one-sided
+    bounds at their own confidence and margin.
     """
 
     metric: str
@@ -49,6 +52,7 @@ class Comparison:
     p_value: float | None
     verdict: str
     higher_is_better: bool = True
+    se: float | None = None
 
     def describe(self) -> str:
         if self.delta is None:

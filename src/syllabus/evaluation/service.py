@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -53,11 +53,14 @@ class ModelSource(Protocol):
 
 
 class DataSource(Protocol):
-    """Labelled data: a dataset version and its table (a ``pyarrow.Table``)."""
+    """Labelled data: a dataset version, its column names and its rows in batches
+    (``pyarrow.RecordBatch`` objects, read as they are consumed)."""
 
     def resolve_data(self, ref: str) -> DatasetVersion: ...
 
-    def read_table(self, ref: str) -> tuple[DatasetVersion, Any]: ...
+    def scan(
+        self, ref: str, batch_rows: int
+    ) -> tuple[DatasetVersion, list[str], Iterator[Any]]: ...
 
 
 @dataclass
@@ -92,8 +95,91 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _column(table: Any, name: str) -> Array:
-    return np.asarray(table.column(name).to_numpy(zero_copy_only=False))
+def _numpy(column: Any) -> Array:
+    return np.asarray(column.to_numpy(zero_copy_only=False))
+
+
+@dataclass(frozen=True)
+class _InputPlan:
+    """Which columns a model takes and how: ``columns`` (a mapping of the named columns),
+    ``tensor`` (a float matrix of the columns) or ``frame`` (a mapping of them all)."""
+
+    kind: str
+    columns: tuple[str, ...]
+
+
+def _input_plan(
+    version: ModelVersion,
+    features: list[str],
+    dataset: DatasetVersion,
+    slice_column: str | None,
+) -> _InputPlan:
+    """Check the model's signature against the dataset's columns (before reading rows)."""
+    inputs = (version.signature or {}).get("inputs") or {}
+    if "columns" in inputs:
+        wanted = [c["name"] for c in inputs["columns"]]
+        missing = [c for c in wanted if c not in features]
+        if missing:
+            raise InvalidArgumentError(
+                f"dataset {dataset.ref} lacks column(s) {', '.join(map(repr, missing))} "
+                f"that {version.ref} takes (its inputs: {', '.join(wanted)})"
+            )
+        return _InputPlan("columns", tuple(wanted))
+    usable = tuple(c for c in features if c != slice_column)
+    if "tensor" in inputs:
+        shape = inputs["tensor"].get("shape") or []
+        width = shape[1] if len(shape) == 2 else None
+        if width not in (None, -1) and width != len(usable):
+            raise InvalidArgumentError(
+                f"{version.ref} takes {width} features; dataset {dataset.ref} has "
+                f"{len(usable)} columns besides the target ({', '.join(usable[:10])})"
+            )
+        return _InputPlan("tensor", usable)
+    return _InputPlan("frame", usable)
+
+
+class _Scorer:
+    """One model predicting the batches of a stream; keeps its predictions only."""
+
+    def __init__(self, version: ModelVersion, loaded: LoadedModel, plan: _InputPlan) -> None:
+        self.version, self.loaded, self.plan = version, loaded, plan
+        self.labels: list[Array] = []
+        self.probas: list[Array] = []
+        self.rows = 0
+        self.elapsed = 0.0
+
+    def predict(self, batch: Any, dataset: DatasetVersion) -> None:
+        cols = {c: _numpy(batch.column(c)) for c in self.plan.columns}
+        inputs: Any = (
+            np.column_stack([np.asarray(v, dtype=np.float64) for v in cols.values()])
+            if self.plan.kind == "tensor"
+            else cols
+        )
+        began = time.perf_counter()
+        try:
+            out = self.loaded.predict(inputs)
+            proba = self.loaded.predict_proba(inputs) if self.loaded.classes is not None else None
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(
+                f"{self.version.ref} cannot score dataset {dataset.ref}: {exc}"
+            ) from exc
+        self.elapsed += time.perf_counter() - began
+        self.rows += batch.num_rows
+        out = np.asarray(out)
+        self.labels.append(out.reshape(len(out), -1)[:, 0] if out.ndim > 1 else out)
+        if proba is not None:
+            self.probas.append(np.asarray(proba, dtype=np.float64))
+
+    def result(self) -> _Predicted:
+        labels = self.labels
+        return _Predicted(
+            self.version,
+            np.concatenate(labels) if labels else np.empty(0),
+            np.concatenate(self.probas) if self.probas and len(self.probas) == len(labels)
+            else None,
+            self.loaded.classes,
+            self.elapsed * 1000 / max(self.rows, 1),
+        )  # fmt: skip
 
 
 class EvaluationService:
@@ -169,28 +255,25 @@ class EvaluationService:
         champion = None if against is None else self.models.get_version(against)
         if champion is not None and champion.id == candidate.id:
             raise InvalidArgumentError(f"{candidate.ref} cannot be evaluated against itself")
-        dataset, table = self.data.read_table(data)
-        names = list(table.column_names)
+        dataset, names, batches = self.data.scan(data, _BATCH)
         for column, what in ((target, "target"), (slice_column, "slice")):
             if column is not None and column not in names:
                 raise InvalidArgumentError(
                     f"dataset {dataset.ref} has no {what} column {column!r} "
                     f"(columns: {', '.join(names[:20])})"
                 )
-        if table.column(target).null_count:
-            import pyarrow.compute as pc
-
-            dropped = table.column(target).null_count
-            table = table.filter(pc.is_valid(table.column(target)))
-            log.warning("%s: %d rows without a %s were left out", dataset.ref, dropped, target)
-        n = table.num_rows
+        features = [c for c in names if c != target]
+        versions = [candidate] + ([] if champion is None else [champion])
+        scorers = [
+            _Scorer(v, self.models.load(v.ref, trust=trust),
+                    _input_plan(v, features, dataset, slice_column))
+            for v in versions
+        ]  # fmt: skip
+        y, slice_values = self._stream(batches, target, slice_column, scorers, dataset)
+        predicted = [sc.result() for sc in scorers]
+        n = len(y)
         if n < 2:
             raise InvalidArgumentError(f"dataset {dataset.ref} has {n} labelled rows; need 2")
-        y = _column(table, target)
-        features = {c: _column(table, c) for c in names if c != target}
-        predicted = [self._predict(candidate, features, dataset, slice_column, trust)]
-        if champion is not None:
-            predicted.append(self._predict(champion, features, dataset, slice_column, trust))
         output = self._output_type(candidate)
         kind: Task = task or infer_task(
             y, has_proba=predicted[0].proba is not None, output_type=output
@@ -215,12 +298,12 @@ class EvaluationService:
             else self._model_results(predicted[1], scored[1], values[1]),
             "comparisons": [_cmp(c) for c in comparisons],
         }
-        if slice_column is not None:
+        if slice_column is not None and slice_values is not None:
             results["slices"] = self._slices(
                 kind,
                 y=y,
                 predicted=predicted,
-                column=_column(table, slice_column),
+                column=slice_values,
                 name=slice_column,
                 custom=metrics,
                 resamples=resamples,
@@ -262,75 +345,41 @@ class EvaluationService:
         cols = outputs.get("columns") or []
         return str(cols[0]["type"]) if len(cols) == 1 else None
 
-    def _inputs(
-        self,
-        version: ModelVersion,
-        features: Mapping[str, Array],
-        dataset: DatasetVersion,
+    @staticmethod
+    def _stream(
+        batches: Iterator[Any],
+        target: str,
         slice_column: str | None,
-    ) -> dict[str, Array] | Array:
-        inputs = (version.signature or {}).get("inputs") or {}
-        if "columns" in inputs:
-            wanted = [c["name"] for c in inputs["columns"]]
-            missing = [c for c in wanted if c not in features]
-            if missing:
-                raise InvalidArgumentError(
-                    f"dataset {dataset.ref} lacks column(s) {', '.join(map(repr, missing))} "
-                    f"that {version.ref} takes (its inputs: {', '.join(wanted)})"
-                )
-            return {c: features[c] for c in wanted}
-        usable = {k: v for k, v in features.items() if k != slice_column}
-        if "tensor" in inputs:
-            shape = inputs["tensor"].get("shape") or []
-            width = shape[1] if len(shape) == 2 else None
-            if width not in (None, -1) and width != len(usable):
-                raise InvalidArgumentError(
-                    f"{version.ref} takes {width} features; dataset {dataset.ref} has "
-                    f"{len(usable)} columns besides the target ({', '.join(list(usable)[:10])})"
-                )
-            return np.column_stack([np.asarray(v, dtype=np.float64) for v in usable.values()])
-        return dict(usable)
+        scorers: list[_Scorer],
+        dataset: DatasetVersion,
+    ) -> tuple[Array, Array | None]:
+        """Read the rows batch by batch: keep the labels (and slice values), let every
+        model predict the batch, drop the features. Rows without a label are left out."""
+        import pyarrow.compute as pc
 
-    def _predict(
-        self,
-        version: ModelVersion,
-        features: Mapping[str, Array],
-        dataset: DatasetVersion,
-        slice_column: str | None,
-        trust: bool,
-    ) -> _Predicted:
-        loaded = self.models.load(version.ref, trust=trust)
-        inputs = self._inputs(version, features, dataset, slice_column)
-        n = len(next(iter(features.values()))) if features else 0
-        labels: list[Array] = []
-        probas: list[Array] = []
-        classes = loaded.classes
-        elapsed = 0.0
-        for start in range(0, n, _BATCH):
-            if isinstance(inputs, dict):
-                batch: Any = {k: v[start : start + _BATCH] for k, v in inputs.items()}
-            else:
-                batch = inputs[start : start + _BATCH]
-            began = time.perf_counter()
-            try:
-                out = loaded.predict(batch)
-                proba = loaded.predict_proba(batch) if classes is not None else None
-            except InvalidArgumentError as exc:
-                raise InvalidArgumentError(
-                    f"{version.ref} cannot score dataset {dataset.ref}: {exc}"
-                ) from exc
-            elapsed += time.perf_counter() - began
-            labels.append(np.asarray(out).reshape(len(np.asarray(out)), -1)[:, 0]
-                          if np.ndim(out) > 1 else np.asarray(out))  # fmt: skip
-            if proba is not None:
-                probas.append(np.asarray(proba, dtype=np.float64))
-        return _Predicted(
-            version,
-            np.concatenate(labels) if labels else np.empty(0),
-            np.concatenate(probas) if probas and len(probas) == len(labels) else None,
-            classes,
-            elapsed * 1000 / max(n, 1),
-        )
+        ys: list[Array] = []
+        slices: list[Array] = []
+        dropped = 0
+        for read in batches:
+            batch, labels = read, read.column(target)
+            if labels.null_count:
+                dropped += labels.null_count
+                batch = read.filter(pc.is_valid(labels))
+                labels = batch.column(target)
+            if batch.num_rows == 0:
+                continue
+            ys.append(_numpy(labels))
+            if slice_column is not None:
+                slices.append(_numpy(batch.column(slice_column)))
+            for scorer in scorers:
+                scorer.predict(batch, dataset)
+        if dropped:
+            log.warning("%s: %d rows without a %s were left out", dataset.ref, dropped, target)
+        y = np.concatenate(ys) if ys else np.empty(0)
+        sliced = None if slice_column is None else (
+            np.concatenate(slices) if slices else np.empty(0, dtype=object)
+        )  # fmt: skip
+        return y, sliced
 
     @staticmethod
     def _score(
@@ -351,8 +400,13 @@ class EvaluationService:
                 f"classes ({predicted[0].classes} vs {predicted[1].classes})"
             )
         if classes is None:
-            values = np.concatenate([y, *(p.labels for p in predicted)]).astype(object)
-            classes = sorted(set(values.tolist()), key=lambda v: (str(type(v)), v))
+            distinct: set[Any] = set()
+            for values in (y, *(p.labels for p in predicted)):
+                try:
+                    distinct.update(np.unique(values).tolist())
+                except TypeError:  # mixed Python objects
+                    distinct.update(values.tolist())
+            classes = sorted(distinct, key=lambda v: (str(type(v)), v))
         return [
             score_classification(
                 y,
@@ -388,9 +442,12 @@ class EvaluationService:
                 rows_a=metric.rows,
                 rows_b=other.rows,
                 diffs=diffs,
-                y=y,
-                classes=cand.classes,
+                positive=metric.positive,
             )
+            se = test.se if test.se is not None else (
+                float(np.std(diffs[np.isfinite(diffs)], ddof=1))
+                if np.isfinite(diffs).sum() > 1 else None
+            )  # fmt: skip
             out.append(
                 Comparison(
                     metric=metric.name,
@@ -409,6 +466,7 @@ class EvaluationService:
                         confidence=confidence,
                     ),
                     higher_is_better=metric.higher_is_better,
+                    se=_f(se),
                 )
             )
         return out
@@ -520,14 +578,12 @@ def _test(
     rows_a: Array | None,
     rows_b: Array | None,
     diffs: Array,
-    y: Array,
-    classes: list[Any],
+    positive: Array | None,
 ) -> stats.TestResult:
     if kind == "mcnemar" and rows_a is not None and rows_b is not None:
         return stats.mcnemar(rows_a, rows_b)
-    if kind == "delong" and rows_a is not None and rows_b is not None and len(classes) == 2:
-        positive = np.array([v == classes[1] for v in y.tolist()])
-        return stats.delong(positive, rows_a, rows_b)[2]
+    if kind == "delong" and rows_a is not None and rows_b is not None and positive is not None:
+        return stats.delong_placements(positive, rows_a, rows_b)[2]
     if kind == "paired_t" and rows_a is not None and rows_b is not None:
         return stats.paired_t(rows_a, rows_b)
     return stats.bootstrap_p(diffs)

@@ -53,6 +53,7 @@ def _summary(spec: EvaluationSpec) -> str:
                     "p_value": _num(c.p_value),
                     "verdict": c.verdict,
                     "higher_is_better": c.higher_is_better,
+                    "se": _num(c.se),
                 }
                 for c in spec.comparisons
             ],

@@ -1,10 +1,19 @@
 """Statistics for evaluations: the vectorized bootstrap, intervals, and paired tests.
 
-The bootstrap draws ``B`` resamples of the row indices with a fixed seed and turns each
-into a row of counts (a ``b x n`` weight matrix, made in chunks so memory stays bounded):
-a metric written as a function of weights computes all its resamples with matrix
-products. Two models scored on the same rows share the same resamples, which is what
-makes the bootstrap *paired*.
+The bootstrap draws ``B`` resamples with a fixed seed as a ``b x units`` matrix of counts
+(made in chunks so memory stays bounded): a metric written over sums of per-row
+statistics computes all its resamples with one matrix product. Two models scored on the
+same rows share the same resamples, which is what makes the bootstrap *paired*.
+
+The resampling units are the rows up to :data:`MAX_UNITS` rows (the ordinary bootstrap).
+Above that, the rows are dealt at random (seeded) into :data:`MAX_UNITS` groups of equal
+size (within one row) and the bootstrap resamples groups: the rows are exchangeable, so
+the groups are independent and identically distributed, and resampling them reproduces
+the sampling distribution of any statistic that is a function of sums (every metric
+here; ROC AUC and PR AUC through their first-order expansions) with the work of
+``B x MAX_UNITS`` instead of ``B x n``. With 10,000 groups the standard error the
+intervals are built from is itself within about 1.4 % (``sqrt(2 / 10,000)``) of the
+row bootstrap's, well inside the Monte Carlo error of 1,000 resamples.
 
 Paired tests: McNemar (exact binomial below 25 discordant pairs) for accuracy, DeLong for
 ROC AUC, a paired t-test on per-row losses, and a paired-bootstrap p-value for the rest.
@@ -22,13 +31,19 @@ from scipy import stats as sps
 __all__ = [
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
+    "MAX_UNITS",
+    "Plan",
     "TestResult",
     "Verdict",
     "bootstrap_p",
     "delong",
+    "delong_placements",
     "interval",
     "mcnemar",
+    "one_sided_p",
     "paired_t",
+    "placements",
+    "plan",
     "resamples",
     "verdict",
 ]
@@ -38,16 +53,19 @@ Verdict = Literal["better", "worse", "no significant difference"]
 DEFAULT_RESAMPLES: Final = 1000
 DEFAULT_SEED: Final = 20240607
 _MAX_CELLS: Final = 4_000_000  # weights held at once (32 MB of float64)
+MAX_UNITS: Final = 10_000  # resampling units: rows up to this many, else groups of rows
 _EXACT_BELOW: Final = 25
 
 
 @dataclass(frozen=True, slots=True)
 class TestResult:
-    """A paired test: its name, statistic and two-sided p-value."""
+    """A paired test: its name, statistic and two-sided p-value (and the standard error
+    of the difference, for DeLong's test)."""
 
     test: str
     statistic: float
     p_value: float
+    se: float | None = None
 
 
 def resamples(n: int, count: int, seed: int) -> Iterator[tuple[Array, Array]]:
@@ -63,6 +81,59 @@ def resamples(n: int, count: int, seed: int) -> Iterator[tuple[Array, Array]]:
         weights = np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
         yield idx, weights
         done += b
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the bootstrap resamples ``n`` rows: ``size`` units, each row's unit in
+    ``units`` (None when the units are the rows themselves)."""
+
+    n: int
+    count: int
+    seed: int
+    size: int
+    units: Array | None
+
+    def resamples(self) -> Iterator[tuple[Array, Array]]:
+        """``(indices, weights)`` chunks over the units (see :func:`resamples`)."""
+        return resamples(self.size, self.count, self.seed)
+
+    def rows_of(self, idx: Array) -> list[Array]:
+        """The row numbers of each resample in ``idx`` (``b x size`` unit numbers)."""
+        if self.units is None:
+            return list(idx)
+        members = self._members()
+        out = []
+        for chosen in idx:
+            rows = members[chosen].ravel()
+            out.append(rows[rows >= 0])
+        return out
+
+    def _members(self) -> Array:
+        """``size x m`` rows of each group, padded with -1."""
+        assert self.units is not None
+        order = np.argsort(self.units, kind="stable")
+        counts = np.bincount(self.units, minlength=self.size)
+        width = int(counts.max())
+        table = np.full((self.size, width), -1, dtype=np.int64)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        column = np.arange(self.n) - np.repeat(starts, counts)
+        table[self.units[order], column] = order
+        return table
+
+
+def plan(n: int, count: int, seed: int, *, max_units: int | None = None) -> Plan:
+    """The resampling plan for ``count`` resamples of ``n`` rows: rows as units up to
+    ``max_units`` (default :data:`MAX_UNITS`) rows, else that many groups of rows dealt
+    at random (seeded), of equal size within one row."""
+    limit = MAX_UNITS if max_units is None else max(1, max_units)
+    count = count if n > 0 else 0
+    if n <= limit:
+        return Plan(n, count, seed, n, None)
+    perm = np.random.default_rng((seed, 1)).permutation(n)
+    units = np.empty(n, dtype=np.int64)
+    units[perm] = np.arange(n) % limit
+    return Plan(n, count, seed, limit, units)
 
 
 def interval(samples: Array, confidence: float) -> tuple[Array, Array]:
@@ -102,38 +173,52 @@ def mcnemar(correct_a: Array, correct_b: Array) -> TestResult:
     return TestResult("mcnemar", float(stat), float(sps.chi2.sf(stat, 1)))
 
 
-def _midrank_components(scores: Array, positive: Array) -> tuple[Array, Array, float]:
-    """DeLong's structural components (V10 for positives, V01 for negatives) and the AUC."""
-    pos, neg = scores[positive], scores[~positive]
-    m, n = len(pos), len(neg)
-    rank_all = sps.rankdata(np.concatenate([pos, neg]))
-    rank_pos = sps.rankdata(pos)
-    rank_neg = sps.rankdata(neg)
-    v10 = (rank_all[:m] - rank_pos) / n
-    v01 = 1.0 - (rank_all[m:] - rank_neg) / m
-    auc = float(v10.mean())
-    return v10, v01, auc
+def placements(scores: Array, positive: Array) -> Array:
+    """DeLong's placement values from one sort: for a positive row the share of negatives
+    scored below it, for a negative row the share of positives scored above it (ties
+    count one half). Their mean over the positives (or the negatives) is the ROC AUC."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    uniq, level = np.unique(scores, return_inverse=True)  # ascending levels
+    level = level.reshape(-1)
+    p_at = np.bincount(level, positive, minlength=len(uniq))
+    q_at = np.bincount(level, minlength=len(uniq)) - p_at
+    p, q = p_at.sum(), q_at.sum()
+    neg_below = np.cumsum(q_at) - 0.5 * q_at
+    pos_above = p - np.cumsum(p_at) + 0.5 * p_at
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: Array = np.where(positive, neg_below[level] / q, pos_above[level] / p)
+    return out
 
 
 def delong(y_positive: Array, scores_a: Array, scores_b: Array) -> tuple[float, float, TestResult]:
     """DeLong's test for two correlated ROC AUCs on the same rows: ``(auc_a, auc_b,
     test)``; z is ``(auc_a - auc_b) / se``."""
     positive = np.asarray(y_positive, dtype=bool)
+    return delong_placements(
+        positive, placements(scores_a, positive), placements(scores_b, positive)
+    )
+
+
+def delong_placements(
+    positive: Array, place_a: Array, place_b: Array
+) -> tuple[float, float, TestResult]:
+    """DeLong's test from the two models' placement values (:func:`placements`)."""
+    positive = np.asarray(positive, dtype=bool)
     m, n = int(positive.sum()), int((~positive).sum())
     if m < 2 or n < 2:
         return float("nan"), float("nan"), TestResult("delong", float("nan"), float("nan"))
-    a10, a01, auc_a = _midrank_components(np.asarray(scores_a, dtype=np.float64), positive)
-    b10, b01, auc_b = _midrank_components(np.asarray(scores_b, dtype=np.float64), positive)
-    s10 = np.cov(np.vstack([a10, b10]))
-    s01 = np.cov(np.vstack([a01, b01]))
-    cov = s10 / m + s01 / n
-    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    a, b = np.asarray(place_a, dtype=np.float64), np.asarray(place_b, dtype=np.float64)
+    auc_a, auc_b = float(a[positive].mean()), float(b[positive].mean())
+    d = a - b
+    var = float(np.var(d[positive], ddof=1) / m + np.var(d[~positive], ddof=1) / n)
     diff = auc_a - auc_b
     if var <= 1e-300:
         p = 1.0 if diff == 0 else 0.0
-        return auc_a, auc_b, TestResult("delong", 0.0 if diff == 0 else float("inf"), p)
-    z = diff / np.sqrt(var)
-    return auc_a, auc_b, TestResult("delong", float(z), float(2 * sps.norm.sf(abs(z))))
+        return auc_a, auc_b, TestResult("delong", 0.0 if diff == 0 else float("inf"), p, 0.0)
+    se = float(np.sqrt(var))
+    z = diff / se
+    return auc_a, auc_b, TestResult("delong", float(z), float(2 * sps.norm.sf(abs(z))), se)
 
 
 def paired_t(loss_a: Array, loss_b: Array) -> TestResult:
@@ -169,3 +254,12 @@ def verdict(delta: float, p_value: float, *, higher_is_better: bool, confidence:
     if delta == 0:
         return "no significant difference"
     return "better" if (delta > 0) == higher_is_better else "worse"
+
+
+def one_sided_p(p_two_sided: float, improvement: float) -> float:
+    """The one-sided p-value of "no improvement" from a symmetric two-sided test whose
+    estimate is ``improvement`` (positive: the candidate is better)."""
+    if not np.isfinite(p_two_sided) or not np.isfinite(improvement):
+        return float("nan")
+    half = p_two_sided / 2
+    return half if improvement > 0 else 1.0 - half
