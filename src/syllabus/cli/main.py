@@ -123,13 +123,45 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "syllabus.cli.policy:policy",
         "Promotion policies: which stages a version may enter from where, and its gates.",
     ),
+    "deploy": (
+        "syllabus.cli.deploy:deploy",
+        "Deploy models: one spec for every environment, revisions, rollback, batch scoring.",
+    ),
     "evaluate": (
         "syllabus.cli.evaluate:evaluate_command",
         "Evaluate a model version on labelled data, optionally against a champion.",
     ),
+    "monitor": (
+        "syllabus.cli.monitor:monitor",
+        "Monitor drift, data quality and performance of data sets and deployed models.",
+    ),
     "evaluations": (
         "syllabus.cli.evaluate:evaluations",
         "Stored evaluations: list them, show one, write its HTML report.",
+    ),
+    "pipeline": (
+        "syllabus.cli.pipeline:pipeline",
+        "Run cached pipelines; list them, their runs and their DAG.",
+    ),
+    "agent": (
+        "syllabus.cli.agent:agent_command",
+        "Check pipeline triggers and run the pipelines they fire.",
+    ),
+    "ui": (
+        "syllabus.cli.ui:ui_command",
+        "Serve the web UI on the nearest workspace: runs, datasets, models and more.",
+    ),
+    "serve": (
+        "syllabus.cli.serve:serve_command",
+        "Serve a model over HTTP: Open Inference Protocol v2, /predict, /feedback, /metrics.",
+    ),
+    "server": (
+        "syllabus.cli.server:server_command",
+        "Serve the REST API (every component), the web UI and Prometheus metrics.",
+    ),
+    "admin": (
+        "syllabus.cli.admin:admin",
+        "Users, roles and API tokens of the team server.",
     ),
 }
 

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from syllabus import __version__
 from syllabus.client.code import CodeAPI
 from syllabus.client.datasets import DatasetsAPI
+from syllabus.client.deploy import DeployAPI
 from syllabus.client.evaluation import EvaluationAPI
 from syllabus.client.local import LocalBackend
+from syllabus.client.monitoring import MonitoringAPI
 from syllabus.client.pipelines import PipelinesAPI
 from syllabus.client.registry import RegistryAPI
 from syllabus.client.reproduce import ReproduceAPI
@@ -71,6 +73,8 @@ class Client(
     CodeAPI,
     RegistryAPI,
     EvaluationAPI,
+    DeployAPI,
+    MonitoringAPI,
     ReproduceAPI,
     PipelinesAPI,
 ):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from syllabus.blobs.store import BlobStore
     from syllabus.code.sql import SqlCodeStore
     from syllabus.datasets.sql import SqlDatasetStore
+    from syllabus.deploy.sql import SqlDeployStore
     from syllabus.evaluation.sql import SqlEvaluationStore
     from syllabus.registry.sql import SqlRegistryStore
     from syllabus.registry.webhooks import WebhookDispatcher
@@ -79,6 +80,12 @@ class LocalBackend:
         return SqlDatasetStore(self.engine)
 
     @cached_property
+    def deploy_store(self) -> SqlDeployStore:
+        from syllabus.deploy.sql import SqlDeployStore
+
+        return SqlDeployStore(self.engine)
+
+    @cached_property
     def evaluation_store(self) -> SqlEvaluationStore:
         from syllabus.evaluation.sql import SqlEvaluationStore
 
@@ -133,4 +140,5 @@ class LocalBackend:
             self.__dict__.pop("datasets_store", None)
             self.__dict__.pop("code_store", None)
             self.__dict__.pop("evaluation_store", None)
+            self.__dict__.pop("deploy_store", None)
             self._checked = False
