@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         start_run,
     )
     from syllabus.models import evaluate, load_model, log_model, register_model
+    from syllabus.pipelines import pipeline, step
 
 __version__ = "0.1.0.dev0"
 
@@ -86,10 +87,12 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
     "register_model",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]
 
 _LAZY = {
@@ -119,6 +122,7 @@ _LAZY = {
 _LAZY.update(
     dict.fromkeys(("evaluate", "load_model", "log_model", "register_model"), "syllabus.models")
 )
+_LAZY.update(dict.fromkeys(("pipeline", "step"), "syllabus.pipelines"))
 _LAZY.update(  # `%load_ext syllabus` (IPython looks these up on the module)
     dict.fromkeys(
         ("load_ipython_extension", "unload_ipython_extension"), "syllabus.integrations.notebook"

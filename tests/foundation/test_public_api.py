@@ -42,6 +42,8 @@ def test_all_is_pinned_and_importable() -> None:
         "log_params",
         "log_text",
         "load_model",
+        "pipeline",
+        "step",
         "log_model",
         "register_model",
         "set_tag",
