@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install demo test lint format bench clean chromium
 
 help:
 	@echo "make demo    create .venv, install, run the end-to-end demo on an embedded store"
@@ -27,8 +27,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/syllabus demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The web UI's browser tests drive Debian's Chromium; installed when missing and we are root.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		|| echo "could not install chromium: the browser tests skip (and fail when CI=true)"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
