@@ -1,0 +1,164 @@
+"""Monitors over a prediction log: incremental runs, delayed labels, schema checks,
+alerts (deduplicated, resolved, sent to webhooks), events and Prometheus text."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from syllabus import Client
+from syllabus.errors import ConflictError, InvalidArgumentError, SchemaMismatchError
+from syllabus.registry.webhooks import sign
+from tests.monitoring._log import write_feedback, write_predictions
+
+HOUR = 3_600_000
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    rng = np.random.default_rng(0)
+    n = 4000
+    pq.write_table(pa.table({"age": rng.normal(40, 10, n), "city": rng.choice(["a", "b"], n)}),
+                   tmp_path / "ref.parquet")  # fmt: skip
+    with Client(cwd=tmp_path, predictions=str(tmp_path / "log")) as c:
+        yield c
+
+
+def _inputs(rng: np.random.Generator, n: int, shift: float = 0.0) -> dict[str, Any]:
+    return {"age": rng.normal(40 + shift, 10, n), "city": rng.choice(["a", "b"], n)}
+
+
+def _base() -> int:
+    return (time.time_ns() // 1_000_000 // HOUR - 10) * HOUR
+
+
+def test_run_processes_each_segment_once_and_labels_arrive_later(
+    client: Client, tmp_path: Path
+) -> None:
+    client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"),
+                          window="1h", rules=["accuracy < 0.9", "psi(age) > 0.2"])  # fmt: skip
+    root, rng, base = tmp_path / "log", np.random.default_rng(1), _base()
+    ids = [f"q{i}" for i in range(500)]
+    preds = rng.integers(0, 2, 500)
+    write_predictions(root, "svc", _inputs(rng, 500), preds, ts_ms=base + 5, request_ids=ids)
+    write_predictions(root, "svc", _inputs(rng, 300), rng.integers(0, 2, 300), ts_ms=base + 10,
+                      variant="shadow")  # fmt: skip
+    first = client.run_monitor("m")[0]
+    assert (first.segments, first.rows, first.labelled) == (2, 500, 0)
+    again = client.run_monitor("m")[0]
+    assert (again.segments, again.feedback_segments, again.windows) == (0, 0, ())
+    (window,) = client.monitor_windows("m")
+    assert window.rows == 500
+    assert window.closed
+    assert window.summary["performance"] == {}
+    # labels arrive later: 400 right, 100 wrong
+    labels = preds.copy()
+    labels[:100] = 1 - labels[:100]
+    write_feedback(root, "svc", ids, labels, base + HOUR * 2)
+    later = client.run_monitor("m")[0]
+    assert (later.segments, later.feedback_segments, later.labelled) == (0, 1, 500)
+    (window,) = client.monitor_windows("m")
+    assert window.labelled == 500
+    assert window.summary["performance"]["accuracy"] == pytest.approx(0.8)
+    assert window.rows == 500  # the feedback did not count the rows twice
+    (alert,) = client.list_alerts("m", state="firing")
+    assert alert.rule == "accuracy < 0.9"
+    assert alert.value == pytest.approx(0.8)
+    # the same labels again change nothing (deduplicated by request and row)
+    write_feedback(root, "svc", ids, labels, base + HOUR * 2)
+    client.run_monitor("m")
+    assert client.monitor_windows("m")[0].labelled == 500
+    assert len(client.list_alerts("m")) == 1
+
+
+def test_alerts_fire_once_resolve_and_reach_webhooks(client: Client, tmp_path: Path) -> None:
+    received: list[tuple[dict[str, Any], str]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((json.loads(body), self.headers["X-Syllabus-Signature"]))
+            assert self.headers["X-Syllabus-Signature"] == sign("s3cret", body)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"),
+                              window="500 rows", rules=["drift(age) == 1 for 2 windows"],
+                              webhooks=[{"url": url, "secret": "s3cret"}])  # fmt: skip
+        root, rng = tmp_path / "log", np.random.default_rng(2)
+        write_predictions(root, "svc", _inputs(rng, 1000, shift=8), np.zeros(1000), ts_ms=1)
+        run = client.run_monitor("m")[0]
+        assert run.windows == (0, 500)
+        assert [e.event for e in run.events] == ["fired"]
+        write_predictions(root, "svc", _inputs(rng, 500, shift=8), np.zeros(500), ts_ms=2)
+        assert client.run_monitor("m")[0].events == ()  # still firing: no new alert
+        assert len(client.list_alerts("m")) == 1
+        write_predictions(root, "svc", _inputs(rng, 500), np.zeros(500), ts_ms=3)
+        resolved = client.run_monitor("m")[0]
+        assert [e.event for e in resolved.events] == ["resolved"]
+        events = client.alert_events()
+        assert [e.event for e in events] == ["fired", "resolved"]
+        assert client.alert_events(after=events[0].seq) == events[1:]
+        assert [r[0]["event"] for r in received] == ["monitor.alert.fired",
+                                                     "monitor.alert.resolved"]  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    text = client.monitoring_metrics()
+    assert 'syllabus_monitor_rows{monitor="m"} 500' in text
+    assert "syllabus_monitor_alert_firing" not in text
+
+
+def test_a_log_that_no_longer_matches_the_model_is_a_clear_error(
+    client: Client, tmp_path: Path
+) -> None:
+    client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"))
+    rng = np.random.default_rng(3)
+    write_predictions(tmp_path / "log", "svc", {"years": rng.normal(0, 1, 10),
+                      "city": ["a"] * 10}, np.zeros(10), ts_ms=1)  # fmt: skip
+    with pytest.raises(SchemaMismatchError, match=r"no column 'in.age'.*takes 'age'"):
+        client.run_monitor("m")
+    assert client.monitor_windows("m") == []
+    write_predictions(tmp_path / "log", "svc", {"age": ["x"] * 10, "city": ["a"] * 10},
+                      np.zeros(10), ts_ms=1)  # fmt: skip
+
+
+def test_a_running_monitor_is_not_run_twice_at_once(client: Client, tmp_path: Path) -> None:
+    monitor = client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"))
+    store = client._monitoring().store
+    assert store.acquire(monitor.id, "other", 60_000)
+    with pytest.raises(ConflictError, match="being run by another process"):
+        client.run_monitor("m")
+    store.release(monitor.id, "other")
+    assert client.run_monitor("m")[0].segments == 0
+
+
+def test_bad_settings_are_refused(client: Client, tmp_path: Path) -> None:
+    ref = str(tmp_path / "ref.parquet")
+    with pytest.raises(InvalidArgumentError, match="invalid duration"):
+        client.create_monitor("m", service="svc", reference=ref, window="soon")
+    with pytest.raises(InvalidArgumentError, match="alert rule"):
+        client.create_monitor("m", service="svc", reference=ref, rules=["psi > 1"])
+    with pytest.raises(InvalidArgumentError, match="invalid service"):
+        client.create_monitor("m", service="../x", reference=ref)
+    with pytest.raises(InvalidArgumentError, match="no column 'height'"):
+        client.create_monitor("m", service="svc", reference=ref, features=["height"])
+    assert client.list_monitors() == []
