@@ -143,7 +143,7 @@ def _to_arrow(parts: list[Any]) -> pa.Array | pa.ChunkedArray:
     for p in parts:
         if isinstance(p, np.ndarray):
             a = p.reshape(-1) if p.ndim == 0 else p
-            chunks.append(pa.array(a.tolist() if a.dtype.kind in "OUSM" or a.ndim > 1 else a))
+            chunks.append(pa.array(a.tolist() if a.dtype.kind in "OUS" or a.ndim > 1 else a))
         elif isinstance(p, pa.Array):
             chunks.append(p)
         else:
