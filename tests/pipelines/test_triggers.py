@@ -233,7 +233,9 @@ class Alerts:
 
     def alerts_after(self, after: str | None, rule: str) -> Sequence[AlertEvent]:
         return [
-            e for e in self.events if (after is None or e.id > after) and (rule in ("*", e.rule))
+            e
+            for e in self.events
+            if (after is None or e.id > after) and rule in ("*", e.rule, e.detail["monitor"])
         ]
 
 
@@ -246,7 +248,7 @@ def retrain():
     return "retrained"
 
 
-@pipeline(name="NAME", triggers=[on_alert("churn-drift")])
+@pipeline(name="NAME", triggers=[on_alert("churn-local")])
 def on_drift():
     retrain()
 """
@@ -261,11 +263,12 @@ def test_alert_trigger_fires_once_per_alert(
     agent = client.pipeline_agent(executor="inline")
     agent.alerts = alerts
     assert agent.tick() == []
-    alerts.events.append(AlertEvent("a1", "other-rule", {}))
+    alerts.events.append(AlertEvent("a1", "psi(age) > 0.2", {"monitor": "other"}))
     assert agent.tick() == []
-    alerts.events.append(AlertEvent("a2", "churn-drift", {"metric": "psi"}))
+    alerts.events.append(AlertEvent("a2", "psi(age) > 0.2", {"monitor": "churn-local"}))
     (event,) = agent.tick()
     assert event.occurrence == "a2"
     assert agent.tick() == []
     (firing,) = client.list_firings(mod)
-    assert firing.detail["metric"] == "psi"
+    assert firing.detail["rule"] == "psi(age) > 0.2"
+    assert firing.detail["monitor"] == "churn-local"

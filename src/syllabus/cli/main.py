@@ -147,6 +147,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "syllabus.cli.agent:agent_command",
         "Check pipeline triggers and run the pipelines they fire.",
     ),
+    "maturity": (
+        "syllabus.cli.maturity:maturity_command",
+        "Check the workspace against maturity levels 0-3 and say what is missing.",
+    ),
     "ui": (
         "syllabus.cli.ui:ui_command",
         "Serve the web UI on the nearest workspace: runs, datasets, models and more.",

@@ -20,6 +20,7 @@ from syllabus.client.datasets import DatasetsAPI
 from syllabus.client.deploy import DeployAPI
 from syllabus.client.evaluation import EvaluationAPI
 from syllabus.client.local import LocalBackend
+from syllabus.client.maturity import MaturityAPI
 from syllabus.client.monitoring import MonitoringAPI
 from syllabus.client.pipelines import PipelinesAPI
 from syllabus.client.registry import RegistryAPI
@@ -77,6 +78,7 @@ class Client(
     MonitoringAPI,
     ReproduceAPI,
     PipelinesAPI,
+    MaturityAPI,
 ):
     """Entry point to a Syllabus store.
 

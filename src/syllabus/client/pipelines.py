@@ -35,6 +35,33 @@ def _open_client(uri: str, blobs: str | None, cwd: str, settings: dict[str, Any]
     return Client(uri, blobs=blobs, cwd=Path(cwd), create=False, **settings)
 
 
+class _MonitoringAlerts:
+    """Alert triggers over monitoring's alert events (``seq`` is the cursor)."""
+
+    def __init__(self, events: Any) -> None:
+        self._events = events
+
+    def alerts_after(self, after: str | None, rule: str) -> list[Any]:
+        from syllabus.pipelines.triggers import AlertEvent
+
+        seq = int(after) if after and after.isdigit() else 0
+        out: list[AlertEvent] = []
+        while True:
+            batch = self._events(after=seq)
+            if not batch:
+                return out
+            for e in batch:
+                seq = max(seq, int(e.seq))
+                wanted = rule in ("*", e.monitor, e.rule, f"{e.monitor}:{e.rule}")
+                if e.event == "fired" and wanted:
+                    detail = {
+                        "monitor": e.monitor,
+                        "value": e.value,
+                        "window_start": e.window_start,
+                    }
+                    out.append(AlertEvent(f"{int(e.seq):012d}", e.rule, detail))
+
+
 class PipelinesAPI:
     """Pipelines, their runs, triggers and the agent (mixed into ``Client``)."""
 
@@ -101,9 +128,13 @@ class PipelinesAPI:
         return latest.id, latest.version
 
     def _alert_source(self) -> AlertSource | None:
-        """Monitoring's alerts for alert triggers (None until monitoring offers them)."""
-        lister = getattr(self, "pipeline_alert_source", None)
-        return lister() if callable(lister) else None
+        """Monitoring's alerts for alert triggers: its own source when it offers one
+        (``pipeline_alert_source``), else its alert events; None without monitoring."""
+        source = getattr(self, "pipeline_alert_source", None)
+        if callable(source):
+            return source()  # type: ignore[no-any-return]
+        events = getattr(self, "alert_events", None)
+        return _MonitoringAlerts(events) if callable(events) else None
 
     def _load(self, target: str | Pipeline | Any) -> Pipeline:
         from syllabus.pipelines.definition import Pipeline, PipelineFunction, load_pipeline

@@ -4,7 +4,7 @@ Declared with the pipeline (``@pipeline(triggers=[...])`` or ``triggers:`` in YA
 
     cron("0 3 * * *")              # every day at 03:00 UTC
     on_dataset("churn")            # each new version of dataset churn
-    on_alert("churn-drift")        # each new alert of monitoring rule churn-drift ("*": any)
+    on_alert("churn-local")        # each new alert of monitor churn-local ("*": any)
 
 Each is a dict (``{"cron": "0 3 * * *"}``, ``{"dataset": "churn"}``, ``{"alert": "..."}``)
 with an optional ``name`` and ``params`` (pipeline params the firing sets). A trigger keeps
@@ -191,7 +191,8 @@ def on_dataset(dataset: str, *, name: str | None = None, **params: Any) -> dict[
 
 
 def on_alert(rule: str = "*", *, name: str | None = None, **params: Any) -> dict[str, Any]:
-    """A trigger on each new monitoring alert of ``rule`` (a rule name, or ``*``)."""
+    """A trigger on each new monitoring alert matching ``rule``: a monitor's name, a rule's
+    text, ``MONITOR:RULE``, or ``*`` for any alert."""
     return _spec({"alert": rule}, name, params)
 
 
@@ -234,7 +235,8 @@ def parse_trigger(data: Mapping[str, Any], *, default_name: str) -> tuple[str, s
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """A monitoring alert as triggers see it: a time-ordered id, the rule's name and facts."""
+    """A fired monitoring alert as triggers see it: an id that sorts in time order, the
+    rule that fired and facts about it (monitor, value, window)."""
 
     id: str
     rule: str
@@ -242,10 +244,11 @@ class AlertEvent:
 
 
 class AlertSource(Protocol):
-    """Monitoring's alerts, newest last (supplied by the client when monitoring exists)."""
+    """Monitoring's fired alerts, oldest first (the client supplies monitoring's)."""
 
     def alerts_after(self, after: str | None, rule: str) -> Sequence[AlertEvent]:
-        """Alerts of ``rule`` (``*``: any) whose id sorts after ``after`` (all when None)."""
+        """Alerts matching ``rule`` (a monitor's name, a rule's text, ``MONITOR:RULE`` or
+        ``*``) whose id sorts after ``after`` (all when None), oldest first."""
         ...
 
 
