@@ -109,6 +109,19 @@ def _notebook(png: bytes) -> dict[str, Any]:
     }
 
 
+DEPLOY = """\
+service: churn-api
+model: {model}
+target: local
+workers: 1
+readiness_timeout: 60s
+log: {{enabled: false}}
+traffic: {traffic}
+environments:
+  staging: {{}}
+"""
+
+
 @dataclass(frozen=True)
 class Filled:
     """The filled workspace and the ids the tests look for."""
@@ -171,6 +184,14 @@ def _fill(client: Client, folder: Path) -> Filled:
     ).id
 
     request = client.request_transition("churn@1", "testing", comment=f"please {XSS}")
+
+    spec = folder / "deploy.yaml"  # two live revisions: a rollback has somewhere to go
+    spec.write_text(DEPLOY.format(model="churn@1", traffic="{}"))
+    client.apply_deployment(spec, "staging")
+    spec.write_text(
+        DEPLOY.format(model="churn@2", traffic="{canary: {model: churn@1, percent: 10}}")
+    )
+    client.apply_deployment(spec, "staging")
     return Filled(
         folder,
         runs["baseline"],
@@ -184,12 +205,17 @@ def _fill(client: Client, folder: Path) -> Filled:
 
 
 @pytest.fixture(scope="session")
-def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     folder = tmp_path_factory.mktemp("ui") / "demo"
     for _ in run_demo(folder):
         pass
     with Client(folder / ".syllabus", blobs=folder / ".syllabus" / "blobs", cwd=folder) as c:
-        return _fill(c, folder)
+        try:
+            yield _fill(c, folder)
+        finally:  # the serving processes the deployments started
+            for d in c.list_deployments():
+                if d.live is not None:
+                    c.stop_deployment(d.name, d.env)
 
 
 @contextlib.contextmanager
@@ -237,7 +263,7 @@ def ui_url(ui_client: Client) -> Iterator[str]:
 
 USERS = {
     "admin-token": UIUser("alice", frozenset({"admin"})),
-    "reader-token": UIUser("bob", frozenset({"reader"})),
+    "viewer-token": UIUser("bob", frozenset({"viewer"})),
 }
 
 

@@ -44,6 +44,8 @@ def _pages(f: Filled) -> list[tuple[str, str]]:
         ("evaluations", "/evaluations"),
         ("notebooks", "/notebooks"),
         ("notebook", "/notebook?path=analysis.ipynb"),
+        ("deployments", "/deployments"),
+        ("deployment", "/deployments/churn-api/staging"),
     ]
     if f.evaluation:
         pages.append(("evaluation", f"/evaluations/{f.evaluation}"))
@@ -178,14 +180,38 @@ def test_sign_in_with_a_token_and_read_only_users(auth_tab: Tab, filled: Filled)
     auth_tab.page.fill("input[name=token]", "wrong")
     auth_tab.page.click("form button[type=submit]")
     assert "not valid" in auth_tab.page.inner_text("main")
-    auth_tab.page.fill("input[name=token]", "reader-token")
+    auth_tab.page.fill("input[name=token]", "viewer-token")
     auth_tab.page.click("form button[type=submit]")
     auth_tab.page.wait_for_load_state("networkidle")
     assert auth_tab.page.url.endswith("/models/churn")
     assert "bob" in auth_tab.page.inner_text("header")
-    assert auth_tab.page.locator("button.approve").count() == 0  # a reader cannot approve
-    assert "read-only" in auth_tab.page.inner_text("main")
+    assert auth_tab.page.locator("button.approve").count() == 0  # a viewer cannot approve
+    assert "a maintainer decides" in auth_tab.page.inner_text("main")
     auth_tab.shot("signed-in-reader")
     auth_tab.page.click("header button:text('sign out')")
     auth_tab.page.wait_for_load_state("networkidle")
     assert "/login" in auth_tab.page.url
+
+
+def test_roll_back_a_deployment(tab: Tab, filled: Filled) -> None:
+    tab.open("/deployments/churn-api/staging")
+    assert "canary" in tab.page.inner_text("#traffic")
+    tab.page.wait_for_function("() => document.querySelector('[data-traffic]').dataset.drawn")
+    tab.shot("deployment-before-rollback")
+    tab.page.select_option("#rollback-form select[name=to]", "1")
+    tab.page.click("#rollback-form button")
+    tab.page.wait_for_load_state("networkidle")
+    assert tab.page.url.endswith("/deployments/churn-api/staging")
+    rows = tab.page.locator("#revisions tbody tr")
+    newest = rows.first.inner_text()
+    assert "rollback" in newest
+    assert "churn@1" in newest
+    assert "live" in newest
+    assert "rolled-back" in rows.nth(1).inner_text()
+    assert "ready" in tab.page.inner_text("#health")
+    tab.shot("deployment-rolled-back")
+    with Client(filled.folder / ".syllabus", cwd=filled.folder, create=False) as client:
+        live = client.get_deployment("churn-api", "staging").live
+        assert live is not None
+        assert (live.action, live.model_ref, live.based_on) == ("rollback", "churn@1", 1)
+    assert tab.errors == []

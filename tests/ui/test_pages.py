@@ -181,12 +181,12 @@ def test_sign_in_and_roles(auth_url: str, filled: Filled, ui_client: Client) -> 
         assert anon.get("/models/churn").status_code == 200
 
     request = ui_client.request_transition("toy@1", "testing", comment="role probe")
-    headers = {"Authorization": "Bearer reader-token"}
+    headers = {"Authorization": "Bearer viewer-token"}
     with httpx.Client(base_url=auth_url, headers=headers) as reader:
         token = _csrf(reader, "/models/toy")
         denied = reader.post(f"/requests/{request.id}/approve", data={"csrf_token": token})
         assert denied.status_code == 403
-        assert "read-only" in denied.text
+        assert "it needs maintainer" in denied.text
     assert request.id in [r.id for r in ui_client.list_transition_requests("toy")]
     with httpx.Client(base_url=auth_url, headers={"Authorization": "Bearer admin-token"}) as admin:
         token = _csrf(admin, "/models/toy")

@@ -42,8 +42,10 @@ log = logging.getLogger("syllabus.ui")
 
 CSRF_COOKIE = "syllabus_csrf"
 TOKEN_COOKIE = "syllabus_token"  # noqa: S105 - a cookie name, not a secret
-WRITE_ROLES = frozenset({"admin", "maintainer", "writer"})
-"""Roles that may change things from the UI (approve, reject, promote, roll back)."""
+ROLE_LEVELS = {"viewer": 1, "reader": 1, "editor": 2, "writer": 2, "maintainer": 3, "admin": 4}
+"""What each role may do from the UI (the team server's roles; each includes the lower
+ones): editors may ask for a transition; maintainers and admins decide (approve, reject,
+promote, roll back)."""
 
 # Everything the pages need comes from this origin; plotly draws with inline styles.
 _CSP = (
@@ -63,8 +65,18 @@ class UIUser:
     authenticated: bool = True
 
     @property
+    def level(self) -> int:
+        return max((ROLE_LEVELS.get(r, 0) for r in self.roles), default=0)
+
+    @property
     def can_write(self) -> bool:
-        return bool(self.roles & WRITE_ROLES)
+        """May ask for changes (request a transition)."""
+        return self.level >= ROLE_LEVELS["editor"]
+
+    @property
+    def can_decide(self) -> bool:
+        """May decide: approve, reject, promote, roll back."""
+        return self.level >= ROLE_LEVELS["maintainer"]
 
 
 ANONYMOUS_ADMIN = UIUser("anonymous", frozenset({"admin"}), authenticated=False)
@@ -167,12 +179,12 @@ class UI:
             if origin.rstrip("/") != expected:
                 raise PermissionDeniedError(f"a form posted from {origin} is refused")
 
-    def require_write(self, request: Request) -> UIUser:
+    def require(self, request: Request, role: str) -> UIUser:
+        """The user, when their role is ``role`` or above (PermissionDeniedError if not)."""
         user = self.user(request)
-        if not user.can_write:
-            raise PermissionDeniedError(
-                f"{user.name} may not change anything here (read-only role)"
-            )
+        if user.level < ROLE_LEVELS[role]:
+            have = ", ".join(sorted(user.roles)) or "no role"
+            raise PermissionDeniedError(f"{user.name} ({have}) may not do this: it needs {role}")
         return user
 
     # -- rendering -----------------------------------------------------------------------
@@ -369,16 +381,18 @@ def _static(request: Request, path: str) -> Response:
 def _add_login(router: APIRouter, ui: UI) -> None:
     from fastapi import Form
 
-    def login(request: Request, next: str = "/") -> HTMLResponse:
-        return ui.render(request, "login.html", {"next": _local(next)}, title="Sign in")
+    def login(request: Request, next: str = "") -> HTMLResponse:
+        home = ui.url(request, "ui_home")
+        return ui.render(request, "login.html", {"next": _local(next, home)}, title="Sign in")
 
     def login_post(
         request: Request,
         token: Annotated[str, Form()],
         csrf_token: Annotated[str, Form()] = "",
-        next: Annotated[str, Form()] = "/",
+        next: Annotated[str, Form()] = "",
     ) -> Response:
         ui.check_form(request, csrf_token)
+        home = ui.url(request, "ui_home")
         if ui.authenticate is None:
             return ui.redirect(request, "ui_home")
         user = ui.authenticate(token.strip())
@@ -386,11 +400,11 @@ def _add_login(router: APIRouter, ui: UI) -> None:
             return ui.render(
                 request,
                 "login.html",
-                {"next": _local(next), "failed": True},
+                {"next": _local(next, home), "failed": True},
                 status=401,
                 title="Sign in",
             )
-        response = RedirectResponse(_local(next), status_code=303)
+        response = RedirectResponse(_local(next, home), status_code=303)
         response.set_cookie(
             TOKEN_COOKIE,
             token.strip(),
@@ -412,10 +426,10 @@ def _add_login(router: APIRouter, ui: UI) -> None:
     ui.add(router, "/logout", logout, "ui_logout", methods=["POST"], public=True)
 
 
-def _local(target: str) -> str:
+def _local(target: str, home: str) -> str:
     """Only a path on this site is a place to go back to after signing in."""
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
+        return home
     return target
 
 

@@ -14,15 +14,15 @@ from fastapi.responses import Response
 from syllabus.errors import (
     InvalidArgumentError,
     NotFoundError,
-    PermissionDeniedError,
     PromotionRefusedError,
     SyllabusError,
 )
 from syllabus.refs import Stage
 
 if TYPE_CHECKING:
+    from syllabus.client import Client
     from syllabus.registry.models import ApprovalRequest, Event, ModelVersion
-    from syllabus.server.ui.app import UI, UIUser
+    from syllabus.server.ui.app import UI
 
 __all__ = ["add_routes", "lineage_graph"]
 
@@ -71,9 +71,16 @@ def lineage_graph(lineage: Mapping[str, Any]) -> list[dict[str, Any]]:
     for d in lineage.get("deployments") or []:
         if isinstance(d, Mapping):
             name = d.get("name") or d.get("deployment") or d.get("id")
+            env = d.get("environment") or d.get("env") or ""
             detail = " · ".join(str(d[k]) for k in ("environment", "status", "traffic") if d.get(k))
             deployments.append(
-                {"label": str(name), "detail": detail, "kind": "deployment", "target": str(name)}
+                {
+                    "label": str(name),
+                    "detail": detail,
+                    "kind": "deployment" if env else "",
+                    "target": str(name),
+                    "env": str(env),
+                }
             )
         else:
             deployments.append({"label": str(d), "detail": "", "kind": "", "target": ""})
@@ -83,6 +90,20 @@ def lineage_graph(lineage: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"title": "Model", "nodes": model},
         {"title": "Deployments", "nodes": deployments},
     ]
+
+
+def _deployments_of(client: Client, ref: str) -> list[dict[str, Any]]:
+    """The newest revision of each deployment that serves or served this version."""
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in client.model_deployments(ref):
+        key = (r.name, r.env)
+        if key not in newest:
+            newest[key] = {
+                "name": r.name,
+                "environment": r.env,
+                "status": f"revision {r.revision} {r.status}",
+            }
+    return list(newest.values())
 
 
 def _board(versions: list[ModelVersion]) -> dict[str, list[ModelVersion]]:
@@ -98,17 +119,6 @@ def _next_stage(stage: str) -> str:
     if stage in order[:-1]:
         return order[order.index(stage) + 1]
     return "archived" if stage == "production" else "development"
-
-
-def _role(user: UIUser, role: str) -> str | None:
-    """The role an approval is given as: one of the user's own roles (an admin may name
-    any); empty means none."""
-    role = role.strip()
-    if not role:
-        return None
-    if role not in user.roles and "admin" not in user.roles:
-        raise PermissionDeniedError(f"{user.name} does not hold the role {role!r}")
-    return role
 
 
 def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closure per page
@@ -161,7 +171,9 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
                 checked = client.check_transition(found.ref, check)
             except SyllabusError as exc:  # e.g. already in that stage: a message
                 check_error = str(exc)
-        lineage = client.model_lineage(found.ref)
+        lineage = dict(client.model_lineage(found.ref))
+        if not lineage.get("deployments"):
+            lineage["deployments"] = _deployments_of(client, found.ref)
         history = [
             e for e in reversed(client.model_history(found.name)) if e.version == found.version
         ]
@@ -214,10 +226,10 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         comment: Annotated[str, Form()] = "",
     ) -> Response:
         ui.check_form(request, csrf_token)
-        user = ui.require_write(request)
+        ui.require(request, "maintainer")
         client = ui.client(request)
         req, result, gates = client.approve_transition(
-            request_id, role=_role(user, role), comment=comment.strip() or None
+            request_id, role=role.strip() or None, comment=comment.strip() or None
         )
         moved = result.version if result is not None else None
         return _decided(request, req, "approved", gates=gates, moved=moved)
@@ -231,10 +243,10 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         comment: Annotated[str, Form()] = "",
     ) -> Response:
         ui.check_form(request, csrf_token)
-        user = ui.require_write(request)
+        ui.require(request, "maintainer")
         client = ui.client(request)
         req = client.reject_transition(
-            request_id, role=_role(user, role), comment=comment.strip() or None
+            request_id, role=role.strip() or None, comment=comment.strip() or None
         )
         return _decided(request, req, "rejected")
 
@@ -248,7 +260,7 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         comment: Annotated[str, Form()] = "",
     ) -> Response:
         ui.check_form(request, csrf_token)
-        ui.require_write(request)
+        ui.require(request, "editor")
         client = ui.client(request)
         if to not in STAGES:
             raise InvalidArgumentError(f"unknown stage {to!r}; one of {', '.join(STAGES)}")
@@ -266,7 +278,7 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         comment: Annotated[str, Form()] = "",
     ) -> Response:
         ui.check_form(request, csrf_token)
-        ui.require_write(request)
+        ui.require(request, "maintainer")
         client = ui.client(request)
         if to not in STAGES:
             raise InvalidArgumentError(f"unknown stage {to!r}; one of {', '.join(STAGES)}")

@@ -233,6 +233,23 @@
     el.setAttribute("data-drawn", "1");
   }
 
+  function initTraffic() {
+    document.querySelectorAll("[data-traffic]").forEach(function (el) {
+      var split = (json(el, "data-traffic") || []).filter(function (t) { return t.percent !== null; });
+      if (!split.length) {
+        return;
+      }
+      Plotly.newPlot(el, [{
+        type: "pie",
+        hole: 0.5,
+        labels: split.map(function (t) { return t.role + " " + t.model; }),
+        values: split.map(function (t) { return t.percent; }),
+        sort: false
+      }], layout({ margin: { l: 10, r: 10, t: 10, b: 10 }, showlegend: true }), plotConfig);
+      el.setAttribute("data-drawn", "1");
+    });
+  }
+
   function initRunSelection() {
     var button = document.querySelector("[data-compare-button]");
     if (!button) {
@@ -277,6 +294,7 @@
       initMetricCharts();
       initHistograms();
       initParallel();
+      initTraffic();
     }
   }
 
