@@ -69,6 +69,8 @@ __all__ = [
     "call_spec",
     "decode_frames",
     "encode_frame",
+    "protocol_docs",
+    "protocol_methods",
     "split_uri",
 ]
 
@@ -139,6 +141,16 @@ def protocol_methods(component: str) -> list[str]:
     for proto in _protocols()[component]:
         names.extend(n for n, v in vars(proto).items() if not n.startswith("_") and callable(v))
     return names
+
+
+def protocol_docs(component: str) -> dict[str, str]:
+    """``{method: docstring}`` of a component's store Protocol(s), without building models."""
+    docs: dict[str, str] = {}
+    for proto in _protocols()[component]:
+        for name, value in vars(proto).items():
+            if not name.startswith("_") and callable(value):
+                docs[name] = inspect.getdoc(value) or name.replace("_", " ")
+    return docs
 
 
 def _method(component: str, method: str) -> tuple[Callable[..., Any], dict[str, Any]]:

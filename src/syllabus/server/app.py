@@ -37,6 +37,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     from syllabus.server.limits import Guard
     from syllabus.server.routes import COMPONENT_ROUTES
     from syllabus.server.routes import system as system_routes
+    from syllabus.server.routes._rpc import document
 
     state = ServerState(config)
     app = FastAPI(
@@ -88,6 +89,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                 summary=app.summary,
                 routes=app.routes,
             )
+            document(schema)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
                 PROBLEM_SCHEMA
             )

@@ -9,20 +9,27 @@ document describes every body exactly.
 # No ``from __future__ import annotations``: FastAPI reads the endpoint signatures at runtime.
 
 import dataclasses
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from syllabus.client.remote import CallSpec, call_spec, protocol_methods
+from syllabus.client.remote import CallSpec, call_spec, protocol_docs
 from syllabus.errors import InvalidArgumentError
 from syllabus.registry.store import Audit
 from syllabus.server.models import Principal, Role
 from syllabus.server.state import ServerState, Workspace
 
-__all__ = ["ERROR_RESPONSES", "WORKSPACE_PATH", "Handler", "RoleRule", "store_router"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "WORKSPACE_PATH",
+    "Handler",
+    "RoleRule",
+    "document",
+    "store_router",
+]
 
 READS = ("get", "list", "search", "latest", "version_for", "resolve", "find", "runs_with")
 WORKSPACE_PATH = Annotated[
@@ -77,18 +84,25 @@ def json_response(spec: CallSpec, value: Any) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _endpoint(
+def _endpoint(  # noqa: PLR0917 - private, called once
     state: ServerState,
-    spec: CallSpec,
+    component: str,
+    method: str,
     store_of: Callable[[Workspace], Any],
     role: RoleRule,
     handler: Handler | None,
-) -> Callable[..., Response]:
-    fields = tuple(spec.args.model_fields)
-    what = f"{spec.component}.{spec.method}"
+) -> Callable[..., Awaitable[Response]]:
+    what = f"{component}.{method}"
 
-    def endpoint(request: Request, workspace: str, body: Any = None) -> Response:
-        args = {name: getattr(body, name) for name in fields} if body is not None else {}
+    def call(request: Request, workspace: str, raw: bytes) -> Response:
+        from pydantic import ValidationError
+
+        spec = call_spec(component, method)  # built on first use: the server starts fast
+        try:
+            body = spec.args.model_validate_json(raw or b"{}")
+        except ValidationError as exc:
+            raise InvalidArgumentError(_invalid(exc)) from None
+        args = {name: getattr(body, name) for name in spec.args.model_fields}
         needed = role if isinstance(role, Role) else role(args)
         principal = state.auth.require(request, workspace, needed, what)
         ws = state.workspace(workspace)
@@ -97,25 +111,54 @@ def _endpoint(
         if handler is not None:
             value = handler(ws, principal, args)
         else:
-            value = getattr(store_of(ws), spec.method)(**args)
+            value = getattr(store_of(ws), method)(**args)
         return json_response(spec, value)
 
-    body_type: Any = Annotated[spec.args, Body()]
-    body_default: Any = inspect.Parameter.empty
-    if not fields:
-        body_type = Annotated[spec.args | None, Body()]
-        body_default = None
-    param = inspect.Parameter
-    kind = param.POSITIONAL_OR_KEYWORD
-    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            param("request", kind, annotation=Request),
-            param("workspace", kind, annotation=WORKSPACE_PATH),
-            param("body", kind, annotation=body_type, default=body_default),
-        ]
-    )
+    async def endpoint(request: Request, workspace: WORKSPACE_PATH) -> Response:
+        raw = await request.body()
+        return await run_in_threadpool(call, request, workspace, raw)
+
     endpoint.__name__ = what
     return endpoint
+
+
+def _invalid(exc: Any) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def document(schema: dict[str, Any]) -> None:
+    """Fill the request and answer schemas of the generated routes into an OpenAPI
+    document (done when the document is first asked for, not at start-up)."""
+    from pydantic.json_schema import models_json_schema
+
+    operations = [
+        op
+        for item in schema.get("paths", {}).values()
+        for op in item.values()
+        if isinstance(op, dict) and "x-syllabus-call" in op
+    ]
+    specs = [call_spec(*op["x-syllabus-call"]) for op in operations]
+    models: list[tuple[Any, Any]] = []
+    for spec in specs:
+        models += [(spec.args, "validation"), (spec.result, "serialization")]
+    refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+    for op, spec in zip(operations, specs, strict=True):
+        has_args = bool(spec.args.model_fields)
+        op["requestBody"] = {
+            "required": any(f.is_required() for f in spec.args.model_fields.values()),
+            "content": {"application/json": {"schema": refs[(spec.args, "validation")]}},
+        }
+        if not has_args:
+            op["requestBody"]["required"] = False
+        op["responses"]["200"] = {
+            "description": "The method's result",
+            "content": {"application/json": {"schema": refs[(spec.result, "serialization")]}},
+        }
 
 
 def store_router(
@@ -129,20 +172,19 @@ def store_router(
 ) -> APIRouter:
     """A router exposing every method of ``component``'s store Protocol(s)."""
     router = APIRouter(prefix="/w/{workspace}", tags=[component])
-    for method in protocol_methods(component):
+    for method, doc in protocol_docs(component).items():
         if method in hidden:
             continue
-        spec = call_spec(component, method)
         role = (roles or {}).get(method, default_role(method))
         label = role.label if isinstance(role, Role) else "depends on the arguments"
         router.add_api_route(
-            spec.path,
-            _endpoint(state, spec, store_of, role, (handlers or {}).get(method)),
+            f"/{component}/{method}",
+            _endpoint(state, component, method, store_of, role, (handlers or {}).get(method)),
             methods=["POST"],
-            response_model=spec.result,
-            summary=spec.doc.splitlines()[0] if spec.doc else method,
-            description=f"{spec.doc}\n\nRole needed: {label}.",
+            summary=doc.splitlines()[0],
+            description=f"{doc}\n\nRole needed: {label}.",
             operation_id=f"{component}_{method}",
             responses=ERROR_RESPONSES,
+            openapi_extra={"x-syllabus-call": [component, method]},
         )
     return router
