@@ -160,11 +160,15 @@ def _chunks(table: Any, rows: int) -> Iterator[Any]:
 
 def _local(job: BatchJob, table: Any, workers: int) -> Iterator[Any]:
     """Results in chunk order from a pool of spawned processes (at most 2 per worker in
-    flight, so memory stays bounded)."""
+    flight, so memory stays bounded); in this process when there is one worker."""
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
 
     args = (str(job.model_folder), job.model_path, job.model_digest, job.trust)
+    if workers == 1:
+        for chunk in _chunks(table, job.chunk_rows):
+            yield score_chunk(*args, chunk)
+        return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[Any]] = deque()
@@ -214,6 +218,23 @@ def _output(chunk: Any, predicted: np.ndarray[Any, Any], score: Any) -> Any:
     return out
 
 
+def _check_columns(job: BatchJob, table: Any, ref: str) -> None:
+    """Fail before any work when the data lacks a column the model takes."""
+    inputs = (job.signature or {}).get("inputs") or {}
+    wanted = [c["name"] for c in inputs.get("columns", ())]
+    missing = [n for n in wanted if n not in table.column_names]
+    if missing:
+        raise InvalidArgumentError(
+            f"{job.model_ref} cannot score {ref}: the data has no column {missing[0]!r} "
+            f"(it has {', '.join(table.column_names[:10])})"
+        )
+    for name in ("prediction", "score"):
+        if name in table.column_names:
+            raise InvalidArgumentError(
+                f"{ref} has a column {name!r} already; the scores would overwrite it"
+            )
+
+
 def run_batch(
     job: BatchJob,
     source: Any,
@@ -230,6 +251,7 @@ def run_batch(
     if job.chunk_rows < 1:
         raise InvalidArgumentError("chunk_rows must be at least 1")
     table = data.read_table(source)
+    _check_columns(job, table, source.ref)
     total = int(table.num_rows)
     chunks = max(1, -(-total // job.chunk_rows))
     workers = job.workers or min(os.cpu_count() or 1, chunks)
