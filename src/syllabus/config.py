@@ -199,6 +199,15 @@ SETTINGS: tuple[Setting, ...] = (
         "read by monitoring). Default: the workspace's predictions/ folder.",
     ),
     Setting(
+        "pipeline_executor",
+        "SYLLABUS_PIPELINE_EXECUTOR",
+        "pipelines.executor",
+        "str",
+        "local",
+        "Where pipeline steps run by default: local (a process pool), ray (Ray tasks; "
+        "RAY_ADDRESS names a cluster) or inline (this process, one step at a time).",
+    ),
+    Setting(
         "token",
         "SYLLABUS_TOKEN",
         "server.token",
@@ -241,6 +250,7 @@ class Settings:
     system_metrics: bool = False
     system_metrics_interval: float = 10.0
     predictions: str | None = None
+    pipeline_executor: str = "local"
     token: str | None = None
     sources: Mapping[str, Source] = field(default_factory=dict)
 

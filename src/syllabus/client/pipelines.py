@@ -193,7 +193,7 @@ class PipelinesAPI:
                 raise NotFoundError(f"pipeline {pipeline.name!r} has no run to resume")
             resume = runs[0].id
         if executor is None:
-            executor = str(getattr(self.settings, "pipeline_executor", None) or "local")
+            executor = self.settings.pipeline_executor
         if resume is not None and force:
             raise InvalidArgumentError("--resume and --force do not mix")
         return service.run(
@@ -234,7 +234,7 @@ class PipelinesAPI:
         from syllabus.pipelines.agent import Agent
 
         if executor is None:
-            executor = str(getattr(self.settings, "pipeline_executor", None) or "local")
+            executor = self.settings.pipeline_executor
         return Agent(
             self._pipelines(write=True),
             latest_dataset=self._latest_dataset,
