@@ -1,15 +1,17 @@
-"""The TrackingStore contract, through the service, on SQLite and PostgreSQL."""
+"""The TrackingStore contract, through the service, on SQLite and PostgreSQL, directly and
+through a live server (the remote backend)."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from syllabus.blobs.store import BlobStore
+from syllabus.blobs.store import BlobStore, open_blob_store
 from syllabus.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -21,6 +23,54 @@ from syllabus.meta.tables.tracking import metrics
 from syllabus.tracking.models import Metric, RunInput, RunStatus
 from syllabus.tracking.service import TrackingService
 from syllabus.tracking.sql import SqlTrackingStore
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+
+_ = live_server  # a fixture the remote parameters use
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), *REMOTE_BACKENDS]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return db_url_for(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def remote(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> str | None:
+    """The server URI of this test's workspace when the backend is remote."""
+    if not str(request.node.callspec.params["db_url"]).startswith("remote"):
+        return None
+    return remote_workspace(request, db_url, tmp_path)
+
+
+@pytest.fixture
+def store(engine: sa.Engine, remote: str | None) -> Iterator[SqlTrackingStore]:
+    if remote is None:
+        yield SqlTrackingStore(engine)
+        return
+    from syllabus.client.remote import Http, RemoteTrackingStore
+
+    http = Http(remote)
+    over_http = RemoteTrackingStore(http)
+    over_http.engine = engine  # type: ignore[attr-defined] # the tests look into the database
+    yield over_http  # type: ignore[misc]
+    http.close()
+
+
+@pytest.fixture
+def blobs(tmp_path: Path, remote: str | None) -> Iterator[BlobStore]:
+    if remote is None:
+        store = open_blob_store(str(tmp_path / "blobs"))
+        yield store
+        store.close()
+        return
+    from syllabus.client.remote import Http, RemoteObjectBackend
+
+    http = Http(remote)
+    store = BlobStore(RemoteObjectBackend(http))
+    yield store
+    store.close()
+    http.close()
 
 
 def test_experiments_create_rename_delete_restore_and_reuse_names(

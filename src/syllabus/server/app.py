@@ -10,9 +10,11 @@ in ``SYLLABUS_SERVER_CONFIG`` as JSON).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from syllabus import __version__
@@ -40,7 +42,14 @@ def create_app(config: ServerConfig) -> FastAPI:
     from syllabus.server.routes._rpc import document
 
     state = ServerState(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Syllabus",
         version=__version__,
         summary="Data versions, code, experiments, registry and evaluation of ML models.",
@@ -97,10 +106,6 @@ def create_app(config: ServerConfig) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        state.close()
 
     return app
 
