@@ -1,4 +1,5 @@
-"""The DatasetStore contract on SQLite and PostgreSQL, including concurrent adds."""
+"""The DatasetStore contract on SQLite and PostgreSQL, directly and through a live server,
+including concurrent adds."""
 
 from __future__ import annotations
 
@@ -13,21 +14,32 @@ from syllabus.datasets import SqlDatasetStore, VersionSpec
 from syllabus.errors import AlreadyExistsError
 from syllabus.meta import BlobRefs, create_engine, ensure_schema
 from tests.datasets import _workers
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+
+_ = live_server  # a fixture the remote parameters use
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), *REMOTE_BACKENDS]
+)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'meta.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+    return db_url_for(request, request.param, tmp_path)
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[SqlDatasetStore]:
+def store(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[SqlDatasetStore]:
     engine = create_engine(db_url)
     ensure_schema(engine)
-    yield SqlDatasetStore(engine)
+    if not str(request.node.callspec.params["db_url"]).startswith("remote"):
+        yield SqlDatasetStore(engine)
+    else:  # the same store through a live server
+        from syllabus.client.remote import Http, RemoteStore
+
+        http = Http(remote_workspace(request, db_url, tmp_path))
+        over_http = RemoteStore(http, "datasets")
+        over_http._engine = engine  # type: ignore[attr-defined] # the tests look into the database
+        yield over_http  # type: ignore[misc]
+        http.close()
     engine.dispose()
 
 
