@@ -531,5 +531,6 @@ class SqlPipelineStore:
                     with conn.begin_nested():
                         conn.execute(sa.insert(_C).values(key=entry.key, **values))
                 except IntegrityError:  # a concurrent run cached it first: keep theirs
-                    pass
+                    return
+            self._refs.remove_owner("step_cache", entry.key, conn)  # a replaced result
             self._refs.add([BlobRef(entry.digest, "pipeline", "step_cache", entry.key)], conn)
