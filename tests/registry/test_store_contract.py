@@ -1,10 +1,11 @@
-"""The registry store contract on SQLite and PostgreSQL: versions, references, the one
+"""The registry store contract on SQLite and PostgreSQL, directly and through a live server:
+versions, references, the one
 production version under concurrent promotions (enforced by the database), retirement."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,43 @@ from syllabus.refs import Stage, parse_ref
 from syllabus.registry.models import VersionSpec
 from syllabus.registry.sql import SqlRegistryStore
 from syllabus.registry.store import Audit
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+
+_ = live_server  # a fixture the remote parameters use
 
 AUDIT = Audit("tester")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", *REMOTE_BACKENDS])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'r.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return db_url_for(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def stores(
+    request: pytest.FixtureRequest, url: str, tmp_path: Path
+) -> Iterator[Callable[[], SqlRegistryStore]]:
+    """Makes stores over the test's database: directly, or through a live server."""
+    closers: list[Callable[[], None]] = []
+    remote = None
+    if str(request.node.callspec.params["url"]).startswith("remote"):
+        remote = remote_workspace(request, url, tmp_path)
+
+    def make() -> SqlRegistryStore:
+        if remote is None:
+            engine = create_engine(url)
+            ensure_schema(engine)
+            closers.append(engine.dispose)
+            return SqlRegistryStore(engine)
+        from syllabus.client.remote import Http, RemoteStore
+
+        http = Http(remote)
+        closers.append(http.close)
+        return RemoteStore(http, "registry")  # type: ignore[return-value]
+
+    yield make
+    for close in closers:
+        close()
 
 
 @pytest.fixture
@@ -51,8 +80,8 @@ def _spec(n: int) -> VersionSpec:
     )
 
 
-def test_contract(engine: sa.Engine) -> None:
-    store = SqlRegistryStore(engine)
+def test_contract(engine: sa.Engine, stores: Callable[[], SqlRegistryStore]) -> None:
+    store = stores()
     v1 = store.create_version("churn", _spec(1), AUDIT)
     v2 = store.create_version("churn", _spec(2), AUDIT)
     assert (v1.version, v2.version) == (1, 2)
@@ -100,12 +129,10 @@ def test_database_refuses_two_exclusive_production_versions(engine: sa.Engine) -
         occupy(v2, conn)
 
 
-def test_concurrent_promotions_leave_one(url: str) -> None:
-    engines = [create_engine(url) for _ in range(4)]
-    ensure_schema(engines[0])
-    stores = [SqlRegistryStore(e) for e in engines]
+def test_concurrent_promotions_leave_one(stores: Callable[[], SqlRegistryStore]) -> None:
+    four = [stores() for _ in range(4)]
     for n in range(4):
-        stores[0].create_version("churn", _spec(n + 1), AUDIT)
+        four[0].create_version("churn", _spec(n + 1), AUDIT)
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -116,13 +143,11 @@ def test_concurrent_promotions_leave_one(url: str) -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=promote, args=(s, n + 1)) for n, s in enumerate(stores)]
+    threads = [threading.Thread(target=promote, args=(s, n + 1)) for n, s in enumerate(four)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors
-    assert len(stores[0].list_versions("churn", stage=Stage.PRODUCTION)) == 1
-    assert len(stores[0].list_versions("churn", stage=Stage.ARCHIVED)) == 3
-    for e in engines:
-        e.dispose()
+    assert len(four[0].list_versions("churn", stage=Stage.PRODUCTION)) == 1
+    assert len(four[0].list_versions("churn", stage=Stage.ARCHIVED)) == 3
