@@ -89,9 +89,9 @@ def judge(
     settings: BeatsSettings,
     resamples: int,
     seed: int,
-) -> tuple[bool, bool, bool, float]:
+) -> tuple[bool, bool, bool, float, float]:
     """(gate promotes, previous two-sided rule promotes, naive rule promotes, point
-    delta) for challenger ``s_b``."""
+    delta, DeLong's standard error) for challenger ``s_b``."""
     scored = []
     for s in (s_b, s_a):  # candidate first, as the service orders them
         proba = 1 / (1 + np.exp(-(s - 0.5)))
@@ -106,7 +106,8 @@ def judge(
     two_sided = cmp.verdict == "better" and (
         settings.min_delta == 0 or (cmp.low is not None and cmp.low >= settings.min_delta)
     )
-    return promoted, two_sided, delta > settings.min_delta, delta
+    se = float("nan") if cmp.se is None else cmp.se
+    return promoted, two_sided, delta > settings.min_delta, delta, se
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,14 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, auc in cases.items():
         mu = mu_for(auc)
         gate = old = naive = 0
-        deltas = []
+        deltas, ses = [], []
         for i in range(args.sets):
             y, s_a, s_b = draw_test_set(rng, args.rows, mu, args.rho)
-            g, o, n, d = judge(y, s_a, s_b, settings, args.resamples, seed=args.seed + i)
+            g, o, n, d, se = judge(y, s_a, s_b, settings, args.resamples, seed=args.seed + i)
             gate += g
             old += o
             naive += n
             deltas.append(d)
+            ses.append(se)
         rate, naive_rate = gate / args.sets, naive / args.sets
         low, high = wilson(gate, args.sets)
         if name == "better":
@@ -164,8 +166,13 @@ def main(argv: list[str] | None = None) -> int:
             unsure = low <= MAX_FALSE
         verdict = "PASS" if sure else ("PASS (within sampling error)" if ok else (
             "MISS (within sampling error)" if unsure else "MISS"))  # fmt: skip
+        # DeLong's standard error against the spread of the deltas over the test sets,
+        # and the power an exact one-sided z-test at 5 % has with that spread
+        spread, mean_se = float(np.std(deltas, ddof=1)), float(np.nanmean(ses))
+        ideal = float(sps.norm.cdf((auc - base - args.min_delta) / spread - sps.norm.ppf(0.95)))
         summary[name] = {"gate": rate, "interval": (low, high), "previous": old / args.sets,
-                         "naive": naive_rate}  # fmt: skip
+                         "naive": naive_rate, "sd": spread, "se": mean_se,
+                         "ideal": ideal}  # fmt: skip
         table.add_row(
             name,
             f"{auc - base:+.4f}",
@@ -178,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
             verdict,
         )
     console.print(table)
+    for name, row in summary.items():
+        console.print(
+            f"{name}: sd of the delta over test sets {row['sd']:.5f}, mean DeLong se "
+            f"{row['se']:.5f}; an exact one-sided 5 % test with that spread promotes "
+            f"{row['ideal']:.1%} (the gate: {row['gate']:.1%})"
+        )
     console.print(f"{3 * args.sets} evaluations in {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from syllabus import Client, PromotionRefusedError
+from syllabus.evaluation.gate import BeatsSettings, _judge
+from syllabus.evaluation.models import Comparison
 from syllabus.refs import Stage
 
 POLICY = """\
@@ -64,3 +66,39 @@ def test_no_champion_passes_and_bad_settings_fail(prepared: Client) -> None:
     prepared.apply_policy(POLICY.replace("confidence: 0.95", "confidense: 0.9"))
     with pytest.raises(PromotionRefusedError, match="unknown key 'confidense'"):
         prepared.transition_stage("churn@3", "production")
+
+
+def _cmp(delta: float, p: float, se: float | None, *, higher: bool = True) -> Comparison:
+    return Comparison("roc_auc", 0.8, 0.8 - delta, delta, delta - 0.01, delta + 0.01,
+                      "delong", delta / se if se else 0.0, p, "x", higher, se)  # fmt: skip
+
+
+def test_judge_is_one_sided_at_the_gate_confidence() -> None:
+    s = BeatsSettings(metrics=("roc_auc",), confidence=0.95)
+    # two-sided p = 0.08: not significant two-sided, but better one-sided at 5 %
+    ok, text = _judge(_cmp(0.008, 0.08, 0.0046), "roc_auc", s)
+    assert ok
+    assert "one-sided delong p=0.04" in text
+    assert not _judge(_cmp(0.008, 0.12, 0.0057), "roc_auc", s)[0]  # one-sided p 0.06
+    assert not _judge(_cmp(-0.008, 0.08, 0.0046), "roc_auc", s)[0]  # the wrong direction
+    ok, text = _judge(_cmp(-0.02, 0.001, 0.006), "roc_auc", s)
+    assert not ok
+    assert "worse" in text
+    # a loss: lower is better
+    assert _judge(_cmp(-0.01, 0.01, 0.004, higher=False), "log_loss", s)[0]
+    assert not _judge(_cmp(0.01, 0.01, 0.004, higher=False), "log_loss", s)[0]
+
+
+def test_judge_margin_uses_the_one_sided_bound() -> None:
+    margin = BeatsSettings(metrics=("roc_auc",), confidence=0.95, min_delta=0.002)
+    # improvement 0.01, se 0.004: bound 0.01 - 1.645 * 0.004 = 0.0034 >= 0.002
+    assert _judge(_cmp(0.01, 0.0124, 0.004), "roc_auc", margin)[0]
+    # se 0.005: bound 0.0018 < 0.002, although better than 0 one-sided
+    ok, text = _judge(_cmp(0.01, 0.0455, 0.005), "roc_auc", margin)
+    assert not ok
+    assert "not surely >= 0.002" in text
+    # a record without a standard error falls back to its interval's lower bound
+    assert not _judge(_cmp(0.01, 0.0124, None), "roc_auc", margin)[0]  # low 0.0 < 0.002
+    wide = BeatsSettings(metrics=("roc_auc",), confidence=0.95, min_delta=0.0001)
+    assert not _judge(_cmp(0.01, 0.0124, None), "roc_auc", wide)[0]
+    assert _judge(_cmp(0.02, 0.0001, None), "roc_auc", wide)[0]  # low 0.01

@@ -119,3 +119,38 @@ def test_record_round_trip_on_postgresql(pg_url: str, workdir: Path, tmp_path: P
         assert client.get_evaluation(e.id) == e
         assert [x.id for x in client.list_evaluations("churn@1")] == [e.id]
         assert client.evaluation_results(e.id)["champion"]["model"] == "churn@1"
+
+
+def test_rows_stream_in_batches(
+    prepared: Client, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 64 rows give the same evaluation as one batch; rows without a label
+    are left out, whichever batch they fall in."""
+    import syllabus.evaluation.service as service
+
+    whole = prepared.evaluate("churn@2", "holdout@1", "label", against="churn@1", resamples=50)
+    seen: list[int] = []
+    original = service._Scorer.predict
+
+    def spy(self: service._Scorer, batch: object, dataset: object) -> None:
+        seen.append(batch.num_rows)  # type: ignore[attr-defined]
+        original(self, batch, dataset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_BATCH", 64)
+    monkeypatch.setattr(service._Scorer, "predict", spy)
+    batched = prepared.evaluate("churn@2", "holdout@1", "label", against="churn@1", resamples=50)
+    assert max(seen) == 64
+    assert sum(seen) == 2 * 800
+    assert batched.metrics == whole.metrics
+    assert batched.comparisons == whole.comparisons
+    text = (workdir / "holdout.csv").read_text().splitlines()
+    header, rows = text[0], text[1:]
+    label = header.split(",").index("label")
+    blanked = [
+        ",".join("" if j == label and i % 100 == 5 else v for j, v in enumerate(r.split(",")))
+        for i, r in enumerate(rows)
+    ]
+    (workdir / "holdout.csv").write_text("\n".join([header, *blanked]) + "\n")
+    prepared.add_dataset("holdout", workdir / "holdout.csv")
+    partial = prepared.evaluate("churn@2", "holdout@2", "label", resamples=20)
+    assert partial.rows == 800 - 8

@@ -27,6 +27,7 @@ MAPE. Custom metrics are functions ``f(y_true, y_pred) -> float``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -606,7 +607,11 @@ def bootstrap(
     the same resamples (the paired bootstrap); see :func:`syllabus.evaluation.stats.plan`
     for how resamples are drawn."""
     p = plan(n, count, seed, max_units=max_units)
-    samples = _resampled(models, p) if p.count > 0 else [[[] for _ in m.metrics] for m in models]
+    if p.count > 0:
+        with _one_blas_thread():
+            samples = _resampled(models, p)
+    else:
+        samples = [[[] for _ in m.metrics] for m in models]
     out: list[dict[str, MetricSamples]] = []
     everything = np.arange(n)
     for mi, model in enumerate(models):
@@ -628,6 +633,18 @@ def bootstrap(
             result[metric.name] = MetricSamples(point, low, high, drawn)
         out.append(result)
     return out
+
+
+def _one_blas_thread() -> AbstractContextManager[Any]:
+    """The resample products are many small matrix products: threaded BLAS spends more
+    on waking and spinning its threads than on the work (10x slower on a busy machine,
+    measured), so they run on one thread."""
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return nullcontext()
+    limits: AbstractContextManager[Any] = threadpool_limits(1, user_api="blas")
+    return limits
 
 
 def _resampled(models: Sequence[Scored], p: Plan) -> list[list[list[Array]]]:
