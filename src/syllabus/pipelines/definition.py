@@ -72,6 +72,7 @@ __all__ = [
     "StepNode",
     "dataset",
     "import_object",
+    "import_step",
     "load_pipeline",
     "load_yaml",
     "model",
@@ -522,6 +523,15 @@ def _import_file(path: Path, root: Path | None) -> Any:
             return importlib.import_module(full.stem)
         except ImportError as exc:
             raise InvalidArgumentError(f"cannot import {str(path)!r}: {exc}") from None
+
+
+def import_step(spec: str, *, root: Path | None = None) -> Callable[..., Any]:
+    """The function of the ``@step`` that ``spec`` names. Only decorated steps run: a
+    definition (say, one stored in a shared database) cannot name any other callable."""
+    obj = import_object(spec, root=root)
+    if not isinstance(obj, Step):
+        raise InvalidArgumentError(f"{spec!r} is not a @step function (decorate it with @step)")
+    return obj.fn
 
 
 def load_pipeline(target: str, *, root: Path | None = None) -> Pipeline:

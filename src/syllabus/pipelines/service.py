@@ -34,7 +34,7 @@ from syllabus._utils.ids import new_id
 from syllabus.blobs.digest import Digest
 from syllabus.errors import InvalidArgumentError, NotFoundError, SyllabusError
 from syllabus.pipelines.codehash import code_digest
-from syllabus.pipelines.definition import Pipeline, StepNode, import_object
+from syllabus.pipelines.definition import Pipeline, StepNode, import_step
 from syllabus.pipelines.executors import Executor, make_executor
 from syllabus.pipelines.models import (
     CacheEntry,
@@ -230,11 +230,7 @@ class PipelineService:
         return Pipeline.from_json(info.definition, source=info.source)
 
     def _function(self, node: StepNode) -> Callable[..., Any]:
-        fn = import_object(node.uses, root=self.root)
-        fn = getattr(fn, "fn", fn)
-        if not callable(fn):
-            raise InvalidArgumentError(f"step {node.name!r}: {node.uses!r} is not a function")
-        return fn  # type: ignore[no-any-return]
+        return import_step(node.uses, root=self.root)
 
     # -- running ---------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from syllabus.pipelines.definition import CONTEXT_PARAM, import_object
+from syllabus.pipelines.definition import CONTEXT_PARAM, import_step
 
 __all__ = [
     "DatasetArg",
@@ -227,8 +227,7 @@ def execute_step(task: StepTask) -> StepOutcome:
     try:
         from pathlib import Path
 
-        fn = import_object(task.uses, root=Path(task.root) if task.root else None)
-        fn = getattr(fn, "fn", fn)  # a Step: its function
+        fn = import_step(task.uses, root=Path(task.root) if task.root else None)
         host = _host(task.host_factory)
         kwargs = {k: _argument(v, host) for k, v in task.kwargs.items()}
         import inspect
