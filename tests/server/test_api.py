@@ -1,0 +1,269 @@
+"""The Python API and CLI over HTTP, errors as problem JSON, limits, metrics, retries."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from syllabus import Client
+from syllabus.client.remote import Http, RemoteTrackingStore
+from syllabus.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    StorageError,
+)
+from tests.fixtures.cli import Runner
+from tests.server.live import LiveServer
+
+
+@pytest.fixture
+def uri(live_server: LiveServer, tmp_path: Path) -> Iterator[str]:
+    name = f"api{tmp_path.name[-8:].lower().replace('_', '-')}"
+    uri = live_server.add_workspace(f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "blobs", name)
+    yield uri
+    live_server.drop_workspace(name)
+
+
+@pytest.fixture
+def client(uri: str) -> Iterator[Client]:
+    with Client(uri) as c:
+        yield c
+
+
+def test_python_api_over_http(client: Client, tmp_path: Path) -> None:
+    run = client.create_run("exp", name="first", params={"lr": 0.1}, tags={"t": "ünï"})
+    for step in range(50):
+        client.log_metric(run.id, "loss", 1 / (step + 1), step=step)
+    client.log_metric(run.id, "odd", math.inf)
+    (tmp_path / "a.txt").write_text("artifact bytes")
+    client.log_artifact(run.id, tmp_path / "a.txt", "files/a.txt")
+    client.end_run(run.id)
+    got = client.get_run(run.id[:8])
+    assert got.params == {"lr": "0.1"}
+    assert got.tags == {"t": "ünï"}
+    assert got.metrics["odd"].value == math.inf
+    assert [p.step for p in client.get_metric_history(run.id, "loss")] == list(range(50))
+    assert client.read_artifact(run.id, "files/a.txt") == b"artifact bytes"
+    assert [r.id for r in client.search_runs("exp", filter="metrics.loss < 0.5")] == [run.id]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,x\n1,0.5\n2,1.5\n")
+    added = client.add_dataset("churn", data, message="first")
+    assert client.get_dataset("churn@1").id == added.version.id
+    client.checkout_dataset("churn@1", tmp_path / "out")
+    assert (tmp_path / "out" / "train.csv").read_text() == "id,x\n1,0.5\n2,1.5\n"
+
+
+def test_errors_round_trip_as_the_same_class(client: Client) -> None:
+    with pytest.raises(NotFoundError, match="not found"):
+        client.get_run("f" * 32)
+    client.create_experiment("dup")
+    with pytest.raises(AlreadyExistsError, match="'dup' already exists"):
+        client.create_experiment("dup")
+    run = client.create_run("dup", params={"lr": 1})
+    with pytest.raises(ConflictError, match="already"):
+        client.log_params(run.id, {"lr": 2})
+    with pytest.raises(InvalidArgumentError):
+        client.search_runs("dup", filter="metrics.x <<< 1")
+    client.end_run(run.id)
+
+
+def test_cli_over_http(syllabus: Runner, uri: str) -> None:
+    with Client(uri) as c:
+        run = c.create_run("cli-exp", name="over-http", params={"depth": 3})
+        c.log_metric(run.id, "acc", 0.9)
+        c.end_run(run.id)
+    env = {"SYLLABUS_URI": uri}
+    listed = syllabus("runs", "list", "--experiment", "cli-exp", "--json", env=env)
+    assert listed.code == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["name"] == "over-http"
+    missing = syllabus("runs", "show", "f" * 32, env=env)
+    assert missing.code == 1
+    assert missing.stderr.startswith("Error: run ")
+    assert "Traceback" not in missing.stderr
+
+
+def test_every_error_is_problem_json(live_server: LiveServer, uri: str) -> None:
+    api = f"{live_server.url}/api/v1"
+    cases = [
+        ("POST", f"{api}/w/nope/tracking/list_experiments", b"{}", 404, "not_found"),
+        ("GET", f"{api}/no/such/route", None, 404, "not_found"),
+        ("GET", f"{api}/w/default/tracking/get_run", None, 405, "method_not_allowed"),
+        (
+            "POST",
+            f"{uri.replace('/w/', '/api/v1/w/')}/tracking/get_run",
+            b"{not json",
+            400,
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            f"{uri.replace('/w/', '/api/v1/w/')}/tracking/get_run",
+            b'{"ref": 1, "x": 2}',
+            400,
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            f"{uri.replace('/w/', '/api/v1/w/')}/tracking/search_runs",
+            b'{"max_results": 1000000}',
+            400,
+            "invalid_argument",
+        ),
+        ("POST", f"{api}/w/Bad..Name/tracking/list_experiments", b"{}", 400, "invalid_argument"),
+    ]
+    for method, url, body, status, code in cases:
+        r = httpx.request(method, url, content=body)
+        assert (r.status_code, r.headers["content-type"]) == (status, "application/problem+json"), (
+            url
+        )
+        problem = r.json()
+        assert problem["code"] == code, (url, problem)
+        assert problem["status"] == status
+        assert problem["detail"]
+
+
+def _raw_status(base: str, raw_path: str) -> tuple[int, str]:
+    """Send a request with exactly this path (clients normalize; attackers do not)."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {raw_path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n"
+            "Connection: close\r\n\r\n{}".encode()
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+def test_paths_are_strictly_normal(live_server: LiveServer) -> None:
+    assert _raw_status(live_server.url, "/api/v1/w/default/tracking/list_experiments")[0] == 200
+    for raw in (
+        "/api/v1/w/default/../default/tracking/list_experiments",
+        "/api/v1/w/default/./tracking/list_experiments",
+        "/api/v1//w/default/tracking/list_experiments",
+        "/api/v1/w/default/tracking%2flist_experiments",
+        "/api/v1/w/%2e%2e/tracking/list_experiments",
+        "/api/v1/w/default\\tracking/list_experiments",
+    ):
+        status, body = _raw_status(live_server.url, raw)
+        assert status == 400, raw
+        assert json.loads(body)["code"] == "invalid_argument"
+
+
+def test_request_bodies_are_limited(live_server: LiveServer, uri: str) -> None:
+    url = f"{uri.replace('/w/', '/api/v1/w/')}/tracking/list_experiments"
+    big = b"{" + b" " * (17 * 1024 * 1024) + b"}"
+    r = httpx.post(url, content=big)
+    assert r.status_code == 413
+    assert r.json()["code"] == "request_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b"{"
+        for _ in range(17):
+            yield b" " * (1024 * 1024)
+        yield b"}"
+
+    r = httpx.post(url, content=chunks())
+    assert r.status_code == 413
+
+
+def test_crashes_answer_500_without_details(
+    live_server: LiveServer, uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syllabus.tracking.sql import SqlTrackingStore
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    monkeypatch.setattr(SqlTrackingStore, "list_experiments", boom)
+    r = httpx.post(f"{uri.replace('/w/', '/api/v1/w/')}/tracking/list_experiments", content=b"{}")
+    assert r.status_code == 500
+    assert r.json()["code"] == "internal_error"
+    assert "secret" not in r.text
+    assert "Traceback" not in r.text
+
+
+def test_cors_is_off_by_default(live_server: LiveServer) -> None:
+    r = httpx.options(
+        f"{live_server.url}/api/v1/health",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_health_openapi_and_metrics(live_server: LiveServer, client: Client) -> None:
+    client.create_experiment("metered")
+    health = httpx.get(f"{live_server.url}/api/v1/health").json()
+    assert health["status"] == "ok"
+    schema = httpx.get(f"{live_server.url}/api/v1/openapi.json").json()
+    op = schema["paths"]["/api/v1/w/{workspace}/tracking/create_experiment"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"]
+    assert "Problem" in schema["components"]["schemas"]
+    text = httpx.get(f"{live_server.url}/metrics").text
+    assert (
+        'syllabus_http_requests_total{method="POST",route="tracking.create_experiment",status="200"}'
+        in text
+    )
+    assert "syllabus_http_request_duration_seconds_bucket" in text
+
+
+class LoseAnswers(httpx.BaseTransport):
+    """Delivers requests but loses the first ``n`` answers to metric batches, like a
+    connection that drops after the server committed."""
+
+    def __init__(self, inner: httpx.BaseTransport, n: int) -> None:
+        self.inner = inner
+        self.left = n
+        self.sent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith("/tracking/log_metrics"):
+            self.sent += 1
+            if self.left > 0:
+                self.left -= 1
+                response.read()
+                response.close()
+                raise httpx.ReadError("connection reset after the request", request=request)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_metric_batches_are_applied_once_when_retried(uri: str) -> None:
+    http = Http(uri)
+    lossy = LoseAnswers(http.client._transport, n=2)
+    http.client._transport = lossy
+    store = RemoteTrackingStore(http)
+    exp = store.create_experiment("retries")
+    run = store.create_run(
+        exp.id, run_id="0" * 8 + "1" * 24, name="r", user="u", host="h", start_time=1
+    )
+    store.log_metrics({(run.id, "x"): [(i, 1000 + i, float(i)) for i in range(100)]})
+    assert lossy.sent == 3  # sent three times: the server had applied it the first time
+    assert len(store.get_metric_history(run.id, "x")) == 100
+    store.log_metrics({(run.id, "x"): [(i, 1000 + i, float(i)) for i in range(100)]})
+    assert len(store.get_metric_history(run.id, "x")) == 200  # a new batch is new points
+    http.close()
+
+
+def test_a_batch_is_not_retried_forever(uri: str) -> None:
+    http = Http(uri)
+    http.client._transport = LoseAnswers(http.client._transport, n=100)
+    store = RemoteTrackingStore(http)
+    with pytest.raises(StorageError, match="cannot reach"):
+        store.log_metrics({("f" * 32, "x"): [(0, 0, 0.0)]})
+    http.close()
