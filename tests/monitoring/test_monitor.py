@@ -117,6 +117,11 @@ def test_alerts_fire_once_resolve_and_reach_webhooks(client: Client, tmp_path: P
         events = client.alert_events()
         assert [e.event for e in events] == ["fired", "resolved"]
         assert client.alert_events(after=events[0].seq) == events[1:]
+        source = client.pipeline_alert_source()  # what pipeline alert triggers read
+        (seen,) = source.alerts_after(None, "m")
+        assert seen.rule == "drift(age) == 1 for 2 windows"
+        assert source.alerts_after(None, "other") == []
+        assert source.alerts_after(seen.id, "*") == []
         assert [r[0]["event"] for r in received] == ["monitor.alert.fired",
                                                      "monitor.alert.resolved"]  # fmt: skip
     finally:

@@ -82,6 +82,27 @@ def _signature_columns(signature: Mapping[str, Any] | None, part: str) -> list[s
     return [str(c["name"]) for c in signature[part].get("columns", ()) if "name" in c]
 
 
+class _AlertSource:
+    """:class:`syllabus.pipelines.triggers.AlertSource` over this client's alerts."""
+
+    def __init__(self, client: MonitoringAPI) -> None:
+        self._client = client
+
+    def alerts_after(self, after: str | None, rule: str) -> list[Any]:
+        from syllabus.pipelines.triggers import AlertEvent as TriggerEvent
+
+        svc = self._client._monitoring()
+        found = svc.store.list_alerts(after=after or "", limit=10_000)
+        out = []
+        for a in found:
+            if rule not in ("*", a.monitor, a.rule, f"{a.monitor}:{a.rule}"):
+                continue
+            detail = {"monitor": a.monitor, "expr": a.rule, "value": a.value,
+                      "window_start": a.window_start, "state": a.state}  # fmt: skip
+            out.append(TriggerEvent(a.id, a.rule, detail))
+        return out
+
+
 class MonitoringAPI:
     """Drift, monitors, alert rules and alerts (mixed into ``Client``)."""
 
@@ -453,6 +474,11 @@ class MonitoringAPI:
         svc = self._monitoring()
         mid = svc.store.get_monitor(monitor).id if monitor else None
         return svc.store.events(after=after, monitor_id=mid, limit=limit)
+
+    def pipeline_alert_source(self) -> _AlertSource:
+        """Alerts for pipeline triggers: ``on_alert(X)`` fires on each new alert whose
+        monitor is ``X``, whose rule is ``X`` (its text) or ``MONITOR:RULE``; ``*`` any."""
+        return _AlertSource(self)
 
     def monitoring_metrics(self) -> str:
         """Every monitor's latest window and firing alerts as Prometheus gauges (text)."""

@@ -152,9 +152,10 @@ def profile_table(
             return None
         if kind == "numeric":
             values, nulls, errors = to_float(col)
-            grid, exact = make_grid(values)
+            values = np.sort(values)
+            grid, exact = make_grid(values, presorted=True)
             cells = NumericCells.empty(grid.size)
-            cells.add(grid, values, nulls, errors)
+            cells.add(grid, values, nulls, errors, presorted=True)
             return ColumnProfile(name, kind, str(col.type), grid=grid, exact=exact, cells=cells)
         counts = CategoryCounts()
         counts.add(col)

@@ -349,9 +349,18 @@ class SqlMonitoringStore:
         return sa.select(_A, _M.c.name).join(_M, _M.c.id == _A.c.monitor_id)
 
     def list_alerts(
-        self, *, monitor_id: str | None = None, state: str | None = None, limit: int = 1000
+        self,
+        *,
+        monitor_id: str | None = None,
+        state: str | None = None,
+        limit: int = 1000,
+        after: str | None = None,
     ) -> list[Alert]:
-        stmt = self._alert_select().order_by(_A.c.started_at.desc(), _A.c.id.desc()).limit(limit)
+        """Alerts newest first; with ``after``, those whose id sorts after it, oldest first."""
+        order = _A.c.id.asc() if after is not None else _A.c.id.desc()
+        stmt = self._alert_select().order_by(order).limit(limit)
+        if after is not None:
+            stmt = stmt.where(_A.c.id > after)
         if monitor_id is not None:
             stmt = stmt.where(_A.c.monitor_id == monitor_id)
         if state is not None:

@@ -71,7 +71,12 @@ class MonitoringStore(Protocol):
     def remove_rule(self, rule_id: str) -> None: ...
 
     def list_alerts(
-        self, *, monitor_id: str | None = None, state: str | None = None, limit: int = 1000
+        self,
+        *,
+        monitor_id: str | None = None,
+        state: str | None = None,
+        limit: int = 1000,
+        after: str | None = None,
     ) -> list[Alert]: ...
 
     def apply_alerts(
