@@ -513,12 +513,15 @@ class EvaluationService:
         confidence: float,
         min_rows: int,
     ) -> dict[str, Any]:
-        keys = np.asarray(column).astype(object)
-        keys = np.array(["(missing)" if k is None else k for k in keys.tolist()], dtype=object)
-        uniques, counts = np.unique(keys.astype(str), return_counts=True)
+        keys = np.asarray(column)
+        if keys.dtype.kind == "O":
+            keys = np.array(["(missing)" if k is None else str(k) for k in keys.tolist()])
+        uniques, inverse, counts = np.unique(
+            keys.astype(str), return_inverse=True, return_counts=True
+        )
+        inverse = inverse.reshape(-1)
         order = np.argsort(-counts, kind="mergesort")
         groups: list[dict[str, Any]] = []
-        text = keys.astype(str)
         for i in order[:_MAX_SLICES]:
             value, rows = str(uniques[i]), int(counts[i])
             entry: dict[str, Any] = {"value": value, "rows": rows}
@@ -526,7 +529,7 @@ class EvaluationService:
                 entry["note"] = f"too few rows ({rows} < {min_rows}); not scored"
                 groups.append(entry)
                 continue
-            mask = text == value
+            mask = inverse == i
             sub = [
                 _Predicted(
                     p.version,
