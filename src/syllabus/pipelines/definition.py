@@ -27,8 +27,8 @@ dict or tuple output), a dataset version (``dataset("iris@latest")``, resolved w
 run starts) or a model version (``model("iris@production")``). A parameter named ``ctx``
 receives the :class:`~syllabus.pipelines.worker.StepContext` (the step's tracked run).
 
-The same graph in YAML (``uses`` names a ``module:function`` importable from the project
-root, or ``builtin:<name>``)::
+The same graph in YAML (``uses`` names a ``@step`` function as ``module:function``,
+importable from the project root, or ``builtin:<name>``; nothing else runs)::
 
     name: iris
     params: {c: 1.0}
