@@ -289,7 +289,12 @@ class DeployService:
                         f"`syllabus deploy history {name} --env {env}` lists them"
                     )
                 to = earlier[0].revision
-            if to == current.revision and deployment.live is not None:
+            live = deployment.live
+            if (
+                live is not None
+                and to == live.revision
+                and target_for(live.target).health(live.runtime).state != "not running"
+            ):
                 raise ConflictError(f"{name} ({env}) is serving revision {to} already")
             old = self.store.get_revision(name, env, to)
             versions = self._versions_of(old)
