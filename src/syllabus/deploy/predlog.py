@@ -135,10 +135,19 @@ def _length(value: Any) -> int:
 
 def _to_arrow(parts: list[Any]) -> pa.Array | pa.ChunkedArray:
     """One column from per-request pieces (arrays or lists), typed by pyarrow."""
-    if all(isinstance(p, np.ndarray) and p.dtype.kind in "biuf" and p.ndim == 1 for p in parts):
-        kinds = {p.dtype for p in parts}
-        if len(kinds) == 1:
-            return pa.array(np.concatenate(parts))
+    if set(map(type, parts)) == {np.ndarray}:  # the server's case: one concatenation
+        try:
+            whole = np.concatenate(parts)
+        except ValueError:
+            whole = None
+        if whole is not None and whole.ndim == 1:
+            if whole.dtype.kind in "biufM":
+                return pa.array(whole)
+            if whole.dtype.kind in "OU":
+                try:
+                    return pa.array(whole if whole.dtype.kind == "O" else whole.astype(object))
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    pass  # mixed kinds: typed piece by piece below
     chunks: list[pa.Array] = []
     for p in parts:
         if isinstance(p, np.ndarray):

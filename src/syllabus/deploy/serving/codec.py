@@ -209,13 +209,13 @@ def decode_json_payload(  # noqa: PLR0912 - one branch per accepted form
     """A ``/predict`` JSON body: records (a list of objects, or one object of scalars),
     columns (``{"col": [...]}``), a list of rows for tensors, or the same inside
     ``inputs`` / ``instances`` / ``dataframe_records`` / ``dataframe_split``."""
-    if isinstance(doc, Mapping):
+    if isinstance(doc, dict):
         for key in ("inputs", "instances", "dataframe_records"):
             if key in doc:
                 return decode_json_payload(schema, doc[key])
         if "dataframe_split" in doc:
             split = doc["dataframe_split"]
-            if not isinstance(split, Mapping) or not isinstance(split.get("data"), list):
+            if not isinstance(split, dict) or not isinstance(split.get("data"), list):
                 raise RequestError(
                     "dataframe_split needs 'columns' and 'data' lists", field="dataframe_split"
                 )
@@ -233,15 +233,16 @@ def decode_json_payload(  # noqa: PLR0912 - one branch per accepted form
     if schema is None:
         raise RequestError("the model has no signature; send OIP v2 tensors or rows")
     if schema.tensor is not None:
-        if isinstance(doc, Mapping):
+        if isinstance(doc, dict):
             raise RequestError("the model takes a tensor: send a list of rows", field="inputs")
         return _tensor(schema.tensor, "inputs", doc, None)
     if isinstance(doc, list):
         if not doc:
             raise RequestError("the request has no rows", field="inputs")
-        if all(isinstance(r, Mapping) for r in doc):
+        kinds = set(map(type, doc))  # JSON gives dicts and lists: no ABC checks per row
+        if kinds == {dict}:
             return _records(schema, doc)
-        if all(isinstance(r, list) for r in doc):
+        if kinds == {list}:
             width = len(schema.columns)
             if any(len(r) != width for r in doc):
                 raise RequestError(
@@ -252,7 +253,7 @@ def decode_json_payload(  # noqa: PLR0912 - one branch per accepted form
         raise RequestError(
             "expected a list of records (objects) or of rows (lists)", field="inputs"
         )
-    if isinstance(doc, Mapping):
+    if isinstance(doc, dict):
         if not doc:
             raise RequestError("the request has no columns", field="inputs")
         values = list(doc.values())
@@ -265,7 +266,7 @@ def decode_json_payload(  # noqa: PLR0912 - one branch per accepted form
                     field="inputs",
                 )
             return _columns(schema, doc, lengths.pop())
-        if not any(isinstance(v, list | Mapping) for v in values):
+        if not any(isinstance(v, list | dict) for v in values):
             return _records(schema, [doc])  # one record
         raise RequestError("expected columns (lists of values) or one record", field="inputs")
     raise RequestError(
@@ -409,7 +410,7 @@ def _csv_column(name: str, raw: list[str], expected: str) -> np.ndarray[Any, Any
 def _v2_tensor(  # noqa: PLR0912 - one check per field of a tensor
     item: Any, at: int
 ) -> tuple[str, list[int], np.ndarray[Any, Any]]:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         raise RequestError(f"inputs[{at}] must be an object", field=f"inputs[{at}]")
     name = item.get("name")
     if not isinstance(name, str) or not name:
@@ -483,7 +484,7 @@ def decode_v2(schema: Schema | None, doc: Any) -> Batch:
     """An OIP v2 inference request: one tensor per signature column (shape ``[n]`` or
     ``[n, 1]``), one ``[n, k]`` tensor for ``k`` columns in signature order, or the tensor
     of a tensor signature."""
-    if not isinstance(doc, Mapping):
+    if not isinstance(doc, dict):
         raise RequestError("an inference request is a JSON object", field="body")
     items = doc.get("inputs")
     if not isinstance(items, list) or not items:

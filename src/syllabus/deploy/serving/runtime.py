@@ -20,6 +20,27 @@ from syllabus.registry.packaging.signature import Columns
 
 __all__ = ["ModelLoader", "Prediction", "ResolvedModel", "ServedModel"]
 
+# Classifiers whose ``predict`` is ``classes_[argmax(predict_proba)]``: for them one call
+# gives both the labels and the scores (half the per-request cost). Models with their own
+# decision rule (SVC's Platt scaling, tuned thresholds) are not listed and get both calls.
+_PROBA_DECIDES = frozenset(
+    {
+        "LogisticRegression", "LogisticRegressionCV", "RandomForestClassifier",
+        "ExtraTreesClassifier", "DecisionTreeClassifier", "ExtraTreeClassifier",
+        "GradientBoostingClassifier", "HistGradientBoostingClassifier",
+        "KNeighborsClassifier", "GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB",
+        "CategoricalNB", "LinearDiscriminantAnalysis", "QuadraticDiscriminantAnalysis",
+        "MLPClassifier", "CalibratedClassifierCV",
+    }
+)  # fmt: skip
+
+
+def _final_estimator(raw: Any) -> Any:
+    steps = getattr(raw, "steps", None)
+    if isinstance(steps, list) and steps:
+        return _final_estimator(steps[-1][1])
+    return raw
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedModel:
@@ -63,6 +84,13 @@ class ServedModel:
         self._proba = getattr(raw, "predict_proba", None) if classes is not None else None
         self._classes = None if classes is None else np.asarray(classes)
         self._sklearn = resolved.model.flavor == "sklearn"
+        self._proba_decides = (
+            self._sklearn
+            and self._proba is not None
+            and type(_final_estimator(raw)).__name__ in _PROBA_DECIDES
+            and self._classes is not None
+            and self._classes.ndim == 1
+        )
 
     @property
     def flavor(self) -> str:
@@ -78,6 +106,16 @@ class ServedModel:
     def predict(self, batch: Batch) -> Prediction:
         """Predictions for a batch decoded against this model's signature."""
         data = self._features(batch)
+        if self._proba_decides:
+            assert self._proba is not None
+            assert self._classes is not None
+            proba = np.asarray(self._proba(model_features(self._raw, data)), dtype=np.float64)
+            if proba.ndim == 2 and proba.shape == (batch.rows, len(self._classes)):
+                best = np.argmax(proba, axis=1)
+                prediction = self._classes[best]
+                if proba.shape[1] == 2:
+                    return Prediction(prediction, proba[:, 1])
+                return Prediction(prediction, proba[np.arange(batch.rows), best])
         if self._sklearn:
             features = model_features(self._raw, data)
             prediction = np.asarray(self._raw.predict(features))
