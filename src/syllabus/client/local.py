@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from syllabus.datasets.sql import SqlDatasetStore
     from syllabus.deploy.sql import SqlDeployStore
     from syllabus.evaluation.sql import SqlEvaluationStore
+    from syllabus.pipelines.sql import SqlPipelineStore
     from syllabus.registry.sql import SqlRegistryStore
     from syllabus.registry.webhooks import WebhookDispatcher
     from syllabus.tracking.service import TrackingService
@@ -86,6 +87,12 @@ class LocalBackend:
         return SqlDeployStore(self.engine)
 
     @cached_property
+    def pipeline_store(self) -> SqlPipelineStore:
+        from syllabus.pipelines.sql import SqlPipelineStore
+
+        return SqlPipelineStore(self.engine)
+
+    @cached_property
     def evaluation_store(self) -> SqlEvaluationStore:
         from syllabus.evaluation.sql import SqlEvaluationStore
 
@@ -141,4 +148,5 @@ class LocalBackend:
             self.__dict__.pop("code_store", None)
             self.__dict__.pop("evaluation_store", None)
             self.__dict__.pop("deploy_store", None)
+            self.__dict__.pop("pipeline_store", None)
             self._checked = False

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from syllabus.errors import NotFoundError, SyllabusError
+from syllabus.errors import ConfigError, NotFoundError, SyllabusError
 
 if TYPE_CHECKING:
     from syllabus.client.local import LocalBackend
@@ -262,7 +262,11 @@ class MaturityAPI:
     # -- level 3 -------------------------------------------------------------------------
 
     def _level3(self) -> list[Criterion]:
-        firings = [f for f in self.list_firings(limit=100) if f.status == "succeeded"]
+        try:
+            firings = [f for f in self.list_firings(limit=100) if f.status == "succeeded"]
+            fired = f"{len(firings)} successful firings" if firings else "no trigger has fired"
+        except ConfigError as exc:  # a store whose pipelines this client cannot reach
+            firings, fired = [], str(exc)
         monitors = self._monitors_with_rules()
         gated = self._gated_promotion()
         return [
@@ -271,7 +275,7 @@ class MaturityAPI:
                 "triggered_pipeline",
                 "A pipeline ran from a trigger (new data, schedule or alert)",
                 bool(firings),
-                f"{len(firings)} successful firings" if firings else "no trigger has fired",
+                fired,
                 "declare triggers=[on_dataset('NAME')] on a @pipeline, then `syllabus agent`",
             ),
             Criterion(

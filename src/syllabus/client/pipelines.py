@@ -77,8 +77,8 @@ class PipelinesAPI:
         def list_dataset_versions(self, name: str) -> list[DatasetVersion]: ...
 
     def _pipelines(self, *, write: bool = False) -> PipelineService:
+        from syllabus.errors import ConfigError
         from syllabus.pipelines.service import PipelineService
-        from syllabus.pipelines.sql import SqlPipelineStore
         from syllabus.tracking.service import _user
 
         backend = self._open(write=write)
@@ -91,8 +91,14 @@ class PipelinesAPI:
             str(self._cwd),
             {k: v for k, v in extra.items() if v is not None},
         )
+        store = getattr(backend, "pipeline_store", None)
+        if store is None:
+            raise ConfigError(
+                f"pipelines need direct access to the store's database; {location.db_url} "
+                "does not offer them yet (point SYLLABUS_URI at the database itself)"
+            )
         return PipelineService(
-            SqlPipelineStore(backend.engine),
+            store,
             self,  # type: ignore[arg-type]
             backend.blobs,
             host_factory=factory,
