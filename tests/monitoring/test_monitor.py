@@ -167,3 +167,21 @@ def test_bad_settings_are_refused(client: Client, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="no column 'height'"):
         client.create_monitor("m", service="svc", reference=ref, features=["height"])
     assert client.list_monitors() == []
+
+
+def test_empty_and_tiny_segments(client: Client, tmp_path: Path) -> None:
+    client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"),
+                          window="1h", rules=["drift_share > 0.3"])  # fmt: skip
+    root, rng, base = tmp_path / "log", np.random.default_rng(4), _base()
+    write_predictions(root, "svc", {"age": np.empty(0), "city": np.empty(0, dtype=str)},
+                      np.empty(0), ts_ms=base)  # fmt: skip
+    empty = client.run_monitor("m")[0]
+    assert (empty.segments, empty.rows, empty.windows) == (1, 0, ())
+    write_predictions(root, "svc", _inputs(rng, 5, shift=30), np.zeros(5), ts_ms=base + 1)
+    tiny = client.run_monitor("m")[0]
+    assert tiny.rows == 5
+    (window,) = client.monitor_windows("m")
+    assert window.summary["drift_share"] is None  # 5 rows: no verdict
+    assert window.summary["features"]["age"]["drifted"] is None
+    assert window.summary["features"]["age"]["mean"] > 60
+    assert client.list_alerts("m") == []

@@ -312,9 +312,8 @@ class MonitoringAPI:
         }  # fmt: skip
         if _existing is not None:
             return svc.update(_existing, **args)
-        return svc.create(
-            name, log_path=None if log_path is None else str(log_path), origin=_origin, **args
-        )
+        root = None if log_path is None else str(Path(log_path).expanduser().resolve())
+        return svc.create(name, log_path=root, origin=_origin, **args)
 
     def get_monitor(self, name: str) -> Monitor:
         return self._monitoring().store.get_monitor(name)
@@ -335,10 +334,13 @@ class MonitoringAPI:
         list_deployments = getattr(self, "list_deployments", None)
         if list_deployments is None:
             return []
+        deployments = list_deployments()
+        if not deployments:
+            return []
         svc = self._monitoring(write=True)
         existing = {m.name: m for m in svc.store.list_monitors()}
         changed = []
-        for d in list_deployments():
+        for d in deployments:
             rev = d.live or d.latest
             block = rev.monitoring
             if block is False or (isinstance(block, Mapping) and block.get("enabled") is False):
