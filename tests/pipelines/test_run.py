@@ -287,3 +287,39 @@ def test_bad_definitions_are_refused(client: Client, workdir: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="cannot import 'nosuchmodule_x'"):
         client.run_pipeline("missing.yaml")
     assert client.list_pipelines() == []
+
+
+USES_HELPERS = """
+import HELPERS
+from syllabus.pipelines import pipeline, step
+
+
+@step
+def cleaned():
+    return HELPERS.clean([3, 1, 2])
+
+
+@step
+def untouched():
+    return "same"
+
+
+@pipeline(name="NAME")
+def tidy():
+    cleaned()
+    untouched()
+"""
+
+
+def test_a_project_module_a_step_uses_is_part_of_its_code(
+    client: Client, steps_module: Callable[..., str], workdir: Path
+) -> None:
+    helpers = steps_module("def clean(xs):\n    return sorted(xs)\n")
+    mod = steps_module(USES_HELPERS.replace("HELPERS", helpers))
+    assert client.run_pipeline(f"{mod}:tidy", executor="inline").value("cleaned") == [1, 2, 3]
+    (workdir / f"{helpers}.py").write_text("def clean(xs):\n    return sorted(xs, reverse=True)\n")
+    importlib.reload(sys.modules[helpers])
+    result = client.run_pipeline(mod, executor="inline")
+    assert result.ran == ["cleaned"]
+    assert result.step("cleaned").reason == "code changed"
+    assert result.value("cleaned") == [3, 2, 1]

@@ -6,7 +6,8 @@
 - every function and class the step uses by global name or closure, when it is defined in
   the user's code (the step's own module, or any module whose file lies outside the Python
   installation and ``site-packages``), recursively: the helper a step calls is part of
-  the step;
+  the step; a module of the user's code the step uses by name (``helpers.clean(...)``)
+  counts with its whole source;
 - the value (``repr``) of every module-level constant of a plain type (numbers, text,
   bytes, booleans, None and tuples, lists, dicts, sets of those) the step or those helpers
   read;
@@ -129,7 +130,10 @@ class _Hasher:
         if inner is not None and callable(inner) and hasattr(inner, "__code__"):
             obj = inner
         if isinstance(obj, types.ModuleType):
-            self.add("module", f"{name}={obj.__name__}@{_package_version(obj)}")
+            if _is_user_module(obj) and getattr(obj, "__file__", None):
+                self.add("module-source", f"{name}={obj.__name__}\n{_source(obj)}")
+            else:
+                self.add("module", f"{name}={obj.__name__}@{_package_version(obj)}")
             return
         if _plain(obj):
             self.add("const", f"{name}={obj!r}")
