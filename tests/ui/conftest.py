@@ -35,7 +35,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
-XSS = "<script>alert('xss')</script><img src=x onerror=alert(1)>"
+XSS = "<script>window.__xss=true</script><img src=x onerror=window.__xss=true>"
+"""Stored in params, tags, artifacts, notebooks and comments: it must never run."""
 
 
 def _png(width: int = 8, height: int = 8) -> bytes:
@@ -134,6 +135,7 @@ class Filled:
     children: tuple[str, ...]
     evaluation: str | None
     pending: str
+    pipeline_runs: tuple[str, ...]
 
 
 def _fill(client: Client, folder: Path) -> Filled:
@@ -184,6 +186,8 @@ def _fill(client: Client, folder: Path) -> Filled:
     ).id
 
     request = client.request_transition("churn@1", "testing", comment=f"please {XSS}")
+    _monitor(client)
+    pipeline_runs = _pipelines(client, folder)
 
     spec = folder / "deploy.yaml"  # two live revisions: a rollback has somewhere to go
     spec.write_text(DEPLOY.format(model="churn@1", traffic="{}"))
@@ -201,7 +205,80 @@ def _fill(client: Client, folder: Path) -> Filled:
         tuple(children),
         evaluation,
         request.id,
+        pipeline_runs,
     )
+
+
+def _monitor(client: Client) -> None:
+    """Four hourly windows of predictions for churn@1: old customers, then new ones (the
+    price rise drifts ``monthly_charges``), with feedback; two alert rules."""
+    import numpy as np
+
+    from syllabus.deploy.predlog import PredictionLogWriter, predictions_root
+
+    table = client.dataset("churn@2").to_arrow()
+    features = ("tenure_months", "monthly_charges", "contract_months")
+    columns = {f: table.column(f).to_numpy() for f in features}
+    labels = table.column("churned").to_numpy()
+    rng = np.random.default_rng(1)
+    hour = 3_600_000
+    start = (int(time.time() * 1000) // hour - 5) * hour
+    with PredictionLogWriter(predictions_root(client.settings), "churn") as log:
+        for w, first in enumerate((0, 1000, 10_000, 11_000)):
+            for i in range(first, first + 1000, 100):
+                truth = labels[i : i + 100]
+                wrong = rng.random(100) < 0.1 + 0.1 * w  # worse on the newer customers
+                ts = (start + w * hour + (i - first) * 1000) / 1000
+                log.log(
+                    request_id=f"r{i}",
+                    model="churn",
+                    version=1,
+                    inputs={f: columns[f][i : i + 100] for f in features},
+                    outputs={"prediction": np.where(wrong, 1 - truth, truth)},
+                    latency_ms=5.0 + w,
+                    ts=ts,
+                )
+                log.log_feedback(f"r{i}", truth.tolist(), ts=ts)
+    client.create_monitor(
+        "churn-monitor",
+        model="churn@1",
+        window="1h",
+        rules=["drift_share > 0.3", "psi(monthly_charges) > 0.1"],
+    )
+    client.run_monitor("churn-monitor")
+
+
+PIPELINE = """
+from syllabus.pipelines import cron, pipeline, step
+
+
+@step
+def load(n: int = 4):
+    return list(range(n))
+
+
+@step
+def square(xs, power: int = 2):
+    return [x**power for x in xs]
+
+
+@step
+def total(ys):
+    return {"sum": sum(ys)}
+
+
+@pipeline(name="numbers", triggers=[cron("0 3 * * *")])
+def numbers(n: int = 4, power: int = 2):
+    return total(square(load(n=n), power=power))
+"""
+
+
+def _pipelines(client: Client, folder: Path) -> tuple[str, ...]:
+    """Pipeline ``numbers`` run twice: the second run takes ``load`` from the cache."""
+    (folder / "ui_numbers.py").write_text(PIPELINE)
+    first = client.run_pipeline("ui_numbers:numbers", executor="inline")
+    second = client.run_pipeline("ui_numbers:numbers", executor="inline", params={"power": 3})
+    return first.run.id, second.run.id
 
 
 @pytest.fixture(scope="session")
@@ -327,6 +404,12 @@ def _tab(browser: Any, base: str) -> Iterator[Tab]:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+
+    def dialog(d: Any) -> None:  # a stored script that ran would open one
+        errors.append(f"dialog: {d.message}")
+        d.dismiss()
+
+    page.on("dialog", dialog)
     page.set_default_timeout(30_000)
     try:
         yield Tab(page, base, errors)

@@ -12,6 +12,9 @@ from tests.ui.conftest import Filled, Tab
 pytestmark = pytest.mark.slow
 
 
+DRAWN = "[data-metric-chart], [data-histogram], [data-plot], [data-traffic], [data-parallel]"
+
+
 def _pages(f: Filled) -> list[tuple[str, str]]:
     gallery = f"/runs/{f.gallery}"
     pages = [
@@ -46,6 +49,12 @@ def _pages(f: Filled) -> list[tuple[str, str]]:
         ("notebook", "/notebook?path=analysis.ipynb"),
         ("deployments", "/deployments"),
         ("deployment", "/deployments/churn-api/staging"),
+        ("monitoring", "/monitoring"),
+        ("monitor", "/monitoring/churn-monitor"),
+        ("pipelines", "/pipelines"),
+        ("pipeline", "/pipelines/numbers"),
+        ("pipeline-run", f"/pipeline-runs/{f.pipeline_runs[-1]}"),
+        ("maturity", "/maturity"),
     ]
     if f.evaluation:
         pages.append(("evaluation", f"/evaluations/{f.evaluation}"))
@@ -62,8 +71,11 @@ def test_every_page_loads_without_console_errors(tab: Tab, filled: Filled) -> No
             failures.append(f"{path}: {tab.errors}")
         if tab.page.evaluate("() => window.__xss === true"):
             failures.append(f"{path}: stored script ran")
-        for chart in tab.page.query_selector_all("[data-metric-chart], [data-histogram]"):
+        for chart in tab.page.query_selector_all(DRAWN):
             tab.page.wait_for_function("(el) => el.dataset.drawn === '1'", arg=chart)
+        if tab.page.locator("iframe[sandbox='allow-scripts']").count():  # a report's charts
+            frame = tab.page.frame_locator("iframe[sandbox='allow-scripts']")
+            frame.locator(".js-plotly-plot").first.wait_for()
         tab.shot(name)
     assert failures == []
 
@@ -194,6 +206,7 @@ def test_sign_in_with_a_token_and_read_only_users(auth_tab: Tab, filled: Filled)
 
 
 def test_roll_back_a_deployment(tab: Tab, filled: Filled) -> None:
+    tab.page.set_default_timeout(180_000)  # the form returns once the old model serves again
     tab.open("/deployments/churn-api/staging")
     assert "canary" in tab.page.inner_text("#traffic")
     tab.page.wait_for_function("() => document.querySelector('[data-traffic]').dataset.drawn")
@@ -214,4 +227,35 @@ def test_roll_back_a_deployment(tab: Tab, filled: Filled) -> None:
         live = client.get_deployment("churn-api", "staging").live
         assert live is not None
         assert (live.action, live.model_ref, live.based_on) == ("rollback", "churn@1", 1)
+    assert tab.errors == []
+
+
+def test_monitoring_pipelines_and_maturity(tab: Tab, filled: Filled) -> None:
+    tab.open("/monitoring/churn-monitor")
+    assert tab.page.locator("[data-plot] .main-svg").count() >= 4  # drift, scores, perf, latency
+    alerts = tab.page.inner_text("table.alerts")
+    assert "psi(monthly_charges) > 0.1" in alerts
+    assert "firing" in alerts
+    drifted = tab.page.locator("#features tr.drifted td:first-child").all_inner_texts()
+    assert drifted == ["monthly_charges"]
+    report = tab.page.frame_locator("iframe.report")
+    assert report.locator(".js-plotly-plot").count() > 0  # the distributions, drawn in the frame
+    assert tab.errors == []
+
+    tab.open(f"/pipeline-runs/{filled.pipeline_runs[-1]}")
+    statuses = dict(
+        zip(
+            tab.page.locator("#steps td:nth-child(1)").all_inner_texts(),
+            tab.page.locator("#steps td:nth-child(2)").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert statuses == {"load": "cached", "square": "succeeded", "total": "succeeded"}
+    assert "1 from the cache" in tab.page.inner_text("#cache-summary")
+    assert tab.page.evaluate("() => document.getElementById('dag').naturalWidth") > 100
+    assert tab.errors == []
+
+    tab.open("/maturity")
+    assert tab.page.inner_text("#level") in ("0", "1", "2", "3")
+    assert tab.page.locator("table.checklist tr[data-criterion]").count() >= 8
     assert tab.errors == []

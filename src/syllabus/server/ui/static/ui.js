@@ -8,7 +8,7 @@
   var layoutBase = {
     margin: { l: 50, r: 16, t: 32, b: 40 },
     font: { size: 11 },
-    legend: { orientation: "h", y: -0.2 },
+    legend: { orientation: "h", y: -0.25, yanchor: "top" },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)"
   };
@@ -85,6 +85,7 @@
     var xTitle = { step: "step", time: "time (UTC)", relative: "seconds since first point" }[state.axis];
     Plotly.react(chart.el, traces, layout({
       title: { text: chart.title, font: { size: 13 } },
+      margin: { l: 50, r: 16, t: 32, b: chart.data.length > 1 ? 90 : 40 },
       xaxis: { title: { text: xTitle }, type: state.axis === "time" ? "date" : "linear" },
       yaxis: { type: state.log ? "log" : "linear" },
       showlegend: chart.data.length > 1
@@ -233,6 +234,22 @@
     el.setAttribute("data-drawn", "1");
   }
 
+  /* Charts whose whole plotly spec the server wrote into the page. */
+  function initPlots() {
+    document.querySelectorAll("[data-plot]").forEach(function (el) {
+      var spec = json(el, "data-plot");
+      if (!spec) {
+        return;
+      }
+      var extra = Object.assign({}, spec.layout || {});
+      if (spec.data.length > 1) {
+        extra.margin = { l: 50, r: 16, t: 32, b: 100 };
+      }
+      Plotly.newPlot(el, spec.data, layout(extra), plotConfig);
+      el.setAttribute("data-drawn", "1");
+    });
+  }
+
   function initTraffic() {
     document.querySelectorAll("[data-traffic]").forEach(function (el) {
       var split = (json(el, "data-traffic") || []).filter(function (t) { return t.percent !== null; });
@@ -295,6 +312,7 @@
       initHistograms();
       initParallel();
       initTraffic();
+      initPlots();
     }
   }
 
