@@ -9,6 +9,7 @@ document describes every body exactly.
 # No ``from __future__ import annotations``: FastAPI reads the endpoint signatures at runtime.
 
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from syllabus.client.remote import CallSpec, call_spec, protocol_docs
-from syllabus.errors import InvalidArgumentError
+from syllabus.errors import ConflictError, InvalidArgumentError, NotFoundError
 from syllabus.registry.store import Audit
 from syllabus.server.models import Principal, Role
 from syllabus.server.state import ServerState, Workspace
@@ -30,6 +31,8 @@ __all__ = [
     "document",
     "store_router",
 ]
+
+log = logging.getLogger("syllabus.server")
 
 READS = ("get", "list", "search", "latest", "version_for", "resolve", "find", "runs_with")
 WORKSPACE_PATH = Annotated[
@@ -108,10 +111,13 @@ def _endpoint(  # noqa: PLR0917 - private, called once
         ws = state.workspace(workspace)
         check_page(args, state.config.limits.max_page)
         args = stamp(args, principal)
-        if handler is not None:
-            value = handler(ws, principal, args)
-        else:
-            value = getattr(store_of(ws), method)(**args)
+        try:
+            if handler is not None:
+                value = handler(ws, principal, args)
+            else:
+                value = getattr(store_of(ws), method)(**args)
+        except _DB_ERRORS as exc:
+            raise _translate(exc, what) from exc
         return json_response(spec, value)
 
     async def endpoint(request: Request, workspace: WORKSPACE_PATH) -> Response:
@@ -120,6 +126,26 @@ def _endpoint(  # noqa: PLR0917 - private, called once
 
     endpoint.__name__ = what
     return endpoint
+
+
+def _db_errors() -> tuple[type[Exception], ...]:
+    from sqlalchemy.exc import IntegrityError, NoResultFound
+
+    return (NoResultFound, IntegrityError)
+
+
+_DB_ERRORS = _db_errors()
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    """A store that let a database error through on bad input: answer what it means (a
+    missing object, a constraint) rather than 500; the server log keeps the details."""
+    from sqlalchemy.exc import NoResultFound
+
+    log.warning("%s: database error on bad input: %s", what, exc)
+    if isinstance(exc, NoResultFound):
+        return NotFoundError(f"{what}: an object the request names does not exist")
+    return ConflictError(f"{what}: the request contradicts stored data (a constraint refused it)")
 
 
 def _invalid(exc: Any) -> str:
