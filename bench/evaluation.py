@@ -10,7 +10,9 @@ better challenger (50,000 rows); both take the same 8 columns.
   the table, loads and runs both models, computes every classification metric with a
   bootstrap interval (``--resamples``, 1,000 by default), each delta with its paired
   interval and test (McNemar, DeLong, paired t, paired bootstrap), and stores the record
-  and its results.
+  and its results. At this size the rows stream in batches of 100,000 and the bootstrap
+  resamples 10,000 random groups of rows (see docs/evaluation.md, "How the intervals
+  are computed").
 * MLflow: ``mlflow.models.evaluate(model_uri, df, targets="label", model_type="classifier")``
   of each model (MLflow 3 has no baseline model any more: two calls) in one run, the
   default evaluator (point metrics, plots and their artifacts; no intervals, no test).

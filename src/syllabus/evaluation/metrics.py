@@ -208,7 +208,7 @@ class Ranked:
         positive = np.asarray(positive, dtype=bool)
         self.n = n = len(score)
         self.positive = positive
-        order = np.argsort(-score, kind="stable")  # descending score
+        order = np.argsort(-score)  # descending; ties are grouped below, order among them moot
         s = score[order]
         sp = positive[order]
         new = np.empty(n, dtype=bool)
@@ -415,10 +415,7 @@ def score_classification(
     c_tp = cols.add(correct, t, k)
     c_pred = cols.add(None, p, k)
     c_true = cols.add(None, t, k)
-    present_mask = np.zeros(k, dtype=bool)
-    present_mask[np.unique(t)] = True
-    present_mask[np.unique(p)] = True
-    present = np.flatnonzero(present_mask)
+    present = np.flatnonzero(np.bincount(t, minlength=k) + np.bincount(p, minlength=k))
     memo: list[Any] = [None, None]
 
     def per_class(s: Array) -> tuple[Array, Array, Array, Array]:
