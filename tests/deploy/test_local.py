@@ -3,6 +3,10 @@ that keeps the old revision serving, rollback, stop, promote-canary, status."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +16,13 @@ from syllabus import Client
 from syllabus.deploy.targets.local import process_alive
 from syllabus.errors import ConflictError, DeploymentFailedError, NotFoundError
 from tests.deploy.conftest import SPEC, predict, register_broken, register_linear
+
+
+def _ready_pid(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _spec(workdir: Path, text: str = SPEC) -> Path:
@@ -68,6 +79,17 @@ def test_rollout_broken_rollback_stop(client: Client, workdir: Path) -> None:
 
     (status,) = client.deployment_status("churn")
     assert (status.health.state, status.health.pid) == ("ready", back.runtime["pid"])
+
+    # supervised: a server killed behind its back is started again on the same address
+    ready = Path(back.runtime["folder"], "ready.json")
+    server = json.loads(ready.read_text())["pid"]
+    os.kill(server, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while _ready_pid(ready) in (None, server):
+        assert time.monotonic() < deadline, "the supervisor did not restart the server"
+        time.sleep(0.2)
+    assert predict(back.runtime["url"], 5.0)[0] == pytest.approx(10.0)
+    assert "restarting" in Path(back.runtime["log"]).read_text()
 
     # stop: nothing serves, the history stays, status says so
     stopped = client.stop_deployment("churn", "staging")

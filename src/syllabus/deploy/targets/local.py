@@ -11,8 +11,11 @@ ready when its own ``ready.json`` names its pid and ``/v2/health/ready`` answers
 address; only then is the previous revision stopped. A revision that exits, or is not ready
 within ``readiness_timeout``, is killed; the previous one was never touched.
 
-Processes run in their own session (they outlive the command that started them); stopping
-sends SIGTERM (the server flushes its prediction log) and SIGKILL after a grace period.
+Each revision is a supervisor process (``python -m syllabus.deploy.targets.supervise``,
+its pid in ``server.pid``) running the server as its child and starting it again if it
+dies after it was ready (see :mod:`~syllabus.deploy.targets.supervise`). They run in their
+own session (they outlive the command that started them); stopping sends SIGTERM (the
+server flushes its prediction log) and SIGKILL to the session after a grace period.
 A pid is only signalled while its command line still names the revision's config file, so
 a recycled pid is never hit.
 """
@@ -84,6 +87,16 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(line.strip() for line in text[-lines:] if line.strip())
 
 
+def _server_pid(folder: Path) -> int | None:
+    """The server pid the revision's ready file names (None before it is ready)."""
+    try:
+        doc = json.loads((folder / READY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    pid = doc.get("pid") if isinstance(doc, dict) else None
+    return pid if isinstance(pid, int) else None
+
+
 def _url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - display only
     shown = f"[{shown}]" if ":" in shown else shown
@@ -135,7 +148,7 @@ class LocalTarget:
     def _spawn(self, plan: Plan, config: Path) -> int:
         (plan.folder / READY_FILE).unlink(missing_ok=True)
         logfile = plan.folder / LOG_FILE
-        argv = [sys.executable, "-m", "syllabus", "serve", "--config", str(config)]
+        argv = [sys.executable, "-m", "syllabus.deploy.targets.supervise", str(config)]
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         actions = [
@@ -195,11 +208,16 @@ class LocalTarget:
 
     @staticmethod
     def _own_ready_file(folder: Path, pid: int) -> bool:
-        try:
-            doc = json.loads((folder / READY_FILE).read_text())
-        except (OSError, ValueError):
+        """Whether the ready file names a server that supervisor ``pid`` started."""
+        import psutil
+
+        server = _server_pid(folder)
+        if server is None:
             return False
-        return isinstance(doc, dict) and doc.get("pid") == pid
+        try:
+            return bool(psutil.Process(server).ppid() == pid)
+        except psutil.Error:
+            return False
 
     def stop(self, runtime: Mapping[str, Any]) -> None:
         pid = runtime.get("pid")
@@ -231,4 +249,8 @@ class LocalTarget:
         if not process_alive(pid, runtime.get("config")):
             return Health("not running", f"process {pid} is gone", pid=pid, url=url)
         ok, detail = _ready(url)
+        folder = runtime.get("folder")
+        server = _server_pid(Path(folder)) if isinstance(folder, str) else None
+        if server is not None:
+            detail = f"{detail}; server process {server}"
         return Health("ready" if ok else "unready", detail, pid=pid, url=url)
