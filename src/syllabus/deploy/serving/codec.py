@@ -188,6 +188,8 @@ def _from_objects(field: str, arr: np.ndarray[Any, Any], expected: str) -> np.nd
             return arr
         if all(v is None or isinstance(v, str) for v in values):
             return arr  # nulls in a text column stay nulls
+    elif expected == "datetime64" and all(isinstance(v, str) for v in values):
+        return np.array(values, dtype=str)
     elif expected in ("int64", "int32") and any(v is None for v in values):
         raise RequestError(f"{field} has nulls but expects {expected}", field=field)
     kinds = sorted({type(v).__name__ for v in values})
