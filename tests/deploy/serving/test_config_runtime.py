@@ -11,8 +11,8 @@ from syllabus.deploy.serving import ResolvedModel, ServedModel, ServingConfig
 from syllabus.deploy.serving.codec import Batch, RequestError, decode_csv, decode_json_payload
 from syllabus.errors import ConfigError
 from syllabus.registry.packaging import infer_signature
-from syllabus.registry.packaging.model import LoadedModel, ModelInfo
 from syllabus.registry.packaging.flavors import Saved, get_flavor
+from syllabus.registry.packaging.model import LoadedModel, ModelInfo
 
 FULL = {
     "service": "churn", "revision": 3, "env": "staging", "host": "0.0.0.0", "port": 9000,
@@ -69,10 +69,10 @@ def _served(model: Any, example: dict[str, Any]) -> ServedModel:
 def test_served_predictions_equal_the_models_own(kind: str) -> None:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import FixedThresholdClassifier
     from sklearn.naive_bayes import GaussianNB
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from sklearn.model_selection import FixedThresholdClassifier
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(300, 3))
