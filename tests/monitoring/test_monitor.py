@@ -185,3 +185,37 @@ def test_empty_and_tiny_segments(client: Client, tmp_path: Path) -> None:
     assert window.summary["features"]["age"]["drifted"] is None
     assert window.summary["features"]["age"]["mean"] > 60
     assert client.list_alerts("m") == []
+
+
+_RUN = """
+import sys
+from pathlib import Path
+from syllabus import Client
+from syllabus.errors import ConflictError
+with Client(cwd=Path(sys.argv[1]), predictions=sys.argv[2]) as c:
+    try:
+        print(c.run_monitor("m")[0].rows)
+    except ConflictError:
+        print("busy")
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_runs_count_every_row_once(client: Client, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"),
+                          window="1h")  # fmt: skip
+    root, rng, base = tmp_path / "log", np.random.default_rng(8), _base()
+    for i in range(6):
+        write_predictions(root, "svc", _inputs(rng, 2000), np.zeros(2000), ts_ms=base + i)
+    cmd = [sys.executable, "-c", _RUN, str(tmp_path), str(root)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=240)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    counted = [int(o) for o in outputs if o != "busy"]
+    assert sum(counted) == 12_000  # the runs that got the monitor read each segment once
+    (window,) = client.monitor_windows("m")
+    assert window.rows == 12_000
+    assert client.run_monitor("m")[0].segments == 0
