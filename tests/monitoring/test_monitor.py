@@ -219,3 +219,29 @@ def test_concurrent_runs_count_every_row_once(client: Client, tmp_path: Path) ->
     (window,) = client.monitor_windows("m")
     assert window.rows == 12_000
     assert client.run_monitor("m")[0].segments == 0
+
+
+def test_reads_the_log_the_server_writes(client: Client, tmp_path: Path) -> None:
+    """Segments from syllabus.deploy.predlog (the inference server's writer), multi-row
+    requests, feedback for some rows only."""
+    from syllabus.deploy.predlog import PredictionLogWriter
+
+    client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"),
+                          window="1h")  # fmt: skip
+    rng = np.random.default_rng(9)
+    start = _base() / 1000 + 60
+    with PredictionLogWriter(tmp_path / "log", "svc", flush_rows=150) as log:
+        for i in range(100):
+            log.log(request_id=f"r{i}", model="churn", version=1,
+                    inputs={"age": rng.normal(40, 10, 3).tolist(), "city": ["a", "b", "a"]},
+                    outputs={"prediction": [1, 0, 1], "score": [0.9, 0.2, 0.8]},
+                    latency_ms=10.0 + i, ts=start + i)  # fmt: skip
+        for i in range(0, 100, 2):
+            log.log_feedback(f"r{i}", [1, 1], rows=[0, 1], ts=start + 200)
+    run = client.run_monitor("m")[0]
+    assert run.rows == 300
+    assert run.labelled == 100
+    (window,) = client.monitor_windows("m")
+    assert window.summary["performance"]["accuracy"] == pytest.approx(0.5)
+    assert window.summary["latency_requests"] == 100  # one latency per request
+    assert 100 <= window.summary["latency_p99"] <= 116
