@@ -35,6 +35,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy import special
 from scipy import stats as sps
 
 __all__ = [
@@ -60,6 +61,7 @@ GRID_POINTS: Final = 1001
 MAX_CATEGORIES: Final = 2000
 """Distinct categories kept per categorical column; rarer ones count as ``OTHER``."""
 OTHER: Final = "\x00other"
+_KS_EXACT_N: Final = 2000  # effective sample sizes above this use the asymptotic KS law
 _EPS: Final = 1e-4  # PSI: floor of a bin's share, so empty bins give a finite value
 
 
@@ -430,7 +432,11 @@ def _ks_p(d: float, n: int, m: int) -> float:
     if d <= 0:
         return 1.0
     en = n * m / (n + m)
-    return float(min(1.0, max(0.0, sps.kstwo.sf(d, max(1, round(en))))))
+    if en <= _KS_EXACT_N:
+        return float(min(1.0, max(0.0, sps.kstwo.sf(d, max(1, round(en))))))
+    # the limiting distribution with Stephens' small-sample correction (as exact here)
+    root = math.sqrt(en)
+    return float(min(1.0, max(0.0, special.kolmogorov((root + 0.12 + 0.11 / root) * d))))
 
 
 def _psi(r: Array, c: Array) -> float:
