@@ -9,7 +9,7 @@ from pathlib import Path
 
 PREFIXES = ("syllabus pipeline", "syllabus agent")
 
-FLOWS = '''
+FLOWS = """
 from syllabus import pipeline, step
 from syllabus.pipelines import dataset, on_dataset
 
@@ -32,7 +32,7 @@ def total(ys):
 @pipeline(name="numbers", triggers=[on_dataset("numbers", name="new-data")])
 def numbers(n: int = 4, power: int = 2):
     return total(square(load(dataset("numbers@latest"), n=n), power=power))
-'''
+"""
 
 
 def prepare(workdir: Path, example: str) -> None:
