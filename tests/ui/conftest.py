@@ -179,7 +179,7 @@ def _fill(client: Client, folder: Path) -> Filled:
 
     notebook = folder / "analysis.ipynb"
     notebook.write_text(json.dumps(_notebook(png)))
-    client.checkpoint_notebook(notebook, message="first look")
+    client.checkpoint_notebook(notebook, message="first look", run_id=gallery.id)
 
     evaluation = client.evaluate(
         "churn@2", "churn@2", "churned", against="churn@1", resamples=50

@@ -33,6 +33,7 @@ def _pages(f: Filled) -> list[tuple[str, str]]:
         ("artifact-binary", f"{gallery}/artifacts?path=files/blob.bin"),
         ("artifact-notebook", f"{gallery}/artifacts?path=files/analysis.ipynb"),
         ("run-code", f"/runs/{f.challenger}/code?against={f.baseline}"),
+        ("run-notebook", f"/runs/{f.gallery}/code"),
         ("run-environment", f"/runs/{f.challenger}/environment"),
         ("compare", f"/compare?runs={f.baseline}&runs={f.challenger}"),
         ("compare-sweep", "/compare?" + "&".join(f"runs={c}" for c in f.children)),

@@ -50,6 +50,7 @@ def test_stored_text_is_escaped_everywhere(http: httpx.Client, filled: Filled) -
         f"/runs/{filled.gallery}/artifacts?path=files/page.html",
         f"/runs/{filled.gallery}/artifacts?path=files/analysis.ipynb",
         "/notebook?path=analysis.ipynb",
+        f"/runs/{filled.gallery}/code",  # the run's notebook, inline
         "/models/churn",  # the request's comment
         "/models",
     ]

@@ -303,6 +303,7 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
                 diff = client.diff_code(other.id, run.id)
             except SyllabusError as exc:
                 diff_error = str(exc)
+        checkpoint, cells = _notebook_of_run(client, run.id, run_code)
         return ui.render(
             request,
             "run_code.html",
@@ -310,6 +311,8 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
                 "run": run,
                 "tab": "code",
                 "code": run_code,
+                "checkpoint": checkpoint,
+                "cells": cells,
                 "patch": previews.diff_lines(patch),
                 "against": against,
                 "other": other,
@@ -413,6 +416,18 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
     ui.add(router, "/compare", compare, "ui_compare")
     ui.add(router, "/notebooks", notebooks, "ui_notebooks")
     ui.add(router, "/notebook", notebook, "ui_notebook")
+
+
+def _notebook_of_run(client: Client, run_id: str, code: Any) -> tuple[Any, list[previews.Cell]]:
+    """The notebook checkpoint a run was started from or recorded (and its cells)."""
+    wanted = getattr(code, "checkpoint_id", None)
+    for notebook in client.list_notebooks():
+        full = str(client.project_root / notebook.path)
+        for cp in client.list_notebook_checkpoints(full):
+            if cp.id == wanted or cp.run_id == run_id:
+                data = client.read_notebook_checkpoint(f"{full}@{cp.version}")
+                return cp, previews.notebook_cells(data)
+    return None, []
 
 
 def _models_of_run(client: Client, run_id: str) -> list[Any]:
