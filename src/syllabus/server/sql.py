@@ -296,49 +296,25 @@ class SqlAuthStore:
 
     # -- idempotent metric batches ---------------------------------------------------------
 
-    def begin_batch(self, batch_id: str, *, wait: float = 10.0) -> bool:
-        """Claim a client-made batch id: True to apply the batch, False when it was applied
-        already. A batch another request is applying right now is waited for (up to
-        ``wait`` seconds); one left pending longer than that (its server died) is re-claimed."""
-        deadline = time.monotonic() + wait
-        while True:
-            now = self._clock()
-            try:
-                with transaction(self.engine) as conn:
-                    conn.execute(
-                        server_batches.insert().values(
-                            batch_id=batch_id, state="pending", created_at=now
-                        )
-                    )
-            except IntegrityError:
-                pass
-            else:
-                return True
+    def begin_batch(self, batch_id: str) -> bool:
+        """Claim a client-made batch id: True to apply the batch, False when a request with
+        this id was applied already (or is being applied right now: a retry after a lost
+        answer). One insert; a batch that fails is released with :meth:`release_batch`."""
+        try:
             with transaction(self.engine) as conn:
-                row = conn.execute(
-                    sa.select(server_batches).where(server_batches.c.batch_id == batch_id)
-                ).first()
-                if row is None:
-                    continue  # failed and released in between: claim it again
-                if row.state == "done":
-                    return False
-                if time.monotonic() >= deadline or now - row.created_at > wait * 1000:
-                    conn.execute(
-                        server_batches.update()
-                        .where(server_batches.c.batch_id == batch_id)
-                        .values(created_at=now)
+                conn.execute(
+                    server_batches.insert().values(
+                        batch_id=batch_id, state="done", created_at=self._clock()
                     )
-                    return True
-            time.sleep(0.05)
+                )
+        except IntegrityError:
+            return False
+        return True
 
-    def end_batch(self, batch_id: str, *, applied: bool) -> None:
-        """Mark a claimed batch applied, or release it (it failed) so a retry applies it."""
+    def release_batch(self, batch_id: str) -> None:
+        """Forget a claimed batch that failed, so that a retry applies it."""
         with transaction(self.engine) as conn:
-            where = server_batches.c.batch_id == batch_id
-            if applied:
-                conn.execute(server_batches.update().where(where).values(state="done"))
-            else:
-                conn.execute(server_batches.delete().where(where))
+            conn.execute(server_batches.delete().where(server_batches.c.batch_id == batch_id))
 
     def forget_batches(self, older_than_ms: int) -> int:
         """Drop records of batches applied before ``older_than_ms`` (retries are long over)."""

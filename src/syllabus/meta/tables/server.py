@@ -11,8 +11,8 @@
 ``server_roles``
     the role (viewer, editor, maintainer, admin) of a user in a workspace.
 ``server_batches``
-    metric batches the server applied, by the client-made ``batch_id``: a retried batch is
-    answered without writing its points again.
+    metric batches the server applied (or is applying), by the client-made ``batch_id``: a
+    retried batch is answered without writing its points again. ``state`` is ``done``.
 """
 
 from __future__ import annotations

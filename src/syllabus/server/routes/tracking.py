@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from syllabus.errors import NotFoundError
 from syllabus.server.models import Principal, Role
 from syllabus.server.routes._rpc import store_router
 
@@ -46,19 +47,20 @@ def router(state: ServerState) -> APIRouter:
         if not batches.begin_batch(batch_id):
             state.metrics.add("metric_batches_replayed_total")
             return
+        missing_runs: NotFoundError | None = None
         try:
             store.log_metrics(points, end=args.get("end"))
-        except BaseException as exc:
-            from syllabus.errors import NotFoundError
-
-            # Points of live runs were written even when some runs are gone.
-            batches.end_batch(batch_id, applied=isinstance(exc, NotFoundError))
+        except NotFoundError as exc:
+            missing_runs = exc  # the points of live runs were written: the batch is applied
+        except BaseException:
+            batches.release_batch(batch_id)
             raise
-        batches.end_batch(batch_id, applied=True)
         state.metrics.add("metric_points_total", total)
         applied += 1
         if applied % _FORGET_EVERY == 0:
             batches.forget_batches(int(time.time() * 1000) - _KEEP_BATCHES_MS)
+        if missing_runs is not None:
+            raise missing_runs
 
     return store_router(
         state,
