@@ -159,6 +159,11 @@ def test_kubernetes_deployment_and_service(models: Client, workdir: Path) -> Non
     assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
     (status,) = models.deployment_status("churn")
     assert status.health.state == "rendered"
+    # a rollback re-renders what the earlier revision had
+    models.apply_deployment(workdir / "deploy.yaml", "production")
+    back = models.rollback_deployment("churn", "production")
+    assert (back.revision, back.based_on, back.status) == (3, 1, "rendered")
+    assert Path(back.runtime["folder"], "manifests.yaml").read_text().count("kind: ") >= 2
 
 
 def test_kubernetes_kserve(models: Client, workdir: Path) -> None:

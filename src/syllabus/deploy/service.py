@@ -22,7 +22,7 @@ from syllabus.deploy.models import Deployment, Health, Revision, RevisionSpec
 from syllabus.deploy.spec import DeploymentSpec, parse_spec
 from syllabus.deploy.store import DeployStore
 from syllabus.deploy.targets.base import Plan, PlannedModel, Target
-from syllabus.errors import ConflictError, DeploymentFailedError, NotFoundError
+from syllabus.errors import ConflictError, NotFoundError
 from syllabus.registry.models import ModelVersion
 from syllabus.registry.service import RegistryService
 from syllabus.registry.store import Audit
@@ -277,10 +277,12 @@ class DeployService:
             deployment = self.store.get_deployment(name, env)
             current = deployment.current
             if to is None:
+                # kubernetes revisions are never live here: any rendered one served
+                served = (*_WAS_LIVE, "rendered") if current.target == "kubernetes" else _WAS_LIVE
                 earlier = [
                     r
                     for r in self.store.list_revisions(name, env, limit=1000)
-                    if r.revision < current.revision and r.status in _WAS_LIVE
+                    if r.revision < current.revision and r.status in served
                     and r.target == current.target
                 ]  # fmt: skip
                 if not earlier:
@@ -378,8 +380,8 @@ class DeployService:
                              "files": [str(f) for f in files]},
                 )  # fmt: skip
             runtime = target.start(plan, None if previous is None else previous.runtime)
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, DeploymentFailedError) else f"{exc}"
+        except BaseException as exc:  # interrupted too: never leave it pending
+            reason = str(exc) or type(exc).__name__
             self.store.update_revision(name, env, revision.revision, "failed", reason=reason)
             raise
         live = self.store.update_revision(

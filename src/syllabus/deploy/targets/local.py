@@ -180,6 +180,22 @@ class LocalTarget:
         }
         pid = self._spawn(plan, config)
         runtime["pid"] = pid
+        try:
+            why = self._wait(plan, runtime, fixed)
+        except BaseException:  # interrupted (Ctrl+C): do not leave an orphan behind
+            self.stop(runtime)
+            raise
+        if why is None:
+            return runtime
+        self.stop(runtime)
+        raise DeploymentFailedError(
+            f"revision {plan.revision} of {plan.name} ({plan.env}) failed: {why}; "
+            f"log: {plan.folder / LOG_FILE}"
+        )
+
+    def _wait(self, plan: Plan, runtime: Mapping[str, Any], fixed: int) -> str | None:
+        """None once the revision is ready, else why it never will be."""
+        pid, url = int(runtime["pid"]), str(runtime["url"])
         timeout = float(plan.config["readiness_timeout"])
         deadline = time.monotonic() + timeout
         why = "it did not start"
@@ -190,21 +206,16 @@ class LocalTarget:
             if self._own_ready_file(plan.folder, pid):
                 ok, why = _ready(url)
                 if ok:
-                    return runtime
+                    return None
             else:
                 ok, answer = _ready(url, timeout=0.5)
                 why = f"not ready: {answer}" if not fixed else "its ready file is not written"
                 if not fixed and _LOAD_FAILED in answer:
                     break  # it will never be ready: no need to wait for the timeout
             if time.monotonic() >= deadline:
-                why = f"not ready within {timeout:g}s ({why})"
-                break
+                return f"not ready within {timeout:g}s ({why})"
             time.sleep(_POLL_S)
-        self.stop(runtime)
-        raise DeploymentFailedError(
-            f"revision {plan.revision} of {plan.name} ({plan.env}) failed: {why}; "
-            f"log: {plan.folder / LOG_FILE}"
-        )
+        return why
 
     @staticmethod
     def _own_ready_file(folder: Path, pid: int) -> bool:
