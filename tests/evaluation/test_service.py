@@ -138,7 +138,16 @@ def test_rows_stream_in_batches(
 
     monkeypatch.setattr(service, "_BATCH", 64)
     monkeypatch.setattr(service._Scorer, "predict", spy)
-    batched = prepared.evaluate("churn@2", "holdout@1", "label", against="churn@1", resamples=50)
+    heard: list[int] = []
+    batched = prepared.evaluate(
+        "churn@2",
+        "holdout@1",
+        "label",
+        against="churn@1",
+        resamples=50,
+        progress=lambda rows, total: heard.append(rows),
+    )
+    assert heard == [64] * 12 + [32]  # the rows read, batch by batch
     assert max(seen) == 64
     assert sum(seen) == 2 * 800
     assert batched.metrics == whole.metrics

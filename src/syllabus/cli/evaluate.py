@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from syllabus.cli.output import Format, emit_json, emit_rows, format_option, note
+from syllabus.cli.output import (
+    Format,
+    emit_json,
+    emit_rows,
+    format_option,
+    note,
+    progress_bar,
+)
 
 __all__ = ["evaluate_command", "evaluations"]
 
@@ -105,16 +112,18 @@ def evaluate_command(  # noqa: PLR0917 - click passes every option positionally
     from syllabus import Client
 
     with Client() as client:
-        evaluation = client.evaluate(
-            model,
-            data,
-            target,
-            against=against,
-            slice_column=slice_column,
-            task=task,
-            confidence=confidence,
-            resamples=resamples,
-        )
+        with progress_bar(f"Evaluating {model}", unit="rows") as progress:
+            evaluation = client.evaluate(
+                model,
+                data,
+                target,
+                against=against,
+                slice_column=slice_column,
+                task=task,
+                confidence=confidence,
+                resamples=resamples,
+                progress=progress,
+            )
         if html_file is not None:
             html_file.write_text(client.evaluation_report(evaluation.id), encoding="utf-8")
             note(f"wrote {html_file}")

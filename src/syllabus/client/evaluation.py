@@ -42,6 +42,10 @@ class _Data:
         ))  # fmt: skip
 
 
+def _no_progress(advance: int, total: int | None) -> None:
+    """No progress reporting (the default)."""
+
+
 class EvaluationAPI:
     """Evaluations of model versions on dataset versions (mixed into ``Client``)."""
 
@@ -84,11 +88,13 @@ class EvaluationAPI:
         resamples: int = 1000,
         seed: int | None = None,
         trust: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> Evaluation:
         """Score model version ``model`` on dataset version ``data`` (labels in column
         ``target``), with a bootstrap interval for every metric; with ``against`` (e.g.
         ``churn@production``) compare both on the same rows with paired tests. The result
-        is stored and returned."""
+        is stored and returned. ``progress(rows, None)`` hears of the rows as they are
+        read."""
         from syllabus.errors import InvalidArgumentError
         from syllabus.evaluation.stats import DEFAULT_SEED
 
@@ -106,6 +112,7 @@ class EvaluationAPI:
             resamples=resamples,
             seed=DEFAULT_SEED if seed is None else seed,
             trust=trust,
+            progress=progress if progress is not None else _no_progress,
         )
 
     def get_evaluation(self, ref: str) -> Evaluation:

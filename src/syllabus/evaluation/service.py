@@ -34,6 +34,7 @@ from syllabus.evaluation.models import Comparison, Evaluation, EvaluationSpec, M
 from syllabus.evaluation.store import EvaluationStore
 from syllabus.registry.models import ModelVersion
 from syllabus.registry.packaging.model import LoadedModel
+from syllabus.types import ProgressCallback, null_progress
 
 __all__ = ["DataSource", "EvaluationService", "ModelSource"]
 
@@ -244,9 +245,11 @@ class EvaluationService:
         seed: int = stats.DEFAULT_SEED,
         min_slice_rows: int = 10,
         trust: bool = False,
+        progress: ProgressCallback = null_progress,
     ) -> Evaluation:
         """Score ``model`` on dataset version ``data`` (label column ``target``), against
-        ``against`` when given, store the evaluation and return it."""
+        ``against`` when given, store the evaluation and return it. ``progress`` hears of
+        the rows as they are read and scored."""
         if not 0.5 <= confidence < 1:
             raise InvalidArgumentError(f"confidence must be in [0.5, 1), not {confidence}")
         if resamples < 0:
@@ -269,7 +272,9 @@ class EvaluationService:
                     _input_plan(v, features, dataset, slice_column))
             for v in versions
         ]  # fmt: skip
-        y, slice_values = self._stream(batches, target, slice_column, scorers, dataset)
+        y, slice_values = self._stream(
+            batches, target, slice_column, scorers, dataset=dataset, progress=progress
+        )
         predicted = [sc.result() for sc in scorers]
         n = len(y)
         if n < 2:
@@ -351,7 +356,9 @@ class EvaluationService:
         target: str,
         slice_column: str | None,
         scorers: list[_Scorer],
+        *,
         dataset: DatasetVersion,
+        progress: ProgressCallback,
     ) -> tuple[Array, Array | None]:
         """Read the rows batch by batch: keep the labels (and slice values), let every
         model predict the batch, drop the features. Rows without a label are left out."""
@@ -373,6 +380,7 @@ class EvaluationService:
                 slices.append(_numpy(batch.column(slice_column)))
             for scorer in scorers:
                 scorer.predict(batch, dataset)
+            progress(read.num_rows, None)
         if dropped:
             log.warning("%s: %d rows without a %s were left out", dataset.ref, dropped, target)
         y = np.concatenate(ys) if ys else np.empty(0)
