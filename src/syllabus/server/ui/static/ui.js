@@ -24,6 +24,12 @@
     }
   }
 
+  /* Plotly reads a few HTML-like tags in its labels; stored names are shown as written. */
+  function esc(text) {
+    return String(text === null || text === undefined ? "" : text)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function layout(extra) {
     return Object.assign({}, layoutBase, extra);
   }
@@ -77,14 +83,14 @@
       return {
         x: xs(s),
         y: smooth(s.value, state.smoothing),
-        name: s.name,
+        name: esc(s.name),
         type: "scatter",
         mode: s.value.length === 1 ? "markers" : "lines"
       };
     });
     var xTitle = { step: "step", time: "time (UTC)", relative: "seconds since first point" }[state.axis];
     Plotly.react(chart.el, traces, layout({
-      title: { text: chart.title, font: { size: 13 } },
+      title: { text: esc(chart.title), font: { size: 13 } },
       margin: { l: 50, r: 16, t: 32, b: chart.data.length > 1 ? 90 : 40 },
       xaxis: { title: { text: xTitle }, type: state.axis === "time" ? "date" : "linear" },
       yaxis: { type: state.log ? "log" : "linear" },
@@ -141,12 +147,14 @@
       if (!h) {
         return;
       }
-      var trace = { x: h.x, y: h.y, type: "bar", marker: { color: "#4c78a8" } };
+      var trace = {
+        x: h.width ? h.x : h.x.map(esc), y: h.y, type: "bar", marker: { color: "#4c78a8" }
+      };
       if (h.width) {
         trace.width = h.width;
       }
       Plotly.newPlot(el, [trace], layout({
-        title: { text: h.column, font: { size: 12 } },
+        title: { text: esc(h.column), font: { size: 12 } },
         margin: { l: 40, r: 8, t: 28, b: 30 },
         bargap: h.width ? 0 : 0.2
       }), plotConfig);
@@ -196,18 +204,18 @@
       if (v === null) {
         return "—";
       }
-      return d.ticktext ? d.ticktext[v] : String(+v.toPrecision(4));
+      return d.ticktext ? esc(d.ticktext[v]) : String(+v.toPrecision(4));
     };
     var last = dims.length - 1;
     var traces = p.runs.map(function (name, i) {
       return {
         type: "scatter",
         mode: "lines+markers",
-        name: name,
+        name: esc(name),
         x: dims.map(function (_, k) { return k; }),
         y: dims.map(function (d, k) { return scale(d.values[i], ranges[k]); }),
-        text: dims.map(function (d) { return d.label + " = " + label(d, d.values[i]); }),
-        hovertemplate: "%{text}<extra>" + name.replace(/</g, "&lt;") + "</extra>",
+        text: dims.map(function (d) { return esc(d.label) + " = " + label(d, d.values[i]); }),
+        hovertemplate: "%{text}<extra>" + esc(name) + "</extra>",
         line: { color: viridis(scale(dims[last].values[i], ranges[last]) || 0), width: 2 },
         marker: { size: 5 }
       };
@@ -216,9 +224,9 @@
     var shapes = [];
     dims.forEach(function (d, k) {
       shapes.push({ type: "line", x0: k, x1: k, y0: 0, y1: 1, line: { color: "#888", width: 1 } });
-      annotations.push({ x: k, y: 1.12, text: d.label, showarrow: false, font: { size: 11 } });
-      var lo = d.ticktext ? d.ticktext[0] : String(+ranges[k][0].toPrecision(4));
-      var hi = d.ticktext ? d.ticktext[d.ticktext.length - 1] : String(+ranges[k][1].toPrecision(4));
+      annotations.push({ x: k, y: 1.12, text: esc(d.label), showarrow: false, font: { size: 11 } });
+      var lo = d.ticktext ? esc(d.ticktext[0]) : String(+ranges[k][0].toPrecision(4));
+      var hi = d.ticktext ? esc(d.ticktext[d.ticktext.length - 1]) : String(+ranges[k][1].toPrecision(4));
       annotations.push({ x: k, y: 1.03, text: hi, showarrow: false, font: { size: 10, color: "#666" } });
       annotations.push({ x: k, y: -0.06, text: lo, showarrow: false, font: { size: 10, color: "#666" } });
     });
@@ -242,6 +250,7 @@
         return;
       }
       var extra = Object.assign({}, spec.layout || {});
+      spec.data.forEach(function (t) { t.name = esc(t.name); });
       if (spec.data.length > 1) {
         extra.margin = { l: 50, r: 16, t: 32, b: 100 };
       }
@@ -259,7 +268,7 @@
       Plotly.newPlot(el, [{
         type: "pie",
         hole: 0.5,
-        labels: split.map(function (t) { return t.role + " " + t.model; }),
+        labels: split.map(function (t) { return esc(t.role + " " + t.model); }),
         values: split.map(function (t) { return t.percent; }),
         sort: false
       }], layout({ margin: { l: 10, r: 10, t: 10, b: 10 }, showlegend: true }), plotConfig);
