@@ -42,6 +42,9 @@ def test_rollout_broken_rollback_stop(client: Client, workdir: Path) -> None:
     assert (first.revision, first.status, first.model_ref) == (1, "live", "churn@1")
     url1 = first.runtime["url"]
     assert predict(url1, 5.0)[0] == pytest.approx(10.0)
+    # applying the same thing again changes nothing while it serves
+    assert client.apply_deployment(spec, "staging").id == first.id
+    assert len(client.deployment_history("churn", "staging")) == 1
     assert Path(first.runtime["folder"], "server.pid").read_text().strip() == str(
         first.runtime["pid"]
     )

@@ -265,10 +265,37 @@ class DeployService:
         target = target_for(config["target"])
         target.check()
         with self._locked(spec.service, env):
+            unchanged = self._unchanged(spec.service, env, config, versions)
+            if unchanged is not None:
+                return unchanged
             revision = self.store.create_revision(
                 spec.service, env, self._revision_spec(config, versions, text), self.actor
             )
             return self._roll_out(revision, versions, target, replaced="superseded")
+
+    def _unchanged(
+        self,
+        name: str,
+        env: str,
+        config: Mapping[str, Any],
+        versions: Mapping[str, tuple[ModelVersion, float | None]],
+    ) -> Revision | None:
+        """The live revision when it already serves this configuration and these model
+        versions and is healthy (applying the same thing twice changes nothing)."""
+        try:
+            live = self.store.get_deployment(name, env).live
+        except NotFoundError:
+            return None
+        if live is None or dict(live.config) != dict(config):
+            return None
+        wanted = self._revision_spec(config, versions, live.spec)
+        same = (wanted.model_version_id, wanted.canary_version_id, wanted.shadow_version_id) == (
+            live.model_version_id, live.canary_version_id, live.shadow_version_id,
+        )  # fmt: skip
+        if not same or target_for(live.target).health(live.runtime).state != "ready":
+            return None
+        log.info("%s (%s): revision %d serves this already", name, env, live.revision)
+        return live
 
     def rollback(self, name: str, env: str, *, to: int | None = None) -> Revision:
         """A new revision serving what revision ``to`` served (default: the one before the

@@ -29,7 +29,8 @@ def _now_ms() -> int:
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(dict(value), sort_keys=True)
+    # default=str: YAML dates in a monitoring block are kept as their text
+    return None if value is None else json.dumps(dict(value), sort_keys=True, default=str)
 
 
 def _revision(row: Any, name: str, env: str) -> Revision:
