@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -323,3 +324,41 @@ def test_a_project_module_a_step_uses_is_part_of_its_code(
     assert result.ran == ["cleaned"]
     assert result.step("cleaned").reason == "code changed"
     assert result.value("cleaned") == [3, 2, 1]
+
+
+SCRIPT = """
+from syllabus import Client, pipeline, step
+
+
+@step
+def one():
+    return 1
+
+
+@step
+def plus(x, y: int = 2):
+    return x + y
+
+
+@pipeline(name="NAME")
+def flow(y: int = 2):
+    plus(one(), y=y)
+
+
+if __name__ == "__main__":
+    with Client() as client:
+        assert client.run_pipeline(flow, executor="local", max_workers=1).value("plus") == 3
+"""
+
+
+def test_steps_of_a_script_run_later_by_name(
+    client: Client, steps_module: Callable[..., str], workdir: Path
+) -> None:
+    script = steps_module(SCRIPT)
+    subprocess.run(
+        [sys.executable, f"{script}.py"], cwd=workdir, check=True, capture_output=True, timeout=120
+    )
+    info = client.get_pipeline(script)
+    assert info.source == f"{script}:flow"  # the script by its file, not __main__
+    again = client.run_pipeline(script, executor="inline")
+    assert again.cached == ["one", "plus"]

@@ -174,7 +174,7 @@ def code_digest(fn: Callable[..., Any]) -> str:
     target = getattr(fn, "fn", fn)
     if isinstance(target, types.FunctionType):
         hasher.seen.add(id(target))
-        hasher.add("step", f"{target.__module__}:{target.__qualname__}\n{_source(target)}")
+        hasher.add("step", f"{target.__qualname__}\n{_source(target)}")
         hasher.function_refs(target)
     else:
         hasher.obj("step", target)

@@ -214,6 +214,17 @@ def _to_arg(value: Any, where: str) -> Arg:
     return Arg("value", value)
 
 
+def _module_ref(module: str) -> str:
+    """How a definition names a module: a script run as ``__main__`` by its file's name (so
+    a worker, the CLI or the agent import the same file later, as ``FILE.py:NAME`` does),
+    anything else by its name."""
+    if module in ("__main__", "__mp_main__"):
+        file = getattr(sys.modules.get(module), "__file__", None)
+        if file and file.endswith(".py"):
+            return Path(file).stem
+    return module
+
+
 class Step(Generic[P, R]):
     """A step function (see :func:`step`). Calling it inside a pipeline adds a node."""
 
@@ -233,7 +244,7 @@ class Step(Generic[P, R]):
         module = self.fn.__module__
         if module.startswith("syllabus.pipelines.builtin"):
             return f"builtin:{self.fn.__name__}"
-        return f"{module}:{self.fn.__qualname__}"
+        return f"{_module_ref(module)}:{self.fn.__qualname__}"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         trace = _tracing.get()
@@ -441,7 +452,7 @@ class PipelineFunction:
             steps=tuple(trace.nodes.values()),
             params=params,
             triggers=self.triggers,
-            source=f"{module}:{self.fn.__qualname__}",
+            source=f"{_module_ref(module)}:{self.fn.__qualname__}",
             description=inspect.cleandoc(self.description) if self.description else "",
         )
 
@@ -483,7 +494,7 @@ def pipeline(
 def import_object(spec: str, *, root: Path | None = None) -> Any:
     """The object ``module:qualname`` names (``builtin:NAME`` for a built-in step); a
     ``path/to/file.py:name`` is imported from that file (under ``root`` when relative)."""
-    module_name, sep, qualname = spec.partition(":")
+    module_name, sep, qualname = spec.rpartition(":")
     if not sep or not module_name or not qualname:
         raise InvalidArgumentError(f"{spec!r} is not module:name")
     if module_name == "builtin":
