@@ -103,6 +103,8 @@ class RayExecutor:
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
+            if address is None and not os.environ.get("RAY_ADDRESS"):
+                init_args.setdefault("include_dashboard", False)  # a private local instance
             ray.init(address=address, **init_args)
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(execute_step)
