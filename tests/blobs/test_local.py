@@ -295,3 +295,28 @@ def test_only_write_through_advises_writeback(
         assert calls
     finally:
         backend.close()
+
+
+def test_contains_sees_loose_objects_another_instance_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # contains() remembers which loose/<head>/ folders exist; a loose object written by
+    # another instance afterwards (even in the same clock tick) must still be found, and
+    # a listing older than the racy window must be trusted only while loose/ is unchanged.
+    import syllabus.blobs.local as local
+
+    monkeypatch.setattr(local, "LOOSE_MIN", 64)
+    a, b = LocalBackend(tmp_path / "s"), LocalBackend(tmp_path / "s")
+    first, second = rec(random_bytes(100, 1)), rec(random_bytes(100, 2))
+    assert a.contains([first.digest, second.digest]) == set()
+    b.write([first])
+    b.flush()
+    assert a.contains([first.digest]) == {first.digest}
+    monkeypatch.setattr(local, "_RACY_NS", 0)  # as if the listing were seconds later
+    assert a.contains([second.digest]) == set()
+    assert a._loose_heads == {first.digest[:2]}
+    b.write([second])
+    b.flush()
+    assert a.contains([first.digest, second.digest]) == {first.digest, second.digest}
+    for backend in (a, b):
+        backend.close()

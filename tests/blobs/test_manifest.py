@@ -184,3 +184,32 @@ def test_entry_lines_are_the_canonical_json(paths: list[str], executable: bool) 
             row = [entry.path, entry.kind[0], entry.mode, entry.size, str(entry.digest)]
             want = json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
             assert entry._line() == want
+
+
+@pytest.mark.parametrize(
+    "path", ["a/./b", "./a", "a/..", ".", "..", "a//b", "a/", "../x", "x/../y", "a/b/.."]
+)
+def test_dot_and_empty_segments_are_refused(path: str) -> None:
+    from syllabus.blobs.manifest import check_relpath
+
+    with pytest.raises(PathEscapeError):
+        check_relpath(path)
+
+
+@pytest.mark.parametrize("path", [".hidden", "a/.b", "..a", "a/...", "a.b/c..d", "x/.git/y"])
+def test_dots_inside_names_are_fine(path: str) -> None:
+    from syllabus.blobs.manifest import check_relpath
+
+    assert check_relpath(path) == path
+
+
+@pytest.mark.parametrize(
+    "text", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, " " + "a" * 63, "a" * 63 + "\n", ""]
+)
+def test_digests_are_64_lowercase_hex(text: str) -> None:
+    from syllabus.blobs.digest import Digest
+    from syllabus.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="invalid content id"):
+        Digest(text)
+    assert Digest("0123456789abcdef" * 4) == "0123456789abcdef" * 4

@@ -79,6 +79,7 @@ PACK_ROLL_BYTES: Final = 256 * 1024 * 1024
 SPILL_BYTES: Final = 8 * 1024 * 1024
 """Buffered record bytes written out to the pack file (not yet committed) past this."""
 _MAX_READ_HANDLES: Final = 64
+_RACY_NS: Final = 2_000_000_000  # a folder changed this recently may change again unseen
 _FADVISE: Final = getattr(os, "posix_fadvise", None)  # Linux and most Unixes; not macOS
 
 
@@ -129,6 +130,8 @@ class LocalBackend:
         self._loaded = False
         self._writer: _Writer | None = None
         self._read_fds: dict[str, int] = {}
+        self._loose_heads: set[str] | None = None  # see _look_at_loose
+        self._loose_key: tuple[int, int] | None = None
         self._writers = WritersLock(self._root)
         self._closed = False
 
@@ -263,8 +266,40 @@ class LocalBackend:
         w = self._writer
         if w is not None and digest in w.pending:
             return True
+        if self._loose_heads is not None and digest[:2] not in self._loose_heads:
+            return False  # no loose/<head>/ folder: not loose (see _look_at_loose)
         # os.stat on a string: pathlib costs ~10 us a call, and this runs for every miss.
         return os.path.exists(f"{self._loose_str}/{digest[:2]}/{digest[2:]}")  # noqa: PTH110
+
+    def _look_at_loose(self) -> None:
+        """Remember which ``loose/<head>/`` folders exist, so that a miss (the usual case:
+        most records are packed) costs no ``stat``: a digest whose head folder is absent
+        is not loose.
+
+        A ``loose/`` with a link count of 2 has no subfolder at all (filesystems that count
+        subfolders in it; btrfs says 1 and is not trusted): exact, whatever the timing.
+        Otherwise a listing is trusted while ``loose/`` keeps the mtime and link count it
+        had, and only if it was made well after that mtime (a folder made within the same
+        clock tick would not change it); else every miss is looked up."""
+        try:
+            st = self._loose.stat()
+        except OSError:
+            self._loose_heads = None
+            return
+        key = (st.st_mtime_ns, st.st_nlink)
+        if key == self._loose_key and self._loose_heads is not None:
+            return
+        self._loose_heads, self._loose_key = None, None
+        if st.st_nlink == 2:
+            self._loose_heads, self._loose_key = set(), key
+            return
+        if time.time_ns() - st.st_mtime_ns < _RACY_NS:
+            return
+        try:
+            heads = set(_listdir(self._loose))
+        except OSError:
+            return
+        self._loose_heads, self._loose_key = heads, key
 
     def contains(self, digests: Iterable[Digest]) -> set[Digest]:
         """The subset of ``digests`` that are stored (committed, or written by this instance)."""
@@ -274,6 +309,7 @@ class LocalBackend:
             wanted = set(digests)
             if not self._packs_exist({self._index[d][0] for d in wanted if d in self._index}):
                 self._refresh(full=True)  # a repack removed packs we knew: forget them
+            self._look_at_loose()
             found = {d for d in wanted if self._has_local(d)}
             if len(found) < len(wanted):
                 self._refresh()
@@ -414,6 +450,7 @@ class LocalBackend:
             finally:
                 os.close(fd)
             path.parent.mkdir(exist_ok=True)
+            self._loose_heads = None  # a new head folder, maybe
             tmp.replace(path)
             _fsync_dir(path.parent)
         except OSError as exc:

@@ -62,13 +62,18 @@ def check_relpath(path: str) -> str:
         raise PathEscapeError("empty path in manifest")
     if "\\" in path or "\x00" in path:
         raise PathEscapeError(f"path {path!r} contains a backslash or NUL")
-    if path.startswith("/"):
+    if path[0] == "/":
         raise PathEscapeError(f"path {path!r} is absolute")
     if len(path) >= 2 and path[1] == ":" and path[0].isalpha():
         raise PathEscapeError(f"path {path!r} starts with a drive letter")
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            raise PathEscapeError(f"path {path!r} has an empty, '.' or '..' segment")
+    # Substring tests in C rather than a split per path: only a path with a segment that
+    # starts with a dot gets the exact segment check.
+    if (
+        "//" in path
+        or path[-1] == "/"
+        or ((path[0] == "." or "/." in path) and any(p in (".", "..") for p in path.split("/")))
+    ):
+        raise PathEscapeError(f"path {path!r} has an empty, '.' or '..' segment")
     return path
 
 
@@ -136,14 +141,17 @@ class Manifest(Mapping[str, ManifestEntry]):
 
     __slots__ = ("_entries",)
 
-    def __init__(self, entries: Iterable[ManifestEntry] = ()) -> None:
+    def __init__(self, entries: Iterable[ManifestEntry] = (), *, validated: bool = False) -> None:
+        # ``validated``: the entries come from the validating constructors of this module
+        # (ManifestEntry.file/link/dir, parsing), so each path need not be checked again.
         by_path: dict[str, ManifestEntry] = {}
         for entry in entries:
-            check_relpath(entry.path)
-            if entry.kind == "link":
-                check_link_target(entry.path, entry.target or "")
-            elif entry.kind not in ("file", "dir"):
-                raise InvalidArgumentError(f"manifest entry {entry.path!r}: unknown kind")
+            if not validated:
+                check_relpath(entry.path)
+                if entry.kind == "link":
+                    check_link_target(entry.path, entry.target or "")
+                elif entry.kind not in ("file", "dir"):
+                    raise InvalidArgumentError(f"manifest entry {entry.path!r}: unknown kind")
             if entry.path in by_path:
                 raise PathEscapeError(f"path {entry.path!r} appears twice in the manifest")
             by_path[entry.path] = entry
@@ -214,7 +222,7 @@ class Manifest(Mapping[str, ManifestEntry]):
             except ValueError as exc:
                 raise InvalidArgumentError(f"{source} line {no}: not JSON ({exc})") from exc
             entries.append(_entry_from_row(row, f"{source} line {no}"))
-        return cls(entries)
+        return cls(entries, validated=True)
 
 
 def _parse_canonical(data: bytes) -> Manifest | None:
@@ -226,7 +234,7 @@ def _parse_canonical(data: bytes) -> Manifest | None:
         return None
     try:
         rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
-        manifest = Manifest(_entry_from_row(row, "manifest") for row in rows)
+        manifest = Manifest((_entry_from_row(row, "manifest") for row in rows), validated=True)
     except (ValueError, InvalidArgumentError):  # PathEscapeError is an InvalidArgumentError
         return None
     return manifest if manifest.serialize() == data else None

@@ -53,6 +53,7 @@ INDEX_MAGIC: Final = b"SYLIDX01"
 RECORD_HEADER: Final = struct.Struct("<32sBQQ")
 _ENTRY_BODY: Final = struct.Struct("<32sBQQQd")
 INDEX_ENTRY: Final = _ENTRY_BODY.size + 4
+_CRC: Final = struct.Struct("<I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +80,23 @@ def encode_record_header(record: Record) -> bytes:
 
 def encode_index_entry(entry: IndexEntry) -> bytes:
     body = _ENTRY_BODY.pack(
-        entry.digest.to_bytes(),
-        int(entry.flags),
+        bytes.fromhex(entry.digest),
+        entry.flags.value,
         entry.size,
         entry.offset,
         entry.stored_len,
         entry.mtime,
     )
-    return body + struct.pack("<I", zlib.crc32(body))
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def _flags(value: int) -> Flags:
+    """``Flags(value)`` without the enum call's cost for the values in use."""
+    found = _FLAG_VALUES.get(value)
+    return Flags(value) if found is None else found
+
+
+_FLAG_VALUES: Final = {int(f): f for f in (Flags(v) for v in range(4))}
 
 
 def decode_index(data: bytes, *, source: str = "index") -> list[IndexEntry]:
@@ -97,16 +107,20 @@ def decode_index(data: bytes, *, source: str = "index") -> list[IndexEntry]:
         raise StorageError(f"{source}: not a Syllabus pack index (bad magic)")
     out: list[IndexEntry] = []
     view = memoryview(data)
+    crc32, body_size, unpack_body = zlib.crc32, _ENTRY_BODY.size, _ENTRY_BODY.unpack_from
+    unpack_crc, new_str, flag_values = _CRC.unpack_from, str.__new__, _FLAG_VALUES
+    end = len(data) - INDEX_ENTRY
     pos = len(INDEX_MAGIC)
-    while pos + INDEX_ENTRY <= len(data):
-        body = view[pos : pos + _ENTRY_BODY.size]
-        (crc,) = struct.unpack_from("<I", view, pos + _ENTRY_BODY.size)
-        if zlib.crc32(body) != crc:
+    while pos <= end:
+        (crc,) = unpack_crc(view, pos + body_size)
+        if crc32(view[pos : pos + body_size]) != crc:
             break
-        raw, flags, size, offset, stored_len, mtime = _ENTRY_BODY.unpack(body)
-        out.append(
-            IndexEntry(Digest.from_bytes(raw), Flags(flags), size, offset, stored_len, mtime)
-        )
+        raw, flags, size, offset, stored_len, mtime = unpack_body(view, pos)
+        digest = new_str(Digest, raw.hex())  # 32 raw bytes: always a valid id
+        flag = flag_values.get(flags)
+        if flag is None:
+            flag = Flags(flags)
+        out.append(IndexEntry(digest, flag, size, offset, stored_len, mtime))
         pos += INDEX_ENTRY
     return out
 
@@ -125,7 +139,7 @@ def scan_pack(fh: BinaryIO, *, mtime: float = 0.0) -> Iterator[IndexEntry]:
         start = pos + RECORD_HEADER.size
         if start + stored_len > total:
             return  # a torn payload: the file ends before the record does
-        yield IndexEntry(Digest.from_bytes(raw), Flags(flags), size, start, stored_len, mtime)
+        yield IndexEntry(Digest.from_bytes(raw), _flags(flags), size, start, stored_len, mtime)
         pos = start + stored_len
 
 
@@ -143,4 +157,4 @@ def decode_loose(data: bytes, *, source: str = "loose object") -> Record:
         raise StorageError(
             f"{source}: truncated ({len(payload)} of {stored_len} payload bytes present)"
         )
-    return Record(Digest.from_bytes(raw), Flags(flags), size, payload)
+    return Record(Digest.from_bytes(raw), _flags(flags), size, payload)

@@ -323,7 +323,7 @@ class BlobStore:
         entries: list[ManifestEntry] = list(others)
         for (rel, _, _, executable), entry in zip(files, stored, strict=True):
             entries.append(ManifestEntry.file(rel, entry.digest, entry.size, executable=executable))
-        manifest = Manifest(entries)
+        manifest = Manifest(entries, validated=True)  # from the checking constructors
         digest = self.put_bytes(manifest.serialize())
         self.backend.flush()
         return Tree(digest, manifest)
@@ -484,12 +484,14 @@ class BlobStore:
         except InvalidArgumentError:
             return None  # a file that happens to start like a manifest
 
-    def _parts(self, record: Record, *, strict: bool = True) -> set[Digest]:
+    def _parts(self, record: Record, *, strict: bool = True, sized: bool = False) -> set[Digest]:
         """Digests ``record`` refers to, stored or not: a chunked blob's chunks; for a
         manifest also its files and, for the files that are stored chunked, their chunks.
 
         ``strict``: a chunked manifest that cannot be read whole raises StorageError (gc
-        must not guess what it references); otherwise only its chunks are returned."""
+        must not guess what it references); otherwise only its chunks are returned.
+        ``sized``: trust the manifest's file sizes to tell which files may be chunked (only
+        those larger than WHOLE_MAX): a transfer's shortcut, never gc's."""
         parts: set[Digest] = set()
         if record.flags & Flags.CHUNKLIST:
             refs = decode_chunklist(logical_bytes(record), digest=record.digest)
@@ -506,6 +508,10 @@ class BlobStore:
         if manifest is not None:
             files = manifest.file_digests()
             parts |= files
+            if sized:  # only files larger than WHOLE_MAX are stored chunked
+                files = {
+                    e.digest for e in manifest.values() if e.kind == "file" and e.size > WHOLE_MAX
+                }
             for digest in self.backend.contains(files):
                 if self.backend.info(digest).flags & Flags.CHUNKLIST:
                     parts.update(d for d, _ in self.chunks(digest) or [])
@@ -526,7 +532,7 @@ class BlobStore:
             except BlobNotFoundError:
                 continue
             out.add(root)
-            out |= self._parts(record)
+            out |= self._parts(record, sized=True)
         return self.backend.contains(out)
 
     def dangling(self, roots: Iterable[Digest]) -> dict[Digest, set[Digest]]:

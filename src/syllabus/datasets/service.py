@@ -253,7 +253,7 @@ class DatasetService:
         except PathEscapeError as exc:
             raise PathEscapeError(f"{folder}: {exc}") from None
         entries.extend(ManifestEntry.dir(rel) for rel in found.empty_dirs)
-        manifest = Manifest(entries)
+        manifest = Manifest(entries, validated=True)  # built by the checking constructors
         return manifest, self.blobs.put_bytes(manifest.serialize())
 
     def _profiles(
