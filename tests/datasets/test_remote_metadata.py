@@ -6,6 +6,7 @@ folder or an S3 prefix on the local moto server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -271,6 +272,19 @@ def test_a_tampered_index_is_refused(spaces: Workspaces, tmp_path: Path) -> None
     backend.write_ref(f"datasets/d/{blake3.blake3(bad).hexdigest()}", bad)
     with pytest.raises(BlobCorruptError, match="invalid dataset index"):
         bob.pull("d")
+    backend.delete_refs(backend.list_refs("datasets/d/"))
+    for evil in (b'"empty_dirs":["../outside"]', b'"size":-1', b'"created_at":1e300'):
+        bad = good.replace(b'"empty_dirs":[]', evil) if b"empty" in evil else good
+        if b"size" in evil:
+            bad = re.sub(rb'"size":\d+', evil, good)
+        if b"created_at" in evil:
+            bad = re.sub(rb'"created_at":\d+', evil, good)
+        assert bad != good
+        ref = f"datasets/d/{blake3.blake3(bad).hexdigest()}"
+        backend.write_ref(ref, bad)
+        with pytest.raises(BlobCorruptError, match="invalid dataset index"):
+            bob.pull("d")
+        backend.delete_refs([ref])
     with pytest.raises(NotFoundError, match="no dataset 'd'"):
         bob.list_versions("d")  # nothing was imported
 

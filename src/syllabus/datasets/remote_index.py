@@ -36,8 +36,9 @@ import blake3
 from syllabus._utils.ids import is_id
 from syllabus.blobs.backend import RefBackend
 from syllabus.blobs.digest import Digest
+from syllabus.blobs.manifest import check_relpath
 from syllabus.datasets.models import DatasetTag, DatasetVersion
-from syllabus.errors import BlobCorruptError, InvalidArgumentError, StorageError
+from syllabus.errors import BlobCorruptError, InvalidArgumentError, PathEscapeError, StorageError
 from syllabus.refs import STAGES, validate_name
 
 __all__ = [
@@ -56,6 +57,8 @@ _PREFIX: Final = "datasets/"
 _MAX_INDEX_BYTES: Final = 256 * 1024 * 1024
 _TEXT_LIMIT: Final = 1 << 20
 _TAG: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_MAX_INT: Final = 1 << 62  # BIGINT columns
+_MAX_VERSION: Final = 1 << 31  # the INTEGER column of version numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,14 @@ def _parse_version(raw: object, name: str) -> DatasetVersion:
     profiles = _optional(raw, "profiles")
     empty = _field(raw, "empty_dirs", list)
     _check(all(isinstance(d, str) for d in empty), f"version {number} has invalid empty folders")
+    try:
+        for folder in empty:  # a checkout makes these folders: never outside its root
+            check_relpath(folder)
+    except PathEscapeError as exc:
+        raise _BadIndexError(f"version {number}: {exc}") from None
+    for key in ("file_count", "size", "created_at"):
+        _check(0 <= _field(raw, key, int) < _MAX_INT, f"version {number}: {key} out of range")
+    _check(number < _MAX_VERSION, f"version {number} out of range")
     return DatasetVersion(
         id=vid,
         dataset_id="",
@@ -168,8 +179,8 @@ def _parse_version(raw: object, name: str) -> DatasetVersion:
         version=number,
         tree=_digest(_field(raw, "tree", str), "tree"),
         kind=kind,
-        file_count=max(0, _field(raw, "file_count", int)),
-        size=max(0, _field(raw, "size", int)),
+        file_count=_field(raw, "file_count", int),
+        size=_field(raw, "size", int),
         message=_field(raw, "message", str),
         author=_field(raw, "author", str)[:128],
         created_at=_field(raw, "created_at", int),
@@ -189,7 +200,9 @@ def _parse_tag(raw: object, numbers: dict[str, int]) -> DatasetTag:
     )
     target = _field(raw, "version_id", str)
     _check(target in numbers, f"tag {tag!r} names no version of the index")
-    return DatasetTag(tag, target, numbers[target], _field(raw, "set_at", int))
+    set_at = _field(raw, "set_at", int)
+    _check(0 <= set_at < _MAX_INT, f"tag {tag!r}: set_at out of range")
+    return DatasetTag(tag, target, numbers[target], set_at)
 
 
 def _parse(data: bytes, name: str) -> RemoteIndex:
@@ -295,7 +308,9 @@ def read_index(backend: RefBackend, name: str, *, where: str) -> _Found:
 
 def write_index(backend: RefBackend, index: RemoteIndex, replaces: Sequence[str]) -> bool:
     """Publish ``index`` and drop the indexes it contains (``replaces``, as read by
-    :func:`read_index`); False when it was already the only one."""
+    :func:`read_index`); False when it was already the only one, or holds no version."""
+    if not index.versions:
+        return False
     data = encode_index(index)
     ref = _ref(index.name, blake3.blake3(data).hexdigest())
     if list(replaces) == [ref]:
