@@ -272,3 +272,71 @@ def test_alert_trigger_fires_once_per_alert(
     (firing,) = client.list_firings(mod)
     assert firing.detail["rule"] == "psi(age) > 0.2"
     assert firing.detail["monitor"] == "churn-local"
+
+
+DIES = """
+import os
+from pathlib import Path
+
+from syllabus.pipelines import dataset, on_dataset, pipeline, step
+
+
+@step
+def count_rows(data):
+    return len(data.to_pandas())
+
+
+@step
+def publish(rows):
+    if not Path("survive").exists():
+        os._exit(9)  # the agent's process dies half-way through the pipeline
+    return f"{rows} rows"
+
+
+@pipeline(name="NAME", triggers=[on_dataset("numbers")])
+def fragile():
+    publish(count_rows(dataset("numbers@latest")))
+"""
+
+DYING_AGENT = """
+from pathlib import Path
+from syllabus import Client
+Client(cwd=Path.cwd()).run_agent(once=True, executor="inline", lease_seconds=1)
+"""
+
+
+def test_a_pipeline_run_left_by_a_dead_agent_is_resumed(
+    client: Client, steps_module: Callable[..., str], workdir: Path
+) -> None:
+    _add(client, workdir, 2)
+    mod = steps_module(DIES)
+    client.register_pipeline(f"{mod}:fragile")
+    _add(client, workdir, 3)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    died = subprocess.run(
+        [sys.executable, "-c", DYING_AGENT],
+        check=False,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert died.returncode == 9
+    (left,) = client.list_pipeline_runs(mod)
+    assert left.status.value == "running"
+    (workdir / "survive").touch()
+    time.sleep(1.1)  # the dead agent's lease expires
+    (event,) = client.run_agent(once=True, executor="inline")
+    assert event.resumed
+    assert event.status == "succeeded"
+    resumed = client.get_pipeline_run(event.pipeline_run_id or "")
+    assert resumed.run.resumes == left.id
+    assert resumed.step("count_rows").reason.startswith("kept from run")
+    assert resumed.ran == ["publish"]
+    assert resumed.value("publish") == "3 rows"
+    abandoned = client.get_pipeline_run(left.id)
+    assert abandoned.run.status.value == "failed"
+    assert abandoned.step("publish").status.value == "failed"
+    assert client.get_run(abandoned.run.run_id or "").status.value == "killed"
+    assert client.run_agent(once=True, executor="inline") == []
+    assert [f.status for f in client.list_firings(mod)] == ["succeeded"]

@@ -18,6 +18,7 @@ steps that succeeded, with the same params and data versions, and runs the rest.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import logging
 import os
@@ -260,6 +261,8 @@ class PipelineService:
                 raise InvalidArgumentError(
                     f"pipeline run {resumed.id[:12]} succeeded; nothing to resume"
                 )
+            if resumed.status is RunStatus.RUNNING:  # its process died (or was killed)
+                self._abandon(resumed)
             kept = {
                 s.step: s
                 for s in self.store.list_steps(resumed.id)
@@ -345,6 +348,22 @@ class PipelineService:
             )
             run = replace(run, status=status, ended_at=ended, error=error)
         return self._result(run, [walk.steps[n] for n in pipeline.order()], walk.produced)
+
+    def _abandon(self, run: PipelineRun) -> None:
+        """End a run whose process is gone: what was running failed, the run too."""
+        error = "abandoned: its process stopped; resumed by a new run"
+        now = _now()
+        for step in self.store.list_steps(run.id):
+            if step.status is StepStatus.RUNNING:
+                failed = replace(step, status=StepStatus.FAILED, error=error, ended_at=now)
+                self.store.save_step(failed)
+                if step.run_id:
+                    with contextlib.suppress(SyllabusError):
+                        self.host.end_run(step.run_id, "killed", error=error)
+        self.store.update_run(run.id, status=RunStatus.FAILED.value, ended_at=now, error=error)
+        if run.run_id:
+            with contextlib.suppress(SyllabusError):
+                self.host.end_run(run.run_id, "killed", error=error)
 
     def _params(self, pipeline: Pipeline, given: Mapping[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(given) - set(pipeline.params))
