@@ -32,10 +32,11 @@ def ui_command(host: str, port: int, ready_file: Path | None) -> None:
     """Serve the web UI on the nearest workspace: runs, datasets, models and more.
 
     Pages show experiments and runs (filter, sort, compare), datasets (schema, statistics,
-    diffs) and models (board by stage, gates, approvals, audit, lineage). Everything is
-    served from this machine (plotly.js comes from the installed package). There is no
-    sign-in: it is your workspace; use `syllabus server` to share one with a team. Ctrl+C
-    stops.
+    diffs), models (board by stage, gates, approvals, audit, lineage), deployments
+    (health, traffic, rollback), monitoring (drift over time, alerts), pipelines (DAG,
+    cache hits) and the maturity checklist. Everything is served from this machine
+    (plotly.js comes from the installed package). There is no sign-in: it is your
+    workspace; use `syllabus server` to share one with a team. Ctrl+C stops.
 
     \b
     Example:
