@@ -177,12 +177,16 @@ def test_a_restarted_agent_finishes_a_firing_instead_of_firing_again(
     firing = dead.store.fire(trigger.id, "dead-agent", *occurrence, now=now, ttl_ms=200)
     assert firing is not None
     # while its lease runs, another agent neither fires nor takes the firing over
-    assert client.run_agent(once=True, executor="inline") == []
-    time.sleep(0.3)
-    (event,) = client.run_agent(once=True, executor="inline")
+    clock = [now / 1000 + 0.1]
+    other = client.pipeline_agent(executor="inline")
+    other.clock = lambda: clock[0]
+    assert other.tick() == []
+    clock[0] += 1.0  # past the dead agent's leases
+    (event,) = other.tick()
     assert event.resumed
     assert event.firing_id == firing.id
     assert event.status == "succeeded"
+    assert other.tick() == []
     assert client.run_agent(once=True, executor="inline") == []
     assert [f.status for f in client.list_firings(mod)] == ["succeeded"]
     assert len(client.list_pipeline_runs(mod)) == 1
