@@ -434,14 +434,10 @@ def _local(target: str, home: str) -> str:
 
 
 def create_ui_app(
-    client: Client,
-    *,
-    authenticate: Callable[[str], UIUser | None] | None = None,
-    roles: Collection[str] | None = None,
+    client: Client, *, authenticate: Callable[[str], UIUser | None] | None = None
 ) -> FastAPI:
-    """An application serving the UI at ``/`` on one client (``syllabus ui``)."""
+    """An application serving the UI at ``/`` on one client (``syllabus ui``); with
+    ``authenticate``, users sign in with a token (see :func:`create_ui_router`)."""
     app = FastAPI(title="Syllabus", docs_url=None, redoc_url=None, openapi_url=None)
-    router = create_ui_router(client, authenticate=authenticate)
-    app.include_router(router)
-    del roles
+    app.include_router(create_ui_router(client, authenticate=authenticate))
     return app
