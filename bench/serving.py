@@ -27,6 +27,7 @@ the Syllabus column is printed alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pickle
@@ -118,6 +119,21 @@ class Server:
         _wait_http(port, ready_path, self.proc, 180)
         self.startup = time.perf_counter() - started
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the server process and its children (MLflow's uvicorn is a child)."""
+        import psutil
+
+        total = 0.0
+        try:
+            root = psutil.Process(self.proc.pid)
+            for p in (root, *root.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+        except psutil.Error:
+            pass
+        return total
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -129,21 +145,25 @@ class Server:
         self.log.close()
 
 
-def start_syllabus(model: Any, records: list[dict[str, float]], work: Path) -> Server:
+def start_syllabus(
+    model: Any, records: list[dict[str, float]], work: Path, *, log: bool = True
+) -> Server:
     from syllabus import Client
 
     folder = work / "syllabus"
-    folder.mkdir()
-    example = {k: np.array([r[k] for r in records[:5]]) for k in records[0]}
-    with Client(cwd=folder) as client:
-        run = client.create_run("bench")
-        client.log_model(run.id, model, input_example=example, registered_name="model")
-        client.end_run(run.id)
+    if not folder.exists():
+        folder.mkdir()
+        example = {k: np.array([r[k] for r in records[:5]]) for k in records[0]}
+        with Client(cwd=folder) as client:
+            run = client.create_run("bench")
+            client.log_model(run.id, model, input_example=example, registered_name="model")
+            client.end_run(run.id)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYLLABUS_")}
     cmd = [str(ROOT / ".venv/bin/python"), "-m", "syllabus", "serve", "model@1",
-           "--port", str(port)]  # fmt: skip
-    return Server("syllabus", cmd, port, "/v2/health/ready", "/predict", folder, env)
+           "--port", str(port), *([] if log else ["--no-log"])]  # fmt: skip
+    name = "syllabus" if log else "syllabus-nolog"
+    return Server(name, cmd, port, "/v2/health/ready", "/predict", folder, env)
 
 
 def start_mlflow(mlflow: Any, model: Any, records: list[dict[str, float]], work: Path) -> Server:
@@ -242,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, nargs="+", default=[1, 100])
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--no-mlflow", action="store_true", help="measure Syllabus alone")
+    ap.add_argument(
+        "--log-overhead",
+        action="store_true",
+        help="also serve with --no-log and print what the prediction log costs",
+    )
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -255,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"seconds": args.seconds, "cases": []}
     try:
         servers.append(start_syllabus(model, records, work))
+        if args.log_overhead:
+            servers.append(start_syllabus(model, records, work, log=False))
         if mlflow is not None:
             servers.append(start_mlflow(mlflow, model, records, work))
         for server in servers:
@@ -265,7 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             for clients in args.clients:
                 case: dict[str, Any] = {"rows": rows, "clients": clients}
                 for server in servers:
-                    case[server.name] = load(server.port, server.path, body, clients, args.seconds)
+                    before = server.cpu_seconds()
+                    result = load(server.port, server.path, body, clients, args.seconds)
+                    cpu = server.cpu_seconds() - before  # includes the warm-up second
+                    result["cpu_ms_per_request"] = 1000 * cpu / max(1, result.get("requests", 0) * (
+                        1 + 1 / args.seconds))  # fmt: skip
+                    case[server.name] = result
                 results["cases"].append(case)
                 _print_case(case)
         logged = _logged_rows(work / "syllabus")
@@ -293,13 +325,21 @@ def _logged_rows(folder: Path) -> int:
 def _print_case(case: dict[str, Any]) -> None:
     s = case["syllabus"]
     line = (f"{case['rows']:>3} rows x {case['clients']} clients | syllabus {s['rps']:7.0f} req/s "
-            f"p50 {s['p50_ms']:6.2f} ms p99 {s['p99_ms']:6.2f} ms")  # fmt: skip
+            f"p50 {s['p50_ms']:6.2f} ms p99 {s['p99_ms']:6.2f} ms "
+            f"cpu {s['cpu_ms_per_request']:.2f} ms/req")  # fmt: skip
     m = case.get("mlflow")
     if m:
         line += (f" | mlflow {m['rps']:6.0f} req/s p50 {m['p50_ms']:6.2f} ms "
-                 f"p99 {m['p99_ms']:6.2f} ms"
+                 f"p99 {m['p99_ms']:6.2f} ms cpu {m['cpu_ms_per_request']:.2f} ms/req"
                  f" | throughput x{s['rps'] / m['rps']:.1f} (target >= {TARGET_THROUGHPUT:g}),"
-                 f" p99 {s['p99_ms'] / m['p99_ms']:.2f} of mlflow's (target <= 0.33)")  # fmt: skip
+                 f" p99 {s['p99_ms'] / m['p99_ms']:.2f} of mlflow's (target <= 0.33),"
+                 f" cpu per request x{m['cpu_ms_per_request'] / s['cpu_ms_per_request']:.1f}"
+                 " less")  # fmt: skip
+    n = case.get("syllabus-nolog")
+    if n:
+        line += (f" | log costs {100 * (1 - s['rps'] / n['rps']):+.1f}% of throughput, "
+                 f"{100 * (s['cpu_ms_per_request'] / n['cpu_ms_per_request'] - 1):+.1f}% of cpu "
+                 "per request")  # fmt: skip
     if s.get("errors") or (m and m.get("errors")):
         line += f" | errors {s.get('errors')}/{m.get('errors') if m else '-'}"
     print(line, flush=True)

@@ -128,9 +128,10 @@ class _Feedback:
 
 
 def _length(value: Any) -> int:
-    if isinstance(value, np.ndarray):
-        return 1 if value.ndim == 0 else int(value.shape[0])
-    return len(value)
+    try:
+        return len(value)
+    except TypeError:  # a 0-d array or a scalar
+        return 1
 
 
 def _to_arrow(parts: list[Any]) -> pa.Array | pa.ChunkedArray:
@@ -145,7 +146,7 @@ def _to_arrow(parts: list[Any]) -> pa.Array | pa.ChunkedArray:
                 return pa.array(whole)
             if whole.dtype.kind in "OU":
                 try:
-                    return pa.array(whole if whole.dtype.kind == "O" else whole.astype(object))
+                    return pa.array(whole.tolist())  # a list: no pandas import
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
                     pass  # mixed kinds: typed piece by piece below
     chunks: list[pa.Array] = []
@@ -229,6 +230,9 @@ class PredictionLogWriter:
         self.rows_written = 0
         self.segments_written = 0
         self.errors = 0
+        # pyarrow imports pandas on its first numpy conversion (a second of CPU): pay it
+        # now, at start-up, rather than in the middle of serving.
+        pa.array(np.zeros(1))
         self._thread = threading.Thread(target=self._run, name=f"predlog-{service}", daemon=True)
         self._thread.start()
 
@@ -251,19 +255,15 @@ class PredictionLogWriter:
         request time (a timezone-aware datetime or seconds since the epoch; default now)."""
         if variant not in _VARIANTS:
             raise InvalidArgumentError(f"variant must be one of {', '.join(_VARIANTS)}")
-        columns: dict[str, Any] = {}
-        rows = -1
-        for prefix, group in (("in.", inputs), ("out.", outputs)):
-            for name, values in group.items():
-                n = _length(values)
-                if rows not in (-1, n):
-                    raise InvalidArgumentError(
-                        f"prediction log column {prefix}{name} has {n} values, expected {rows}"
-                    )
-                rows = n
-                columns[prefix + name] = values
-        if rows < 0:
-            raise InvalidArgumentError("a prediction log entry needs inputs or outputs")
+        columns = {"in." + k: v for k, v in inputs.items()}
+        columns.update({"out." + k: v for k, v in outputs.items()})
+        lengths = set(map(_length, columns.values()))
+        if len(lengths) != 1:
+            if not lengths:
+                raise InvalidArgumentError("a prediction log entry needs inputs or outputs")
+            counts = ", ".join(f"{k}: {_length(v)}" for k, v in columns.items())
+            raise InvalidArgumentError(f"prediction log columns differ in length ({counts})")
+        rows = lengths.pop()
         batch = _Batch(
             request_id, _ts_ms(ts), model, int(version), variant, float(latency_ms), rows, columns
         )
@@ -357,7 +357,10 @@ class PredictionLogWriter:
             name = f"{_PREFIX}{new_id()}{_SUFFIX}"
             tmp = folder / f".{name}.{os.getpid()}.tmp"
             try:
-                pq.write_table(table, tmp, compression="zstd")
+                # Dictionary pages only for text (ids, names, categories): trying them on
+                # float columns cost most of a segment's write time.
+                text = [f.name for f in table.schema if pa.types.is_string(f.type)]
+                pq.write_table(table, tmp, compression="zstd", use_dictionary=text)
                 with tmp.open("rb+") as fh:
                     os.fsync(fh.fileno())
                 tmp.replace(folder / name)
@@ -378,19 +381,17 @@ def _predictions_table(batches: list[_Batch]) -> pa.Table:
     def repeat(values: Iterable[Any], dtype: Any) -> np.ndarray[Any, Any]:
         return np.repeat(np.fromiter(values, dtype=dtype, count=len(batches)), n_rows)
 
-    request_ids = np.repeat(np.array([b.request_id for b in batches], dtype=object), n_rows)
+    # Text columns: one value per request, repeated by index (no object arrays: pyarrow
+    # would import pandas to read them, seconds of one server's first flush).
+    which = pa.array(np.repeat(np.arange(len(batches)), n_rows))
     starts = np.repeat(np.cumsum([0, *n_rows[:-1]]), n_rows)
     arrays: dict[str, Any] = {
-        "request_id": pa.array(request_ids, pa.string()),
+        "request_id": pa.array([b.request_id for b in batches], pa.string()).take(which),
         "row": pa.array((np.arange(total) - starts).astype(np.int32)),
         "ts": pa.array(repeat((b.ts_ms for b in batches), np.int64)).cast(_TS),
-        "model": pa.array(
-            np.repeat(np.array([b.model for b in batches], dtype=object), n_rows), pa.string()
-        ),
+        "model": pa.array([b.model for b in batches], pa.string()).take(which),
         "version": pa.array(repeat((b.version for b in batches), np.int32)),
-        "variant": pa.array(
-            np.repeat(np.array([b.variant for b in batches], dtype=object), n_rows), pa.string()
-        ),
+        "variant": pa.array([b.variant for b in batches], pa.string()).take(which),
         "latency_ms": pa.array(repeat((b.latency_ms for b in batches), np.float64)),
     }
     names: dict[str, None] = {}
@@ -408,14 +409,16 @@ def _predictions_table(batches: list[_Batch]) -> pa.Table:
 
 def _feedback_table(items: list[_Feedback]) -> pa.Table:
     counts = [len(f.rows) for f in items]
-    ids = np.repeat(np.array([f.request_id for f in items], dtype=object), counts)
+    ids = pa.array([f.request_id for f in items], pa.string()).take(
+        pa.array(np.repeat(np.arange(len(items)), counts))
+    )
     ts = np.repeat(np.fromiter((f.ts_ms for f in items), np.int64, len(items)), counts)
     labels = _to_arrow(
         [[v.item() if isinstance(v, np.generic) else v for v in f.labels] for f in items]
     )
     return pa.table(
         {
-            "request_id": pa.array(ids, pa.string()),
+            "request_id": ids,
             "row": pa.array([r for f in items for r in f.rows], pa.int32()),
             "ts": pa.array(ts).cast(_TS),
             "label": labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels,

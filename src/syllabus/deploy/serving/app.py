@@ -48,6 +48,7 @@ from syllabus.deploy.serving.codec import (
 from syllabus.deploy.serving.config import ServingConfig
 from syllabus.deploy.serving.metrics import Metrics
 from syllabus.deploy.serving.runtime import ModelLoader, Prediction, ServedModel
+from syllabus.errors import ConfigError
 
 __all__ = ["ServingApp"]
 
@@ -162,7 +163,10 @@ class ServingApp:
         self.writer: PredictionLogWriter | None = None
         if config.log.enabled:
             if log_root is None:
-                raise ValueError("log_root is required when the prediction log is enabled")
+                raise ConfigError(
+                    f"service {config.service}: the prediction log needs a folder (log.path "
+                    "in the serving config, or the predictions setting); or turn it off"
+                )
             self.writer = PredictionLogWriter(
                 log_root,
                 config.service,
