@@ -82,6 +82,8 @@ PROBLEM_JSON: Final = "application/problem+json"
 FRAME: Final = struct.Struct(">32sBQQ")
 """A blob frame header: raw digest, flags, logical size, payload length; the payload follows."""
 
+PRESIGN_MIN: Final = 1024 * 1024
+"""Records at least this large go straight to S3 when the server hands out presigned URLs."""
 _RETRY_STATUS = frozenset({502, 503, 504})
 _ATTEMPTS = 5
 
@@ -527,7 +529,9 @@ class RemoteObjectBackend:
     def _put_presigned(self, target: Mapping[str, Any], record: Record) -> None:
         import httpx
 
-        body = bytes([int(record.flags)]) + record.size.to_bytes(8, "big") + record.payload
+        from syllabus.blobs.pack import encode_loose
+
+        body = encode_loose(record)
         try:
             response = httpx.request(
                 target.get("method", "PUT"),
@@ -599,9 +603,7 @@ class RemoteObjectBackend:
 
 
 def _presign_min() -> int:
-    from syllabus.blobs.backend import LOOSE_MIN
-
-    return LOOSE_MIN
+    return PRESIGN_MIN
 
 
 # -- backend -------------------------------------------------------------------------------

@@ -24,7 +24,12 @@ from starlette.concurrency import run_in_threadpool
 from syllabus.blobs.backend import Flags, Record
 from syllabus.blobs.digest import Digest
 from syllabus.client.remote import FrameDecoder, encode_frame
-from syllabus.errors import BlobCorruptError, BlobNotFoundError, InvalidArgumentError
+from syllabus.errors import (
+    BlobCorruptError,
+    BlobNotFoundError,
+    InvalidArgumentError,
+    SyllabusError,
+)
 from syllabus.server.models import Role
 from syllabus.server.routes._rpc import ERROR_RESPONSES, WORKSPACE_PATH
 from syllabus.server.state import ServerState, Workspace
@@ -91,6 +96,15 @@ def check_record(record: Record) -> None:
         raise InvalidArgumentError(f"upload refused: {exc}") from None
     if total != record.size:
         raise InvalidArgumentError(f"upload refused: object {record.digest}: sizes do not add up")
+
+
+def _s3(backend: object) -> Any:
+    """The S3 backend behind a workspace's blob store, or None."""
+    try:
+        from syllabus.blobs.s3 import S3Backend
+    except ImportError:  # boto3 not installed: no S3 store either
+        return None
+    return backend if isinstance(backend, S3Backend) else None
 
 
 def router(state: ServerState) -> APIRouter:  # noqa: PLR0915 - one closure per route
@@ -204,10 +218,51 @@ def router(state: ServerState) -> APIRouter:  # noqa: PLR0915 - one closure per 
 
     @r.post("/presign", response_model=Presigned, operation_id="blobs_presign")
     def presign(request: Request, workspace: WORKSPACE_PATH, body: PresignRequest = Body()) -> Any:  # noqa: B008
-        """Presigned URLs for large records (S3 blob stores only; none otherwise)."""
+        """Presigned PUT URLs for records the store lacks, when it is on S3 (none
+        otherwise: the client then streams them through the server). Each upload must be
+        confirmed with ``commit``, which checks it against its content id."""
         role = Role.EDITOR if body.op == "put" else Role.VIEWER
-        open_ws(request, workspace, role, f"blobs.presign ({body.op})")
-        _digests(body.digests)
-        return Presigned(urls={})
+        ws = open_ws(request, workspace, role, f"blobs.presign ({body.op})")
+        wanted = _digests(body.digests)
+        backend = ws.backend.blobs.backend
+        s3 = _s3(backend)
+        if s3 is None or body.op != "put" or not state.config.presign:
+            return Presigned(urls={})
+        missing = [d for d in wanted if d not in backend.contains(wanted)]
+        urls = {
+            str(d): {
+                "method": "PUT",
+                "url": s3._io.client.generate_presigned_url(
+                    "put_object",
+                    Params={"Bucket": s3._io.bucket, "Key": s3._loose_key(d)},
+                    ExpiresIn=900,
+                ),
+            }
+            for d in missing
+        }
+        return Presigned(urls=urls)
+
+    @r.post("/commit", response_model=Stored, operation_id="blobs_commit")
+    def commit(request: Request, workspace: WORKSPACE_PATH, body: Digests = Body()) -> Any:  # noqa: B008
+        """Check records uploaded with presigned URLs against their content ids (a bad one
+        is deleted and refused)."""
+        ws = open_ws(request, workspace, Role.EDITOR, "blobs.commit")
+        backend = ws.backend.blobs.backend
+        s3 = _s3(backend)
+        if s3 is None:
+            raise InvalidArgumentError("this server's blob store takes no presigned uploads")
+        size = 0
+        for digest in _digests(body.digests[:1000]):
+            try:
+                record = backend.read(digest)
+                check_record(record)
+            except BlobNotFoundError:
+                raise
+            except SyllabusError as exc:  # undecodable or not the bytes of its content id
+                s3._io.delete_keys([s3._loose_key(digest)])
+                raise InvalidArgumentError(f"presigned upload of {digest} refused: {exc}") from None
+            size += len(record.payload)
+        state.metrics.add("blob_bytes_presigned_total", size)
+        return Stored(records=len(body.digests), bytes=size)
 
     return r
