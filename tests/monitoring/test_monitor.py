@@ -24,13 +24,19 @@ from tests.monitoring._log import write_feedback, write_predictions
 HOUR = 3_600_000
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[Client]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Client]:
     rng = np.random.default_rng(0)
     n = 4000
     pq.write_table(pa.table({"age": rng.normal(40, 10, n), "city": rng.choice(["a", "b"], n)}),
                    tmp_path / "ref.parquet")  # fmt: skip
-    with Client(cwd=tmp_path, predictions=str(tmp_path / "log")) as c:
+    log = str(tmp_path / "log")
+    if request.param == "sqlite":
+        with Client(cwd=tmp_path, predictions=log) as c:
+            yield c
+        return
+    url = str(request.getfixturevalue("pg_url"))
+    with Client(url, blobs=tmp_path / "blobs", cwd=tmp_path, predictions=log) as c:
         yield c
 
 
@@ -192,7 +198,8 @@ import sys
 from pathlib import Path
 from syllabus import Client
 from syllabus.errors import ConflictError
-with Client(cwd=Path(sys.argv[1]), predictions=sys.argv[2]) as c:
+uri, blobs = sys.argv[3] or None, sys.argv[4] or None
+with Client(uri, blobs=blobs, cwd=Path(sys.argv[1]), predictions=sys.argv[2]) as c:
     try:
         print(c.run_monitor("m")[0].rows)
     except ConflictError:
@@ -210,7 +217,8 @@ def test_concurrent_runs_count_every_row_once(client: Client, tmp_path: Path) ->
     root, rng, base = tmp_path / "log", np.random.default_rng(8), _base()
     for i in range(6):
         write_predictions(root, "svc", _inputs(rng, 2000), np.zeros(2000), ts_ms=base + i)
-    cmd = [sys.executable, "-c", _RUN, str(tmp_path), str(root)]
+    uri, blobs = client.settings.uri or "", client.settings.blobs or ""
+    cmd = [sys.executable, "-c", _RUN, str(tmp_path), str(root), str(uri), str(blobs)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=240)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
