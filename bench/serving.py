@@ -13,9 +13,12 @@ Both get the same body, ``{"dataframe_records": [...]}`` (MLflow's records forma
 ``/predict`` also reads), with 1 or 100 rows. The load generator is the same for both:
 ``--clients`` separate processes, each one keep-alive HTTP/1.1 connection to 127.0.0.1
 sending requests back to back for ``--seconds`` (10 by default) per case after a short
-warm-up, timing each request from the first byte sent to the last byte received. Figures:
-requests per second over all clients, p50 and p99 latency. Start-up is the time from
-launching the server process to its first successful answer.
+warm-up, timing each request from the first byte sent to the last byte received; the
+servers take turns going first from case to case. Figures: requests per second over all
+clients, p50 and p99 latency, and the server's CPU time per request (its process and
+children, from psutil: steadier than throughput on a shared machine). Start-up is the
+time from launching the server process to its first successful answer.
+``--log-overhead`` adds the same Syllabus server with ``--no-log``.
 
 Targets (issue 8): at least 3x MLflow's throughput and at most a third of its p99.
 
@@ -291,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
             body = json.dumps({"dataframe_records": records[:rows]}).encode()
             for clients in args.clients:
                 case: dict[str, Any] = {"rows": rows, "clients": clients}
-                for server in servers:
+                # alternate who goes first: the machine's load drifts between measurements
+                order = servers if len(results["cases"]) % 2 == 0 else servers[::-1]
+                for server in order:
                     before = server.cpu_seconds()
                     result = load(server.port, server.path, body, clients, args.seconds)
                     cpu = server.cpu_seconds() - before  # includes the warm-up second
