@@ -407,7 +407,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000, help="points per batch (MLflow's max)")
-    parser.add_argument("--search-every", type=int, default=10, help="batches between searches")
+    parser.add_argument("--search-every", type=int, default=3, help="batches between searches")
     parser.add_argument(
         "--pg",
         default=os.environ.get("SYLLABUS_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/test",
