@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from syllabus import Client
-from syllabus.demo import run_demo
 from syllabus.server.ui import UIUser, create_ui_app
+from tests.ui._churn_workspace import run_churn_story
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -284,7 +284,7 @@ def _pipelines(client: Client, folder: Path) -> tuple[str, ...]:
 @pytest.fixture(scope="session")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     folder = tmp_path_factory.mktemp("ui") / "demo"
-    for _ in run_demo(folder):
+    for _ in run_churn_story(folder):
         pass
     with Client(folder / ".syllabus", blobs=folder / ".syllabus" / "blobs", cwd=folder) as c:
         try:

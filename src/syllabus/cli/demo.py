@@ -16,14 +16,18 @@ if TYPE_CHECKING:
 __all__ = ["demo", "render_step"]
 
 _EXPLORE = (
-    "syllabus data diff churn@1 churn@2 --key customer_id",
-    "syllabus runs list -e churn -c name,status,metrics.val_auc,params.data",
-    "syllabus runs compare latest latest~1",
-    "syllabus code show latest",
-    "syllabus data show churn@2",
-    "syllabus models history churn",
-    "syllabus models lineage churn@production",
-    "syllabus reproduce latest            # runs train.py again, compares the metrics",
+    "syllabus ui                          # the web UI: runs, models, deployments, monitoring",
+    "syllabus runs list -e scans -c name,status,metrics.val_auc,params.model",
+    "syllabus data diff scans@1 scans@2",
+    "syllabus models history tumour",
+    "syllabus models lineage tumour@production",
+    "syllabus evaluations list",
+    "syllabus monitor status tumour-production",
+    "syllabus monitor report tumour-production --html report.html",
+    "syllabus pipeline runs retrain",
+    "syllabus deploy history tumour",
+    "syllabus deploy apply deploy.yaml --env production   # serve it again",
+    "syllabus maturity",
 )
 
 
@@ -38,10 +42,13 @@ _EXPLORE = (
 def demo(folder: Path | None) -> None:
     """Run the end-to-end demo on a fresh embedded workspace.
 
-    Offline, it versions a generated churn table twice and diffs the versions, trains and
-    registers a baseline and a challenger in tracked runs (code captured when git is
-    installed), promotes the better one through a gated policy to production while the
-    weaker one is refused, searches and compares the runs, and checks the store.
+    Offline (servers on 127.0.0.1 only), on scikit-learn's breast-cancer data: versions the
+    data, trains and registers three models in tracked runs (code and environment
+    captured), reproduces one, promotes the best through a gated policy to production
+    while a weaker one is refused, deploys it locally, sends traffic, monitors it; then a
+    new scanner's data drifts, an alert fires, and the agent runs the retraining pipeline:
+    the challenger beats the champion with significance and goes out as a canary, then
+    alone. `syllabus maturity` reports level 3. Every server it starts is stopped.
 
     \b
     Example:
@@ -80,12 +87,18 @@ def render_step(number: int, step: DemoStep) -> list[str]:
 
 
 def _run(folder: Path) -> None:
+    from rich.console import Console
+
     from syllabus.demo import run_demo
 
     steps = run_demo(folder)  # refuses a non-empty folder before anything is written
+    console = Console(highlight=False)
     note(f"Syllabus demo in {folder}")
     total = 0.0
     for number, step in enumerate(steps, start=1):
         total += step.seconds
-        click.echo("\n".join(render_step(number, step)))
+        title, *facts = render_step(number, step)
+        console.print(title, style="bold", markup=False)
+        for line in facts:
+            console.print(line, markup=False, soft_wrap=True)
     click.echo(f"Demo finished in {total:.1f}s.")

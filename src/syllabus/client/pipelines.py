@@ -83,10 +83,16 @@ class PipelinesAPI:
 
         backend = self._open(write=write)
         location = backend.location
-        extra = {"s3_endpoint_url": self.settings.s3_endpoint_url}
+        extra = {
+            "s3_endpoint_url": self.settings.s3_endpoint_url,
+            "predictions": self.settings.predictions,
+        }
+        # Workers open the same workspace when there is one (not only its database), so
+        # what they deploy and log lands in the workspace's folders too.
+        workspace = self.settings.workspace
         factory = functools.partial(
             _open_client,
-            location.db_url,
+            str(workspace) if workspace is not None else location.db_url,
             location.blobs_url,
             str(self._cwd),
             {k: v for k, v in extra.items() if v is not None},
