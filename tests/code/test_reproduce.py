@@ -327,3 +327,57 @@ def test_nbrun_without_ipython_runs_plain_cells_and_refuses_magics(tmp_path: Pat
     )
     assert refused.returncode == 1
     assert "cell 2 uses IPython syntax" in refused.stderr
+
+
+def test_venv_gets_the_recorded_packages_from_an_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--venv``'s environment: a real venv, real pip, a local index (a folder of wheels)
+    holding the recorded version; syllabus itself comes from this installation."""
+    from syllabus.client.reproduce import _make_venv
+
+    project = tmp_path / "probe"
+    (project / "syllabus_probe").mkdir(parents=True)
+    (project / "syllabus_probe" / "__init__.py").write_text("VALUE = 'probe'\n")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "syllabus-probe"\nversion = "1.2.3"\n'
+        '[tool.setuptools]\npackages = ["syllabus_probe"]\n'
+    )
+    wheels = tmp_path / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*build, "--no-index", "-w", str(wheels), str(project)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    packages = {"syllabus-probe": "1.2.3", "pip": "0.0.1", "syllabus": "0.0.0"}
+    python, notes = _make_venv(tmp_path / "venv", packages, 300)
+    assert python is not None, notes
+    assert python.is_relative_to(tmp_path / "venv")
+    probe = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.metadata as m, importlib.util as u, syllabus_probe; "
+            "print(m.version('syllabus-probe'), syllabus_probe.VALUE, "
+            "u.find_spec('syllabus').origin)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert probe[:2] == ["1.2.3", "probe"]
+    import syllabus
+
+    assert probe[2] == syllabus.__file__  # from this installation, not from an index
+    assert "ran in a venv with the 1 recorded packages" in notes[0]
+
+    # a version the index does not have: no venv, and the note says why
+    missing, why = _make_venv(tmp_path / "venv2", {"syllabus-probe": "9.9.9"}, 300)
+    assert missing is None
+    assert "pip could not install the 1 recorded packages" in why[0]
