@@ -86,3 +86,10 @@ def test_deployments_get_a_monitor_from_their_spec(client: Client, tmp_path: Pat
     assert [r.expr for r in client.list_alert_rules("churn-staging")] == [
         "drift_share > 0.3 for 2 windows"]  # fmt: skip
     assert client.sync_monitors() == []  # same revision: nothing to do
+
+
+def test_compare_a_dataset_version_with_a_file(client: Client, tmp_path: Path) -> None:
+    same = client.compare_data("train@1", str(tmp_path / "train.parquet"))
+    assert same.drifted == ()
+    assert {f.name for f in same.features} == {"x1", "x2", "region", "label"}
+    assert all(f.stats.get("ks", 0) == 0 and f.stats.get("js", 0) == 0 for f in same.features)
