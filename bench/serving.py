@@ -336,8 +336,10 @@ def _print_case(case: dict[str, Any]) -> None:
     if m:
         line += (f" | mlflow {m['rps']:6.0f} req/s p50 {m['p50_ms']:6.2f} ms "
                  f"p99 {m['p99_ms']:6.2f} ms cpu {m['cpu_ms_per_request']:.2f} ms/req"
-                 f" | throughput x{s['rps'] / m['rps']:.1f} (target >= {TARGET_THROUGHPUT:g}),"
-                 f" p99 {s['p99_ms'] / m['p99_ms']:.2f} of mlflow's (target <= 0.33),"
+                 f" | throughput x{s['rps'] / m['rps']:.1f} (target >= {TARGET_THROUGHPUT:g}: "
+                 f"{'PASS' if s['rps'] >= TARGET_THROUGHPUT * m['rps'] else 'MISS'}),"
+                 f" p99 {s['p99_ms'] / m['p99_ms']:.2f} of mlflow's (target <= 0.33: "
+                 f"{'PASS' if s['p99_ms'] <= TARGET_P99 * m['p99_ms'] else 'MISS'}),"
                  f" cpu per request x{m['cpu_ms_per_request'] / s['cpu_ms_per_request']:.1f}"
                  " less")  # fmt: skip
     n = case.get("syllabus-nolog")
