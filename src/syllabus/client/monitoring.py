@@ -427,11 +427,11 @@ class MonitoringAPI:
         if last:
             if last.strip().isdigit():
                 windows = windows[-int(last) :]
-            elif monitor.window_kind == "time":
-                since = time.time_ns() // 1_000_000 - parse_duration(last)
-                windows = [w for w in windows if w.end > since]
             else:
-                parse_duration(last)
+                since = time.time_ns() // 1_000_000 - parse_duration(last)
+                # time windows by their end; count windows by when they last changed
+                by_time = monitor.window_kind == "time"
+                windows = [w for w in windows if (w.end if by_time else w.updated_at) > since]
         from syllabus.blobs.digest import Digest
         from syllabus.monitoring.service import WindowState
 
