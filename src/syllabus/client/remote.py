@@ -620,8 +620,8 @@ class RemoteBackend:
     @property
     def raw_engine(self) -> Any:
         raise ConfigError(
-            f"{self.http.base} is a Syllabus server: database maintenance (db, store fsck/gc) "
-            "runs on the server itself"
+            f"{self.http.base} names a Syllabus server: info, db and store maintenance (fsck, "
+            "gc, du) run on the server itself, against its --db and --blobs"
         )
 
     engine = raw_engine
