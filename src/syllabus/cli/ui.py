@@ -58,16 +58,19 @@ def ui_command(host: str, port: int, ready_file: Path | None) -> None:
     except OSError as exc:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)  # connections wait in the backlog until the server accepts them
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     url = f"http://{shown}:{bound}/"
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     note(f"Syllabus UI on {url} for {client.settings.workspace} (Ctrl+C stops)")
-    if ready_file is not None:
-        ready_file.write_text(
+    if ready_file is not None:  # written whole, then renamed: a reader never sees half
+        tmp = ready_file.with_name(f".{ready_file.name}.{os.getpid()}.tmp")
+        tmp.write_text(
             json.dumps({"pid": os.getpid(), "host": host, "port": bound, "url": url}) + "\n"
         )
+        tmp.replace(ready_file)
     try:
         server.run(sockets=[sock])
     finally:
