@@ -56,6 +56,7 @@ def test_known_shifts_are_flagged_exactly(n: int) -> None:
     assert report.drift_share == pytest.approx(4 / 10)
 
 
+@pytest.mark.slow
 def test_false_positive_rate_on_same_distribution_is_low() -> None:
     """Documented in docs/monitoring.md: 0 of 2,000 feature tests flagged here."""
     flagged = tests = 0
