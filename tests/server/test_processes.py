@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from syllabus import Client
+from syllabus.blobs.backend import Record
 from syllabus.blobs.store import BlobStore, open_blob_store
 from syllabus.client import remote
 from syllabus.client.remote import Http, RemoteObjectBackend
@@ -135,7 +136,7 @@ def test_server_killed_mid_upload_leaves_no_partial_object_and_the_client_resume
     real_encode = remote.encode_frame
     victim = server
 
-    def encode_and_kill(record: remote.Record) -> bytes:
+    def encode_and_kill(record: Record) -> bytes:
         frames.append(record.digest)
         if len(frames) == 60 and victim.proc.poll() is None:  # half-way: the server dies
             victim.proc.kill()
