@@ -267,3 +267,16 @@ def test_a_batch_is_not_retried_forever(uri: str) -> None:
     with pytest.raises(StorageError, match="cannot reach"):
         store.log_metrics({("f" * 32, "x"): [(0, 0, 0.0)]})
     http.close()
+
+
+def test_deploy_and_pipeline_stores_over_http(uri: str) -> None:
+    from syllabus.client.remote import RemoteStore
+
+    http = Http(uri)
+    try:
+        assert RemoteStore(http, "deploy").list_deployments() == []
+        assert RemoteStore(http, "pipelines").list_pipelines() == []
+        with pytest.raises(NotFoundError):
+            RemoteStore(http, "pipelines").get_pipeline("nope")
+    finally:
+        http.close()

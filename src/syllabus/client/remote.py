@@ -53,7 +53,9 @@ if TYPE_CHECKING:
     from syllabus.client.local import LocalBackend
     from syllabus.code.store import CodeStore
     from syllabus.datasets.store import DatasetStore
+    from syllabus.deploy.store import DeployStore
     from syllabus.evaluation.store import EvaluationStore
+    from syllabus.pipelines.store import PipelineStore
     from syllabus.registry.sql import SqlRegistryStore
     from syllabus.tracking.service import TrackingService
     from syllabus.tracking.store import PointBatch, RunEnd, TrackingStore
@@ -91,7 +93,9 @@ _ATTEMPTS = 5
 def _protocols() -> dict[str, tuple[type, ...]]:
     from syllabus.code.store import CodeStore
     from syllabus.datasets.store import DatasetStore
+    from syllabus.deploy.store import DeployStore
     from syllabus.evaluation.store import EvaluationStore
+    from syllabus.pipelines.store import PipelineStore
     from syllabus.registry.store import GovernanceStore, RegistryStore
     from syllabus.tracking.store import TrackingStore
 
@@ -101,10 +105,20 @@ def _protocols() -> dict[str, tuple[type, ...]]:
         "code": (CodeStore,),
         "registry": (RegistryStore, GovernanceStore),
         "evaluation": (EvaluationStore,),
+        "deploy": (DeployStore,),
+        "pipelines": (PipelineStore,),
     }
 
 
-COMPONENTS: Final = ("tracking", "datasets", "code", "registry", "evaluation")
+COMPONENTS: Final = (
+    "tracking",
+    "datasets",
+    "code",
+    "registry",
+    "evaluation",
+    "deploy",
+    "pipelines",
+)
 """Components whose store Protocol the REST API exposes method by method."""
 
 
@@ -661,6 +675,14 @@ class RemoteBackend:
     @cached_property
     def evaluation_store(self) -> EvaluationStore:
         return cast("EvaluationStore", RemoteStore(self.http, "evaluation"))
+
+    @cached_property
+    def deploy_store(self) -> DeployStore:
+        return cast("DeployStore", RemoteStore(self.http, "deploy"))
+
+    @cached_property
+    def pipeline_store(self) -> PipelineStore:
+        return cast("PipelineStore", RemoteStore(self.http, "pipelines"))
 
     @cached_property
     def registry_store(self) -> SqlRegistryStore:

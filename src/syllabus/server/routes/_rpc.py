@@ -129,9 +129,9 @@ def _endpoint(  # noqa: PLR0917 - private, called once
 
 
 def _db_errors() -> tuple[type[Exception], ...]:
-    from sqlalchemy.exc import IntegrityError, NoResultFound
+    from sqlalchemy.exc import DataError, IntegrityError, NoResultFound
 
-    return (NoResultFound, IntegrityError)
+    return (NoResultFound, IntegrityError, DataError, OverflowError)
 
 
 _DB_ERRORS = _db_errors()
@@ -140,11 +140,13 @@ _DB_ERRORS = _db_errors()
 def _translate(exc: Exception, what: str) -> Exception:
     """A store that let a database error through on bad input: answer what it means (a
     missing object, a constraint) rather than 500; the server log keeps the details."""
-    from sqlalchemy.exc import NoResultFound
+    from sqlalchemy.exc import DataError, NoResultFound
 
     log.warning("%s: database error on bad input: %s", what, exc)
     if isinstance(exc, NoResultFound):
         return NotFoundError(f"{what}: an object the request names does not exist")
+    if isinstance(exc, OverflowError | DataError):
+        return InvalidArgumentError(f"{what}: a value is out of range for the database")
     return ConflictError(f"{what}: the request contradicts stored data (a constraint refused it)")
 
 
