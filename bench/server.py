@@ -277,7 +277,20 @@ async def workload(
         started = time.perf_counter()
         await asyncio.gather(*(client(r) for r in run_ids))
         elapsed = time.perf_counter() - started
-        counts = await asyncio.gather(*(api.count(http, r) for r in run_ids))
+        gate = asyncio.Semaphore(4)  # reading every series back, a few at a time
+
+        async def count(run_id: str) -> int:
+            async with gate:
+                for attempt in range(3):
+                    try:
+                        return int(await api.count(http, run_id))
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
+                        await asyncio.sleep(1.0)
+                raise AssertionError("unreachable")
+
+        counts = await asyncio.gather(*(count(r) for r in run_ids))
     exact = all(counts[i] == sent[r] for i, r in enumerate(run_ids))
     return {
         "points": stats.points,
