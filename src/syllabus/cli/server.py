@@ -162,7 +162,9 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
     log_level = "info" if os.environ.get("SYLLABUS_DEBUG") else "warning"
     if workers == 1:
         app = create_app(config)
-        server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False))
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30)
+        )
         server.run(sockets=[sock])
         return
     from syllabus.server.state import ServerState
@@ -179,4 +181,5 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
         workers=workers,
         log_level=log_level,
         access_log=False,
+        timeout_keep_alive=30,
     )

@@ -275,7 +275,11 @@ class Http:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=10.0),
             transport=httpx.HTTPTransport(retries=2),  # connection failures: nothing was sent
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            # Idle connections are dropped well before the server's keep-alive timeout (30 s),
+            # so a request never goes out on a connection the server is closing.
+            limits=httpx.Limits(
+                max_connections=32, max_keepalive_connections=16, keepalive_expiry=10.0
+            ),
         )
 
     def request(
