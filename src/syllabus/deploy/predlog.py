@@ -30,8 +30,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -105,9 +106,9 @@ def _ts_ms(ts: datetime | float | int | None) -> int:
     return int(float(ts) * 1000)  # seconds since the epoch
 
 
-@dataclass(slots=True)
-class _Batch:
-    """One request's rows, kept as given until a flush builds Arrow columns."""
+class _Batch(NamedTuple):
+    """One request's rows, kept as given (references, no copies) until the writer thread
+    builds Arrow columns from many requests at once."""
 
     request_id: str
     ts_ms: int
@@ -116,7 +117,12 @@ class _Batch:
     variant: str
     latency_ms: float
     rows: int
-    columns: dict[str, Any]  # "in.x" / "out.prediction" -> sequence or array of `rows`
+    inputs: Mapping[str, Any]  # column -> sequence or array of `rows` values
+    outputs: Mapping[str, Any]  # "prediction", "score", ... -> the same
+
+
+_INPUTS = _Batch._fields.index("inputs")
+_OUTPUTS = _Batch._fields.index("outputs")
 
 
 @dataclass(slots=True)
@@ -252,20 +258,37 @@ class PredictionLogWriter:
     ) -> None:
         """Log one request: ``inputs`` (column -> values) and ``outputs`` (``prediction``,
         ``score``, ... -> values), each with one value per row of the request. ``ts`` is the
-        request time (a timezone-aware datetime or seconds since the epoch; default now)."""
+        request time (a timezone-aware datetime or seconds since the epoch; default now).
+        The mappings and arrays are kept by reference until the next flush: do not change
+        them after logging."""
+        # The request path: checks and one tuple of references, nothing per row (the
+        # arrays are not copied: callers hand over values they no longer change).
         if variant not in _VARIANTS:
             raise InvalidArgumentError(f"variant must be one of {', '.join(_VARIANTS)}")
-        columns = {"in." + k: v for k, v in inputs.items()}
-        columns.update({"out." + k: v for k, v in outputs.items()})
-        lengths = set(map(_length, columns.values()))
+        try:
+            lengths = {len(v) for v in inputs.values()}
+            lengths.update([len(v) for v in outputs.values()])
+        except TypeError:  # a 0-d array or a scalar counts as one row
+            lengths = {_length(v) for v in (*inputs.values(), *outputs.values())}
         if len(lengths) != 1:
             if not lengths:
                 raise InvalidArgumentError("a prediction log entry needs inputs or outputs")
-            counts = ", ".join(f"{k}: {_length(v)}" for k, v in columns.items())
+            counts = ", ".join(
+                [f"in.{k}: {_length(v)}" for k, v in inputs.items()]
+                + [f"out.{k}: {_length(v)}" for k, v in outputs.items()]
+            )
             raise InvalidArgumentError(f"prediction log columns differ in length ({counts})")
         rows = lengths.pop()
         batch = _Batch(
-            request_id, _ts_ms(ts), model, int(version), variant, float(latency_ms), rows, columns
+            request_id,
+            _ts_ms(ts),
+            model,
+            int(version),
+            variant,
+            float(latency_ms),
+            rows,
+            inputs,
+            outputs,
         )
         with self._lock:
             if self._closed:
@@ -357,10 +380,7 @@ class PredictionLogWriter:
             name = f"{_PREFIX}{new_id()}{_SUFFIX}"
             tmp = folder / f".{name}.{os.getpid()}.tmp"
             try:
-                # Dictionary pages only for text (ids, names, categories): trying them on
-                # float columns cost most of a segment's write time.
-                text = [f.name for f in table.schema if pa.types.is_string(f.type)]
-                pq.write_table(table, tmp, compression="zstd", use_dictionary=text)
+                pq.write_table(table, tmp, **_parquet_options(table.schema))
                 with tmp.open("rb+") as fh:
                     os.fsync(fh.fileno())
                 tmp.replace(folder / name)
@@ -372,6 +392,25 @@ class PredictionLogWriter:
         except Exception:  # the server keeps answering when its log cannot be written
             self.errors += 1
             log.exception("prediction log %s/%s: could not write a segment", self.service, kind)
+
+
+# Parquet options chosen for what writing costs the server (the segment's encoding is
+# most of the log's CPU): snappy, cheap to encode and read everywhere; dictionary pages
+# only for text with few values (names, variants, categories: not request ids, one per
+# request; on numbers they cost most of a segment's write time); statistics only for the
+# columns a reader filters on.
+_NO_DICTIONARY = frozenset({"request_id"})
+_STATISTICS = ("request_id", "row", "ts", "model", "version", "variant")
+
+
+def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    return {
+        "compression": "snappy",
+        "use_dictionary": [
+            f.name for f in schema if pa.types.is_string(f.type) and f.name not in _NO_DICTIONARY
+        ],
+        "write_statistics": [n for n in _STATISTICS if n in schema.names],
+    }
 
 
 def _predictions_table(batches: list[_Batch]) -> pa.Table:
@@ -394,16 +433,26 @@ def _predictions_table(batches: list[_Batch]) -> pa.Table:
         "variant": pa.array([b.variant for b in batches], pa.string()).take(which),
         "latency_ms": pa.array(repeat((b.latency_ms for b in batches), np.float64)),
     }
-    names: dict[str, None] = {}
-    for b in batches:
-        names.update(dict.fromkeys(b.columns))
-    ordered = sorted(names, key=lambda n: (not n.startswith("in."), n != "out.prediction", n))
-    for name in ordered:
-        parts = [b.columns[name] if name in b.columns else pa.nulls(b.rows) for b in batches]
-        col = _to_arrow(parts)
-        if name == "out.score" and not pa.types.is_floating(col.type):
-            col = col.cast(pa.float64())
-        arrays[name] = col
+    logged: dict[str, Any] = {}
+    for side, prefix in ((_INPUTS, "in."), (_OUTPUTS, "out.")):
+        maps: list[Mapping[str, Any]] = list(map(itemgetter(side), batches))
+        # Requests to one model share their columns: one set of names for most flushes.
+        shapes = set(map(tuple, maps))
+        uniform = len(shapes) == 1
+        for name in sorted({n for shape in shapes for n in shape}):
+            if uniform:  # the usual case: one C-level pass per column
+                parts = list(map(itemgetter(name), maps))
+            else:
+                parts = [
+                    m[name] if name in m else pa.nulls(b.rows)
+                    for m, b in zip(maps, batches, strict=True)
+                ]
+            col = _to_arrow(parts)
+            if prefix + name == "out.score" and not pa.types.is_floating(col.type):
+                col = col.cast(pa.float64())
+            logged[prefix + name] = col
+    for name in sorted(logged, key=lambda n: (not n.startswith("in."), n != "out.prediction", n)):
+        arrays[name] = logged[name]
     return pa.table(arrays)
 
 

@@ -204,3 +204,44 @@ def test_root_from_settings(tmp_path: Path) -> None:
     assert predictions_root(custom) == tmp_path / "p"
     with pytest.raises(ConfigError, match="SYLLABUS_PREDICTIONS"):
         predictions_root(load_settings(tmp_path / "p", env={}))
+
+
+def test_many_requests_become_one_cheap_segment_in_request_order(tmp_path: Path) -> None:
+    """The server's case: many requests of numpy columns, concatenated on the writer thread;
+    request ids are not dictionary-encoded (one per request), names and variants are."""
+    import pyarrow.parquet as pq
+
+    sizes = [1, 3, 1, 100, 2] * 40
+    with PredictionLogWriter(tmp_path, "svc", flush_rows=10**6, flush_seconds=3600) as writer:
+        for i, n in enumerate(sizes):
+            writer.log(
+                request_id=f"req-{i}",
+                model="churn",
+                version=3,
+                variant="canary" if i % 7 == 0 else "primary",
+                inputs={"b": np.full(n, i, dtype=np.int64), "a": np.arange(n, dtype=np.float64)},
+                outputs={"prediction": np.arange(n) % 2, "score": np.full(n, i / 1000)},
+                ts=1_700_000_000.0 + i,
+            )
+    (segment,) = list_segments(tmp_path, "svc")
+    table = read_segments([segment])
+    assert table.column_names == [
+        "request_id", "row", "ts", "model", "version", "variant", "latency_ms",
+        "in.a", "in.b", "out.prediction", "out.score",
+    ]  # fmt: skip
+    assert table.num_rows == sum(sizes)
+    expected_ids = [f"req-{i}" for i, n in enumerate(sizes) for _ in range(n)]
+    assert table.column("request_id").to_pylist() == expected_ids
+    assert table.column("row").to_pylist() == [r for n in sizes for r in range(n)]
+    assert table.column("in.b").to_pylist() == [i for i, n in enumerate(sizes) for _ in range(n)]
+    assert table.column("out.score").to_pylist() == [
+        i / 1000 for i, n in enumerate(sizes) for _ in range(n)
+    ]
+    assert table.column("ts").to_pylist()[-1].timestamp() == 1_700_000_000 + len(sizes) - 1
+    meta = pq.ParquetFile(segment).metadata.row_group(0)
+    columns = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert columns["request_id"].compression == "SNAPPY"
+    assert not columns["request_id"].has_dictionary_page
+    assert columns["variant"].has_dictionary_page
+    assert columns["ts"].is_stats_set
+    assert not columns["in.a"].has_dictionary_page
