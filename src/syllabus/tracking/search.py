@@ -699,6 +699,7 @@ def compile_order(
     """
     joins: list[tuple[Any, Expr, bool]] = []
     clauses: list[Any] = []
+    ordered: list[Any] = []  # the run columns already ordered by
     for n, item in enumerate(order):
         field = item.field
         column: Any
@@ -726,8 +727,17 @@ def compile_order(
                 "parent_id": runs.c.parent_pk,
                 "experiment_id": runs.c.experiment_pk,
             }[field.key]
-        clauses.append((column.desc() if item.descending else column.asc()).nulls_last())
-    clauses += [runs.c.start_time.desc(), runs.c.id.desc()]
+        if any(column is seen for seen in ordered):
+            continue  # ordered by it already: a second clause could never break a tie
+        ordered.append(column)
+        clause = column.desc() if item.descending else column.asc()
+        # NULLS LAST only where a NULL can be: on PostgreSQL it makes `DESC` differ from
+        # an index's backward order, so `start_time desc` would sort every run.
+        never_null = field.kind == "attr" and not column.nullable
+        clauses.append(clause if never_null else clause.nulls_last())
+    for column in (runs.c.start_time, runs.c.id):
+        if not any(column is seen for seen in ordered):
+            clauses.append(column.desc())
     return joins, clauses
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain, islice
 from math import isnan
 from typing import Any, Final
@@ -582,11 +582,23 @@ class SqlTrackingStore:
         out.update(found)
         return out
 
-    def log_metrics(self, points: PointBatch, *, end: RunEnd | None = None) -> None:
+    def log_metrics(
+        self,
+        points: PointBatch,
+        *,
+        end: RunEnd | None = None,
+        first: Callable[[Connection], bool] | None = None,
+    ) -> None:
+        """See :meth:`TrackingStore.log_metrics`. ``first`` runs first inside the
+        transaction that writes the points, before any run is locked; when it returns
+        False nothing is written. The server records an idempotent batch's id with it, so
+        the id commits (or rolls back) with its points."""
         if not points and end is None:
             return
         key_ids = self._ensure_keys({key for (_, key), series in points.items() if series})
         with transaction(self.engine) as conn:
+            if first is not None and not first(conn):
+                return
             run_ids = {run_id for run_id, _ in points}
             if end is not None:
                 run_ids.add(end.run_id)
@@ -749,9 +761,15 @@ class SqlTrackingStore:
                 order, key_ids=key_ids, required=search.metrics_required(node)
             )
             want = max_results + 1
-            if order and order[0].field.kind == "metrics" and joins and joins[0][2]:
+            if order and order[0].field.kind == "metrics" and joins:
                 pks = self._metric_ordered_page(
-                    conn, where, joins, clauses, want=want, offset=offset
+                    conn,
+                    where,
+                    joins,
+                    clauses,
+                    want=want,
+                    offset=offset,
+                    descending=order[0].descending,
                 )
             else:
                 pks = _page_pks(conn, where, joins, clauses, limit=want, offset=offset)
@@ -774,16 +792,24 @@ class SqlTrackingStore:
         *,
         want: int,
         offset: int,
+        descending: bool,
     ) -> list[int]:
-        """A page ordered first by a metric the filter does not require (so outer-joined):
-        runs with a value come first, read through the (metric, value) index up to the
-        page's end; runs without one (or NaN), which sort last, are read only when the page
-        reaches them. The same rows in the same order as the outer join, without reading
-        and sorting every run."""
+        """A page ordered first by a metric: runs with a value come first, read through
+        the (metric, value) index up to the page's end; runs without one (or NaN), which
+        sort last, are read only when the page reaches them. The same rows in the same
+        order as the join (outer when the filter does not require the metric), without
+        reading and sorting every run.
+
+        The valued part orders by the value without NULLS LAST (it has no NULL): on
+        PostgreSQL, ``DESC NULLS LAST`` is not the index's backward order and would sort
+        every value of the metric."""
         table, on, _ = joins[0]
         inner = [(table, on, False), *joins[1:]]
         valued_where = [*where, table.c.value.is_not(None)]
-        pks = _page_pks(conn, valued_where, inner, clauses, limit=want, offset=offset)
+        by_value = table.c.value.desc() if descending else table.c.value.asc()
+        pks = _page_pks(
+            conn, valued_where, inner, [by_value, *clauses[1:]], limit=want, offset=offset
+        )
         if len(pks) < want:
             if pks:
                 n_valued = offset + len(pks)

@@ -9,6 +9,9 @@ metric-key id keep its rows and its index narrow. Times are Unix milliseconds.
     is NULL once deleted, so a deleted experiment's name can be reused at once.
 ``runs``
     one row per run: status, times, user, host, heartbeat, parent run, soft deletion.
+    Indexed by ``(experiment_pk, start_time)`` and, for live runs (a partial index),
+    ``(start_time, id)``, so a search within an experiment or over all of them reads its
+    page newest first from an index instead of sorting every run.
 ``metric_keys``
     the dictionary of metric names (``metrics.key_id`` points here).
 ``metrics``
@@ -53,6 +56,8 @@ __all__ = [
 ]
 
 _CASCADE: Final = "CASCADE"
+_LIVE: Final = sa.text("deleted_at IS NULL")
+_DELETED: Final = sa.text("deleted_at IS NOT NULL")
 
 experiments: Final = sa.Table(
     "experiments",
@@ -96,7 +101,13 @@ runs: Final = sa.Table(
     # the seq of the run's next metric point (see ``metrics``)
     sa.Column("next_seq", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Index(None, "experiment_pk", "start_time"),
-    sa.Index(None, "deleted_at"),
+    # Live runs newest first over every experiment (the runs table without an experiment,
+    # its deep pages): walked in order and covering, so no sort of every run. Partial on
+    # both backends: PostgreSQL cannot order by the columns after an `IS NULL` one.
+    sa.Index(None, "start_time", "id", sqlite_where=_LIVE, postgresql_where=_LIVE),
+    # Deleted runs only (purge, `deleted="deleted"`): an index holding every live run's
+    # NULL would lure SQLite's planner away from the one above.
+    sa.Index(None, "deleted_at", sqlite_where=_DELETED, postgresql_where=_DELETED),
 )
 
 _RUN_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
