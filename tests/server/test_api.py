@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from syllabus import Client
-from syllabus.client.remote import Http, RemoteTrackingStore
+from syllabus.client.remote import Http, MetricSeries, RemoteTrackingStore, call_spec
 from syllabus.errors import (
     AlreadyExistsError,
     ConflictError,
     InvalidArgumentError,
     NotFoundError,
     StorageError,
+    SyllabusError,
 )
 from tests.fixtures.cli import Runner
-from tests.server.live import LiveServer
+from tests.server.live import LiveServer, db_url_for
 
 
 @pytest.fixture
@@ -258,6 +262,84 @@ def test_metric_batches_are_applied_once_when_retried(uri: str) -> None:
     store.log_metrics({(run.id, "x"): [(i, 1000 + i, float(i)) for i in range(100)]})
     assert len(store.get_metric_history(run.id, "x")) == 200  # a new batch is new points
     http.close()
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_retry_during_a_failing_first_attempt_loses_no_points(
+    db: str,
+    live_server: LiveServer,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first attempt of a batch is held inside its transaction (slow: the client gave
+    up and retried); the retry reaches the server; then the first attempt fails. The retry
+    must write the points (it was answered as stored), exactly once."""
+    uri = live_server.add_workspace(db_url_for(request, db, tmp_path), tmp_path / "blobs")
+    request.addfinalizer(lambda: live_server.drop_workspace(uri.rsplit("/", 1)[1]))
+    first_http, retry_http = Http(uri), Http(uri)
+    request.addfinalizer(first_http.close)
+    request.addfinalizer(retry_http.close)
+    store = RemoteTrackingStore(first_http)
+    exp = store.create_experiment("race")
+    run = store.create_run(
+        exp.id, run_id="0" * 8 + "2" * 24, name="r", user="u", host="h", start_time=1
+    )
+    server_store = live_server.state.workspaces[uri.rsplit("/", 1)[1]].backend.tracking_store
+    held, fail_now, retry_arrived = threading.Event(), threading.Event(), threading.Event()
+    appends, key_calls = [0], [0]
+    real_append, real_keys = server_store._append_points, server_store._ensure_keys
+
+    def append(conn: Any, todo: Any) -> None:
+        appends[0] += 1
+        if appends[0] == 1:
+            held.set()
+            assert fail_now.wait(30)
+            raise RuntimeError("the first attempt fails late")
+        real_append(conn, todo)
+
+    def ensure_keys(keys: Any) -> dict[str, int]:
+        key_calls[0] += 1
+        if key_calls[0] == 2:  # the retry is being applied (not answered as a replay)
+            retry_arrived.set()
+        return real_keys(keys)
+
+    monkeypatch.setattr(server_store, "_append_points", append)
+    monkeypatch.setattr(server_store, "_ensure_keys", ensure_keys)
+    spec = call_spec("tracking", "log_metrics")
+    series = MetricSeries(run.id, "x", [(i, 1000 + i, float(i)) for i in range(100)])
+    body = (
+        spec.args.model_validate({"points": [series], "end": None, "batch_id": "b" * 32})
+        .model_dump_json(warnings=False)
+        .encode()
+    )
+    outcome: dict[str, BaseException | None] = {}
+
+    def send(name: str, http: Http) -> None:
+        try:
+            http.request("POST", spec.path, content=body)
+            outcome[name] = None
+        except Exception as exc:  # the test looks at it
+            outcome[name] = exc
+
+    first = threading.Thread(target=send, args=("first", first_http))
+    first.start()
+    assert held.wait(30), outcome  # the first attempt is inside its transaction
+    retry = threading.Thread(target=send, args=("retry", retry_http))
+    retry.start()
+    deadline = time.monotonic() + 30
+    while not retry_arrived.is_set() and retry.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Without the id in the points' transaction the retry was answered "stored" by now.
+    fail_now.set()
+    first.join(30)
+    retry.join(30)
+    assert isinstance(outcome["first"], SyllabusError)  # it failed (a 500)
+    assert outcome["retry"] is None  # the client was told the points are stored ...
+    assert len(store.get_metric_history(run.id, "x")) == 100  # ... and they are
+    send("again", retry_http)  # a later retry of the same batch writes nothing more
+    assert outcome["again"] is None
+    assert len(store.get_metric_history(run.id, "x")) == 100
 
 
 def test_a_batch_is_not_retried_forever(uri: str) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from syllabus._utils.ids import new_id
@@ -296,25 +298,21 @@ class SqlAuthStore:
 
     # -- idempotent metric batches ---------------------------------------------------------
 
-    def begin_batch(self, batch_id: str) -> bool:
-        """Claim a client-made batch id: True to apply the batch, False when a request with
-        this id was applied already (or is being applied right now: a retry after a lost
-        answer). One insert; a batch that fails is released with :meth:`release_batch`."""
-        try:
-            with transaction(self.engine) as conn:
-                conn.execute(
-                    server_batches.insert().values(
-                        batch_id=batch_id, state="done", created_at=self._clock()
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
-
-    def release_batch(self, batch_id: str) -> None:
-        """Forget a claimed batch that failed, so that a retry applies it."""
-        with transaction(self.engine) as conn:
-            conn.execute(server_batches.delete().where(server_batches.c.batch_id == batch_id))
+    def record_batch(self, conn: sa.Connection, batch_id: str) -> bool:
+        """Record a client-made batch id inside the transaction that writes the batch's
+        points: True to write them, False when a request with this id committed already
+        (a retry after a lost answer). The id commits or rolls back with the points, so a
+        retry of a batch whose first attempt is still running waits for it (a second
+        insert of a key waits for the transaction holding it: the row lock on PostgreSQL,
+        the write lock on SQLite), then finds the id, or applies the points itself when the
+        first attempt rolled back."""
+        values = {"batch_id": batch_id, "state": "done", "created_at": self._clock()}
+        if conn.dialect.name == "postgresql":
+            stmt: Any = pg_insert(server_batches).values(**values).on_conflict_do_nothing()
+        else:
+            stmt = sqlite_insert(server_batches).values(**values).on_conflict_do_nothing()
+        # RETURNING, not rowcount: the PostgreSQL driver does not count an upsert's rows
+        return conn.execute(stmt.returning(server_batches.c.batch_id)).first() is not None
 
     def forget_batches(self, older_than_ms: int) -> int:
         """Drop records of batches applied before ``older_than_ms`` (retries are long over)."""

@@ -1,7 +1,10 @@
 """Tracking over REST: experiments, runs, params, tags, metrics, artifacts' rows, inputs.
 
 Metric batches carry a client-made ``batch_id``: a batch the server applied already is
-answered without writing its points again, so clients may retry freely.
+answered without writing its points again, so clients may retry freely. The id is recorded
+in the transaction that writes the points: a retry that arrives while the first attempt
+still runs waits for it, then finds the id committed or, when that attempt failed and
+rolled back, writes the points itself.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ _KEEP_BATCHES_MS = 24 * 3600 * 1000
 
 
 def router(state: ServerState) -> APIRouter:
+    from sqlalchemy import Connection
+
     from syllabus.server.sql import SqlAuthStore
 
     applied = 0
@@ -44,17 +49,21 @@ def router(state: ServerState) -> APIRouter:
             state.metrics.add("metric_points_total", total)
             return
         batches = SqlAuthStore(ws.backend.engine)
-        if not batches.begin_batch(batch_id):
-            state.metrics.add("metric_batches_replayed_total")
-            return
+        fresh = True
+
+        def record(conn: Connection) -> bool:
+            nonlocal fresh
+            fresh = batches.record_batch(conn, batch_id)
+            return fresh
+
         missing_runs: NotFoundError | None = None
         try:
-            store.log_metrics(points, end=args.get("end"))
+            store.log_metrics(points, end=args.get("end"), first=record)
         except NotFoundError as exc:
             missing_runs = exc  # the points of live runs were written: the batch is applied
-        except BaseException:
-            batches.release_batch(batch_id)
-            raise
+        if not fresh:
+            state.metrics.add("metric_batches_replayed_total")
+            return
         state.metrics.add("metric_points_total", total)
         applied += 1
         if applied % _FORGET_EVERY == 0:
