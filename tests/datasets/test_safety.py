@@ -104,3 +104,23 @@ def test_checkout_creates_new_files_without_replacing_what_is_in_the_way(
     service.checkout("d@1", work)
     assert sorted(p.name for p in work.iterdir()) == [f"f{i}.txt" for i in range(10)]
     assert (work / "f7.txt").read_text() == "data 7"
+
+
+def test_references_whose_fields_disagree_are_refused(
+    service: DatasetService, tmp_path: Path
+) -> None:
+    from syllabus.errors import InvalidReferenceError, NotFoundError
+    from syllabus.refs import Ref, SelectorKind
+
+    (tmp_path / "f.txt").write_text("x")
+    service.add("d", tmp_path / "f.txt")
+    for bad in [
+        Ref("d", SelectorKind.VERSION),  # a version reference without a number
+        Ref("d", SelectorKind.ALIAS),
+        Ref("d", SelectorKind.LATEST, version=1),
+    ]:
+        with pytest.raises(InvalidReferenceError, match="fields do not agree"):
+            service.resolve(bad)
+    with pytest.raises(NotFoundError, match="has no version"):
+        service.resolve(Ref("d", SelectorKind.VERSION, version=2**70))
+    assert service.resolve(Ref("d", SelectorKind.VERSION, version=1)).version == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from syllabus.datasets import SqlDatasetStore, VersionSpec
-from syllabus.errors import AlreadyExistsError
+from syllabus.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from syllabus.meta import BlobRefs, create_engine, ensure_schema
 from tests.datasets import _workers
 from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
@@ -181,3 +181,58 @@ def test_concurrent_adds_from_processes(
         )
     assert sorted(numbers) == [1, 2, 3, 4]
     assert sorted(v.message for v in store.list_versions("shared")) == sorted(folders)
+
+
+def test_tagging_a_missing_version_is_not_found_and_changes_nothing(
+    store: SqlDatasetStore,
+) -> None:
+    v1, _ = store.create_version("d", _spec(1))
+    store.set_tag(v1.id, "gold")
+    with pytest.raises(NotFoundError, match="no dataset version with id 'nope'"):
+        store.set_tag("nope", "gold")
+    store.soft_delete([v1.id], 1)
+    with pytest.raises(NotFoundError, match=v1.id):
+        store.set_tag(v1.id, "silver")  # a deleted version takes no tags
+    v2, _ = store.create_version("d", _spec(2))
+    with pytest.raises(InvalidArgumentError, match="tag time"):
+        store.set_tag(v2.id, "gold", at_ms=2**64)
+    assert store.list_tags("d") == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"version": 2**40},
+        {"version": 0},
+        {"size": 2**64},
+        {"file_count": -1},
+        {"created_at": 10**30},
+        {"tree": "not-a-digest"},
+        {"kind": "weird"},
+        {"author": "x" * 129},
+    ],
+)
+def test_import_refuses_out_of_range_values_and_changes_nothing(
+    store: SqlDatasetStore, bad: dict[str, object]
+) -> None:
+    from dataclasses import replace
+
+    from syllabus._utils.ids import new_id
+
+    mine, _ = store.create_version("d", _spec(1))
+    good = replace(mine, id=new_id(), version=2)
+    wrong = replace(mine, id=new_id(), **{"version": 3, **bad})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="imported version|invalid request"):
+        store.import_versions("d", [good, wrong])
+    assert [v.version for v in store.list_versions("d")] == [1]
+    assert store.get_dataset("other") is None
+
+
+def test_out_of_range_numbers_are_refused_or_match_nothing(store: SqlDatasetStore) -> None:
+    store.create_version("d", _spec(1))
+    assert store.get_version("d", 2**70) is None
+    with pytest.raises(InvalidArgumentError, match="file_count"):
+        store.create_version("d", _spec(2, file_count=2**64))
+    with pytest.raises(InvalidArgumentError, match="deletion time"):
+        store.soft_delete([store.list_versions("d")[0].id], 2**64)
+    assert [v.version for v in store.list_versions("d")] == [1]

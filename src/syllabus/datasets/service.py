@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 import blake3
 
@@ -64,6 +64,24 @@ def _user() -> str:
         return "unknown"
 
 
+def _checked_ref(ref: Ref) -> Ref:
+    """``ref`` if its fields agree (it is what parsing its text gives), else a one-line
+    error: a reference built field by field may say ``version`` and hold no number."""
+    try:
+        text = str(ref)
+    except (AttributeError, TypeError, ValueError):
+        text = ""
+    try:
+        ok = parse_ref(text) == ref
+    except InvalidReferenceError:
+        ok = False
+    if not ok:
+        raise InvalidReferenceError(
+            f"invalid dataset reference {ref!r}: its fields do not agree (it reads as {text!r})"
+        )
+    return ref
+
+
 class DatasetService:
     """Everything a user does with datasets; the client and CLI are skins over it."""
 
@@ -89,11 +107,10 @@ class DatasetService:
     def resolve(self, ref: str | Ref) -> DatasetVersion:
         """The version a reference names (``churn``, ``churn@3``, ``churn@latest``,
         ``churn@gold``); NotFoundError naming what exists."""
-        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        parsed = parse_ref(ref) if isinstance(ref, str) else _checked_ref(ref)
         name = parsed.name
         found: DatasetVersion | None
-        if parsed.kind is SelectorKind.VERSION:
-            assert parsed.version is not None
+        if parsed.kind is SelectorKind.VERSION and parsed.version is not None:
             found = self.store.get_version(name, parsed.version)
             if found is None:
                 self._missing(name, f"has no version {parsed.version}", parsed.version)
@@ -101,8 +118,7 @@ class DatasetService:
             found = self.store.latest_version(name)
             if found is None:
                 self._missing(name, "has no versions", None)
-        elif parsed.kind is SelectorKind.ALIAS:
-            assert parsed.alias is not None
+        elif parsed.kind is SelectorKind.ALIAS and parsed.alias is not None:
             found = self.store.version_for_tag(name, parsed.alias)
             if found is None:
                 self._missing(name, f"has no tag {parsed.alias!r}", None)
@@ -110,10 +126,9 @@ class DatasetService:
             raise InvalidReferenceError(
                 f"datasets have no stages: use {name}@<version>, {name}@latest or {name}@<tag>"
             )
-        assert found is not None
         return found
 
-    def _missing(self, name: str, what: str, number: int | None) -> None:
+    def _missing(self, name: str, what: str, number: int | None) -> NoReturn:
         if self.store.get_dataset(name) is None:
             raise NotFoundError(
                 f"no dataset {name!r}; add one with `syllabus data add {name} PATH`"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -22,7 +23,12 @@ from syllabus.datasets.models import (
     Remote,
     VersionSpec,
 )
-from syllabus.errors import AlreadyExistsError, ConflictError
+from syllabus.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from syllabus.meta import BlobRef, BlobRefs, transaction
 from syllabus.meta.tables.datasets import dataset_tags, dataset_versions, datasets, remotes
 
@@ -31,6 +37,9 @@ __all__ = ["BLOB_KIND", "OWNER_TYPE", "SqlDatasetStore"]
 BLOB_KIND: Final = "dataset"
 OWNER_TYPE: Final = "dataset_version"
 _RETRIES: Final = 20
+_MAX_VERSION: Final = 2**31 - 1  # the version column is a 32-bit integer on PostgreSQL
+_MAX_INT64: Final = 2**63 - 1
+_HEX64: Final = re.compile(r"[0-9a-f]{64}")
 
 _V = dataset_versions
 _VERSION_COLUMNS: Final = (
@@ -54,6 +63,47 @@ _VERSION_COLUMNS: Final = (
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _check_int(value: object, what: str, low: int = 0, high: int = _MAX_INT64) -> int:
+    """``value`` if it is an integer in ``low..high``, else a one-line error (the database
+    would refuse it with an overflow rather than say what is wrong)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgumentError(f"{what} must be an integer from {low} to {high}, not {value!r}")
+    return value
+
+
+def _check_text(value: object, what: str, limit: int | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be text, not {type(value).__name__}")
+    if limit is not None and len(value) > limit:
+        raise InvalidArgumentError(f"{what} must be at most {limit} characters")
+
+
+def _check_imported(v: DatasetVersion) -> None:
+    """What an imported version must satisfy before its row is written: the database
+    would otherwise fail on it with an overflow or a truncation rather than say why."""
+    label = f"imported version {v.version!r} (id {v.id!r})"
+    if not isinstance(v.id, str) or not 0 < len(v.id) <= 32:
+        raise InvalidArgumentError(f"{label}: id must be 1 to 32 characters")
+    _check_int(v.version, f"{label}: version", 1, _MAX_VERSION)
+    _check_int(v.file_count, f"{label}: file_count")
+    _check_int(v.size, f"{label}: size")
+    _check_int(v.created_at, f"{label}: created_at")
+    for field, digest in (("tree", v.tree), ("profiles", v.profiles)):
+        if (digest is not None or field == "tree") and (
+            not isinstance(digest, str) or not _HEX64.fullmatch(digest)
+        ):
+            raise InvalidArgumentError(f"{label}: {field} must be a 64-character hex digest")
+    if v.kind not in ("file", "folder"):
+        raise InvalidArgumentError(f"{label}: kind must be 'file' or 'folder', not {v.kind!r}")
+    _check_text(v.author, f"{label}: author", 128)
+    _check_text(v.message, f"{label}: message", None)
+    _check_text(v.source, f"{label}: source", None, optional=True)
+    if not all(isinstance(d, str) for d in v.empty_dirs):
+        raise InvalidArgumentError(f"{label}: empty_dirs must be folder paths")
 
 
 def _version_select() -> sa.Select[Any]:
@@ -161,6 +211,10 @@ class SqlDatasetStore:
     def get_version(
         self, name: str, version: int, *, include_deleted: bool = False
     ) -> DatasetVersion | None:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidArgumentError(f"a version number must be an integer, not {version!r}")
+        if not 1 <= version <= _MAX_VERSION:
+            return None  # no such number can exist
         stmt = _version_select().where(datasets.c.name == name, _V.c.version == version)
         if not include_deleted:
             stmt = stmt.where(_V.c.deleted_at.is_(None))
@@ -202,6 +256,15 @@ class SqlDatasetStore:
     # -- writing -------------------------------------------------------------------------
 
     def create_version(self, name: str, spec: VersionSpec) -> tuple[DatasetVersion, bool]:
+        _check_text(name, "a dataset name", 128)
+        _check_int(spec.file_count, "a version's file_count")
+        _check_int(spec.size, "a version's size")
+        for field, digest in (("tree", spec.tree), ("profiles", spec.profiles)):
+            if (digest is not None or field == "tree") and (
+                not isinstance(digest, str) or not _HEX64.fullmatch(digest)
+            ):
+                raise InvalidArgumentError(f"a version's {field} must be a 64-character hex digest")
+        _check_text(spec.author, "a version's author", 128)
         for attempt in range(_RETRIES):
             try:
                 with transaction(self._engine) as conn:
@@ -274,10 +337,15 @@ class SqlDatasetStore:
         return version, True
 
     def set_tag(self, version_id: str, tag: str, *, at_ms: int | None = None) -> None:
+        _check_text(tag, "a tag", 64)
+        if at_ms is not None:
+            _check_int(at_ms, "the tag time (Unix milliseconds)")
         with transaction(self._engine) as conn:
             dataset_id = conn.execute(
-                sa.select(_V.c.dataset_id).where(_V.c.id == version_id)
-            ).scalar_one()
+                sa.select(_V.c.dataset_id).where(_V.c.id == version_id, _V.c.deleted_at.is_(None))
+            ).scalar()
+            if dataset_id is None:
+                raise NotFoundError(f"no dataset version with id {version_id!r} to tag {tag!r}")
             conn.execute(
                 sa.delete(dataset_tags).where(
                     dataset_tags.c.dataset_id == dataset_id, dataset_tags.c.tag == tag
@@ -311,6 +379,9 @@ class SqlDatasetStore:
     ) -> tuple[list[DatasetVersion], list[DatasetVersion]]:
         if not versions:
             return [], []
+        _check_text(name, "a dataset name", 128)
+        for v in versions:
+            _check_imported(v)
         for attempt in range(_RETRIES):
             try:
                 with transaction(self._engine) as conn:
@@ -390,6 +461,7 @@ class SqlDatasetStore:
     def soft_delete(self, version_ids: Sequence[str], at_ms: int) -> int:
         if not version_ids:
             return 0
+        _check_int(at_ms, "the deletion time (Unix milliseconds)")
         with transaction(self._engine) as conn:
             conn.execute(sa.delete(dataset_tags).where(dataset_tags.c.version_id.in_(version_ids)))
             result = conn.execute(
@@ -400,6 +472,7 @@ class SqlDatasetStore:
         return int(result.rowcount)
 
     def purge_deleted(self, before_ms: int) -> int:
+        _check_int(before_ms, "the purge cut-off (Unix milliseconds)", -_MAX_INT64 - 1)
         with transaction(self._engine) as conn:
             ids = list(
                 conn.execute(
