@@ -51,8 +51,10 @@ __all__ = [
     "OrderItem",
     "compile_filter",
     "compile_order",
+    "decode_page_cursor",
     "decode_page_token",
     "encode_page_token",
+    "keyset_columns",
     "metric_keys_of",
     "metrics_required",
     "parse_filter",
@@ -749,27 +751,75 @@ def _fingerprint(query: object) -> str:
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
-def encode_page_token(offset: int, query: object) -> str:
-    """An opaque token for the page starting at ``offset`` of the search ``query``."""
-    raw = json.dumps({"o": offset, "q": _fingerprint(query)}, separators=(",", ":"))
+def encode_page_token(offset: int, query: object, after: Sequence[str | int] | None = None) -> str:
+    """An opaque token for the page starting at ``offset`` of the search ``query``;
+    ``after`` is the previous page's last row's :func:`keyset_columns` values, when the
+    order has them (the next page then starts right after that row instead of skipping
+    ``offset`` rows)."""
+    doc: dict[str, Any] = {"o": offset, "q": _fingerprint(query)}
+    if after is not None:
+        doc["k"] = list(after)
+    raw = json.dumps(doc, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")
 
 
-def decode_page_token(token: str | None, query: object) -> int:
-    """The offset a token stands for; InvalidArgumentError if it is malformed or belongs to
-    another search."""
+def decode_page_cursor(token: str | None, query: object) -> tuple[int, list[str | int] | None]:
+    """The offset and the ``after`` values (None without) a token stands for;
+    InvalidArgumentError if it is malformed or belongs to another search."""
     if not token:
-        return 0
+        return 0, None
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         offset = int(data["o"])
         fingerprint = str(data["q"])
-    except (ValueError, KeyError, TypeError, UnicodeError):
+        after = data.get("k")
+    except (ValueError, KeyError, TypeError, UnicodeError, AttributeError):
         raise InvalidArgumentError(f"invalid page token {token[:40]!r}") from None
+    if after is not None and (
+        not isinstance(after, list)
+        or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in after)
+    ):
+        raise InvalidArgumentError(f"invalid page token {token[:40]!r}")
     if offset < 0 or fingerprint != _fingerprint(query):
         raise InvalidArgumentError(
             "page token belongs to a different search (same filter, order and experiments "
             "are needed)"
         )
-    return offset
+    return offset, after
+
+
+def decode_page_token(token: str | None, query: object) -> int:
+    """The offset a token stands for; InvalidArgumentError if it is malformed or belongs to
+    another search."""
+    return decode_page_cursor(token, query)[0]
+
+
+# Run columns a keyset page can start after: never NULL, and read back with every run.
+_KEYSET: Final = {
+    "start_time": "start_time",
+    "id": "id",
+    "name": "name",
+    "status": "status",
+    "user": "user_name",
+    "host": "host",
+}
+
+
+def keyset_columns(order: Sequence[OrderItem]) -> list[str] | None:
+    """The ``runs`` columns of an order that keyset pagination can follow (the order
+    items, then the start time and id tie-breakers), or None when it cannot: every item
+    must be a never-null run attribute ordered descending like the tie-breakers, so that
+    ``(columns) < (last row's values)`` is exactly "after the last row" and walks an
+    index."""
+    names: list[str] = []
+    for item in order:
+        column = _KEYSET.get(item.field.key) if item.field.kind == "attr" else None
+        if column is None or not item.descending:
+            return None
+        if column not in names:
+            names.append(column)
+    for column in ("start_time", "id"):
+        if column not in names:
+            names.append(column)
+    return names

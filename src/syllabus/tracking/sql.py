@@ -737,7 +737,10 @@ class SqlTrackingStore:
         node = search.parse_filter(filter)
         order = search.parse_order_by(order_by)
         query = [sorted(experiment_ids or []), filter, list(order_by or []), parent_id, deleted]
-        offset = search.decode_page_token(page_token, query)
+        offset, after = search.decode_page_cursor(page_token, query)
+        keyset = search.keyset_columns(order)
+        if after is not None and not _fits_keyset(keyset, after):
+            raise InvalidArgumentError(f"invalid page token {str(page_token)[:40]!r}")
         with transaction(self.engine, readonly=True) as conn:
             key_ids = self._key_ids_known(conn, search.metric_keys_of(node, order))
             where = [
@@ -760,6 +763,13 @@ class SqlTrackingStore:
             joins, clauses = search.compile_order(
                 order, key_ids=key_ids, required=search.metrics_required(node)
             )
+            skip = offset
+            if keyset is not None and after is not None:
+                # Keyset: start right after the previous page's last row, through the
+                # order's index, instead of reading and skipping `offset` rows.
+                cols = [runs.c[name] for name in keyset]
+                where.append(sa.tuple_(*cols) < sa.tuple_(*after))
+                skip = 0
             want = max_results + 1
             if order and order[0].field.kind == "metrics" and joins:
                 pks = self._metric_ordered_page(
@@ -768,11 +778,11 @@ class SqlTrackingStore:
                     joins,
                     clauses,
                     want=want,
-                    offset=offset,
+                    offset=skip,
                     descending=order[0].descending,
                 )
             else:
-                pks = _page_pks(conn, where, joins, clauses, limit=want, offset=offset)
+                pks = _page_pks(conn, where, joins, clauses, limit=want, offset=skip)
             more = len(pks) > max_results
             pks = pks[:max_results]
             rows_by_pk: dict[int, Any] = {}
@@ -780,7 +790,11 @@ class SqlTrackingStore:
                 for row in conn.execute(_RUNS_OF, {"pks": batch}).all():
                     rows_by_pk[int(row.pk)] = row
             found = self._runs_from_rows(conn, [rows_by_pk[pk] for pk in pks if pk in rows_by_pk])
-        token = search.encode_page_token(offset + max_results, query) if more else None
+        token = None
+        if more:
+            last = rows_by_pk.get(pks[-1]) if keyset is not None else None
+            next_after = None if last is None else [getattr(last, c) for c in keyset or ()]
+            token = search.encode_page_token(offset + max_results, query, next_after)
         return RunPage(tuple(found), token)
 
     @staticmethod
@@ -988,6 +1002,17 @@ def _page_pks(
     """The run keys of one page of a search."""
     stmt = _page_base(where, joins, runs.c.pk).order_by(*clauses).limit(limit).offset(offset)
     return [int(pk) for pk in conn.execute(stmt).scalars()]
+
+
+def _fits_keyset(keyset: list[str] | None, after: list[str | int]) -> bool:
+    """Whether a token's ``after`` values match the order's keyset columns (an integer
+    start time, text for the rest)."""
+    if keyset is None or len(after) != len(keyset):
+        return False
+    return all(
+        isinstance(v, int) if c == "start_time" else isinstance(v, str)
+        for c, v in zip(keyset, after, strict=True)
+    )
 
 
 def _short(text: str, n: int = 60) -> str:
