@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from syllabus.errors import ConflictError, NotFoundError
+from syllabus.errors import ConflictError, InvalidArgumentError, NotFoundError
 from syllabus.meta import BlobRefs, create_engine, ensure_schema
 from syllabus.meta.tables.registry import model_versions
-from syllabus.refs import Stage, parse_ref
+from syllabus.refs import Ref, SelectorKind, Stage, parse_ref
 from syllabus.registry.models import VersionSpec
 from syllabus.registry.sql import SqlRegistryStore
 from syllabus.registry.store import Audit
@@ -151,3 +151,30 @@ def test_concurrent_promotions_leave_one(stores: Callable[[], SqlRegistryStore])
     assert not errors
     assert len(four[0].list_versions("churn", stage=Stage.PRODUCTION)) == 1
     assert len(four[0].list_versions("churn", stage=Stage.ARCHIVED)) == 3
+
+
+def test_inconsistent_references_and_bad_webhooks_are_refused(
+    stores: Callable[[], SqlRegistryStore],
+) -> None:
+    store = stores()
+    store.create_version("churn", _spec(1), AUDIT)
+    for bad in [
+        Ref("churn", SelectorKind.STAGE),  # a stage reference without a stage
+        Ref("churn", SelectorKind.VERSION),
+        Ref("churn", SelectorKind.VERSION, version=0),
+        Ref("churn", SelectorKind.ALIAS),
+        Ref("churn", SelectorKind.LATEST, version=1),
+        Ref("", SelectorKind.LATEST),
+    ]:
+        with pytest.raises(InvalidArgumentError, match="reference"):
+            store.resolve(bad)
+    with pytest.raises(NotFoundError, match="has no version"):
+        store.resolve(Ref("churn", SelectorKind.VERSION, version=2**70))
+    assert store.get_policy("default", 2**70) is None
+    for url in ["", "http://", "gopher://127.0.0.1/"]:
+        with pytest.raises(InvalidArgumentError, match="webhook URL"):
+            store.add_webhook(url, "s", [], None, AUDIT)
+    with pytest.raises(InvalidArgumentError, match="shared secret"):
+        store.add_webhook("http://127.0.0.1:9/", "", [], None, AUDIT)
+    assert store.list_webhooks() == []
+    assert "webhook_added" not in [e.event for e in store.list_events()]

@@ -83,3 +83,41 @@ def test_webhook_validation(client: Client) -> None:
         client.add_webhook("file:///etc/passwd", "x")
     with pytest.raises(InvalidArgumentError, match="shared secret"):
         client.add_webhook("http://127.0.0.1:9/", "")
+    for bad, why in [
+        ("", "is empty"),
+        ("http://", "names no host"),
+        ("https:///path", "names no host"),
+        ("ftp://127.0.0.1/", "must start with http"),
+        ("http://127.0.0.1:99999/", "does not parse"),
+        ("http://127.0.0.1/a b", "spaces or control"),
+    ]:
+        with pytest.raises(InvalidArgumentError, match=why):
+            client.add_webhook(bad, "x")
+    assert client.list_webhooks() == []
+
+
+def test_a_bad_stored_url_fails_its_delivery_and_the_thread_goes_on(
+    receiver: tuple[Receiver, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from syllabus.registry.models import Event, Webhook
+    from syllabus.registry.webhooks import WebhookDispatcher
+
+    state, url = receiver
+    state.fail_first = 0
+    hooks = [  # as if written to the database before URLs were checked
+        Webhook("bad1", "", "s", (), None, 1, "me"),
+        Webhook("bad2", "http://", "s", (), None, 1, "me"),
+        Webhook("good", url, "s", (), None, 1, "me"),
+    ]
+    dispatcher = WebhookDispatcher(lambda: hooks, backoff=0.0)
+    try:
+        with caplog.at_level("WARNING", logger="syllabus.registry.webhooks"):
+            dispatcher.send(Event("e1", "stage_changed", "me", 1))
+            assert dispatcher.flush(10)
+            dispatcher.send(Event("e2", "stage_changed", "me", 2))
+            assert dispatcher.flush(10)
+    finally:
+        dispatcher.close()
+    assert (dispatcher.failed, dispatcher.delivered) == (4, 2)
+    assert len(state.received) == 2
+    assert sum("not sending event" in r.getMessage() for r in caplog.records) == 4

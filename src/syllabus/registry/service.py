@@ -48,6 +48,7 @@ from syllabus.registry.packaging.model import (
 )
 from syllabus.registry.policy import DEFAULT_POLICY, Policy, parse_policy
 from syllabus.registry.store import Audit, GovernanceStore, RegistryStore
+from syllabus.registry.webhooks import check_url
 from syllabus.tracking.models import Artifact, Run
 
 __all__ = ["RegistryService", "RunSource", "current_user"]
@@ -577,8 +578,7 @@ class RegistryService:
     def add_webhook(
         self, url: str, secret: str, *, events: Sequence[str] = (), model: str | None = None
     ) -> Webhook:
-        if not url.startswith(("http://", "https://")):
-            raise InvalidArgumentError(f"webhook URL {url!r} must start with http:// or https://")
+        check_url(url)
         if not secret:
             raise InvalidArgumentError("a webhook needs a shared secret to sign its events")
         return self.store.add_webhook(url, secret, events, model, self._audit())

@@ -32,7 +32,7 @@ from syllabus.meta.tables.registry import (
     model_webhooks,
     registered_models,
 )
-from syllabus.refs import Ref, SelectorKind, Stage
+from syllabus.refs import Ref, SelectorKind, Stage, parse_ref
 from syllabus.registry.models import (
     Approval,
     ApprovalRequest,
@@ -44,6 +44,7 @@ from syllabus.registry.models import (
     Webhook,
 )
 from syllabus.registry.store import Audit
+from syllabus.registry.webhooks import check_url
 
 __all__ = ["BLOB_KIND", "OWNER_TYPE", "SqlRegistryStore"]
 
@@ -53,6 +54,31 @@ _RETRIES: Final = 20
 
 _M = registered_models
 _V = model_versions
+
+
+_MAX_VERSION: Final = 2**31 - 1  # version columns are 32-bit integers on PostgreSQL
+
+
+def _is_version_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_VERSION
+
+
+def _checked_ref(ref: Ref) -> Ref:
+    """``ref`` if it is what parsing its text gives; a reference built field by field (over
+    the API, say) may be inconsistent, such as kind ``stage`` without a stage."""
+    try:
+        text = str(ref)
+    except (AttributeError, TypeError, ValueError):
+        text = ""
+    try:
+        ok = parse_ref(text) == ref
+    except InvalidArgumentError:
+        ok = False
+    if not ok:
+        raise InvalidArgumentError(
+            f"invalid model reference {ref!r}: its fields do not agree (it reads as {text!r})"
+        )
+    return ref
 
 
 def _now_ms() -> int:
@@ -211,9 +237,11 @@ class SqlRegistryStore:
         return [_to_version(r, tags.get(r["id"], {}), aliases.get(r["id"], ())) for r in rows]
 
     def _version(self, conn: Connection, name: str, version: int) -> ModelVersion:
-        found = self._versions(
-            conn, _version_select().where(_M.c.name == name, _V.c.version == version)
-        )
+        found = []
+        if _is_version_number(version):  # any other value names no version (nor overflows)
+            found = self._versions(
+                conn, _version_select().where(_M.c.name == name, _V.c.version == version)
+            )
         if not found:
             self._model_row(conn, name)
             latest = conn.execute(
@@ -352,17 +380,16 @@ class SqlRegistryStore:
             return [self._model(conn, row) for row in conn.execute(stmt).all()]
 
     def resolve(self, ref: Ref) -> ModelVersion:
+        ref = _checked_ref(ref)
         name = ref.name
         with transaction(self._engine, readonly=True) as conn:
-            if ref.kind is SelectorKind.VERSION:
-                assert ref.version is not None
+            if ref.kind is SelectorKind.VERSION and ref.version is not None:
                 return self._version(conn, name, ref.version)
             stmt = _version_select().where(_M.c.name == name)
             if ref.kind is SelectorKind.LATEST:
                 stmt = stmt.where(_V.c.retired_at.is_(None)).order_by(_V.c.version.desc())
                 missing = f"model {name!r} has no versions that are not retired"
-            elif ref.kind is SelectorKind.STAGE:
-                assert ref.stage is not None
+            elif ref.kind is SelectorKind.STAGE and ref.stage is not None:
                 stmt = stmt.where(_V.c.stage == ref.stage.value).order_by(
                     _V.c.stage_changed_at.desc(), _V.c.version.desc()
                 )
@@ -644,6 +671,8 @@ class SqlRegistryStore:
         stmt = sa.select(model_policies).where(model_policies.c.name == name)
         if version is None:
             stmt = stmt.order_by(model_policies.c.version.desc()).limit(1)
+        elif not _is_version_number(version):
+            return None  # names no stored policy version
         else:
             stmt = stmt.where(model_policies.c.version == version)
         row = conn.execute(stmt).first()
@@ -898,6 +927,9 @@ class SqlRegistryStore:
     def add_webhook(
         self, url: str, secret: str, events: Sequence[str], model_name: str | None, audit: Audit
     ) -> Webhook:
+        check_url(url)
+        if not isinstance(secret, str) or not secret:
+            raise InvalidArgumentError("a webhook needs a shared secret to sign its events")
         hook = Webhook(new_id(), url, secret, tuple(events), model_name, _now_ms(), audit.actor)
         with self._write() as (conn, out):
             conn.execute(

@@ -19,14 +19,14 @@ import logging
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Final
+from urllib.parse import urlsplit
 
+from syllabus.errors import InvalidArgumentError
 from syllabus.registry.models import Event, Webhook
 
-__all__ = ["WebhookDispatcher", "sign"]
+__all__ = ["WebhookDispatcher", "check_url", "sign"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,32 @@ TIMEOUT_S: Final = 5.0
 def sign(secret: str, body: bytes) -> str:
     """The ``X-Syllabus-Signature`` value for ``body``."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def check_url(url: object) -> str:
+    """``url`` if a webhook can send to it: an ``http://`` or ``https://`` URL with a host
+    (and a valid port, no spaces or control characters); else a one-line error."""
+    if not isinstance(url, str):
+        raise InvalidArgumentError(f"a webhook URL must be text, not {type(url).__name__}")
+    why = None
+    if not url:
+        why = "is empty"
+    elif any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        why = "contains spaces or control characters"
+    else:
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises on a port that is not a number from 0 to 65535
+        except ValueError:
+            why = "does not parse"
+        else:
+            if parts.scheme not in ("http", "https"):
+                why = "must start with http:// or https://"
+            elif not parts.hostname:
+                why = "names no host"
+    if why is not None:
+        raise InvalidArgumentError(f"webhook URL {url!r} {why}")
+    return url
 
 
 def _wants(hook: Webhook, event: Event) -> bool:
@@ -78,10 +104,22 @@ class WebhookDispatcher:
                 if item is None:
                     return
                 self._deliver(*item)
+            except Exception:  # one bad delivery must never stop the thread
+                self.failed += 1
+                log.exception("webhook delivery failed unexpectedly")
             finally:
                 self._queue.task_done()
 
     def _deliver(self, hook: Webhook, event: Event) -> None:
+        try:  # a URL stored before URLs were checked, or written into the database by hand
+            check_url(hook.url)
+        except InvalidArgumentError as exc:
+            self.failed += 1
+            log.warning("webhook %s: not sending event %s: %s", hook.id, event.id, exc)
+            return
+        import urllib.error  # here: the store checks URLs without loading the HTTP client
+        import urllib.request
+
         body = json.dumps(event.to_dict(), sort_keys=True).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
