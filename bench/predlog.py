@@ -24,7 +24,7 @@ one core (the issue's "logging costs at most 5% of throughput"); the wall-clock 
 requests per second is printed too. Afterwards every logged row is checked to have landed
 in a segment.
 
-Run: ``.venv/bin/python bench/predlog.py`` (``--rounds 9 --requests 4000`` by default).
+Run: ``.venv/bin/python bench/predlog.py`` (``--rounds 9 --requests 2000`` by default).
 """
 
 from __future__ import annotations
