@@ -114,14 +114,18 @@ def mount_ui(app: FastAPI, state: ServerState) -> bool:
     """Mount the web UI at ``/ui`` when it is installed; False when it is not.
 
     The UI shows the server's main workspace through a local client; with auth enabled it
-    signs users in with their API tokens and shows them their role there.
+    signs users in with their API tokens, shows them their role there and records what
+    they change as theirs (:mod:`syllabus.server.acting`).
     """
     try:
         from syllabus.server.ui.app import UIUser, create_ui_router
     except ImportError:
         return False
+    from fastapi import Request
+
     from syllabus.client import Client
     from syllabus.errors import AuthenticationError
+    from syllabus.server.acting import ActingClient
 
     main = state.workspaces[state.config.main]
     client = Client(
@@ -139,8 +143,17 @@ def mount_ui(app: FastAPI, state: ServerState) -> bool:
         role = principal.role_in(main.name)
         return UIUser(principal.name, frozenset({role.label} if role else ()))
 
+    acting = ActingClient(client)
+
+    def client_for(request: Request) -> Client:
+        # Changes made from the UI are recorded as the signed-in user's, as over REST.
+        user = getattr(request.state, "ui_user", None)
+        return acting(user.name if isinstance(user, UIUser) and user.authenticated else None)
+
     try:
-        router = create_ui_router(client, authenticate=authenticate if state.auth.enabled else None)
+        router = create_ui_router(
+            client_for, authenticate=authenticate if state.auth.enabled else None
+        )
         app.include_router(router, prefix="/ui")
     except Exception:  # the UI is optional: a broken UI must not take the API down
         log.exception("the web UI could not be mounted; serving the API only")

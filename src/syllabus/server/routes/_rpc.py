@@ -29,6 +29,8 @@ __all__ = [
     "Handler",
     "RoleRule",
     "document",
+    "stamp",
+    "stamp_actor",
     "store_router",
 ]
 
@@ -53,6 +55,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 _PAGE_ARGS = ("max_results", "limit")
+ACTOR_ARGS = ("actor", "user")
 
 RoleRule = Role | Callable[[Mapping[str, Any]], Role]
 Handler = Callable[[Workspace, Principal | None, dict[str, Any]], Any]
@@ -66,12 +69,18 @@ def stamp(args: dict[str, Any], principal: Principal | None) -> dict[str, Any]:
     """Record the authenticated user as the actor of a change (audit, run user)."""
     if principal is None:
         return args
+    return stamp_actor(args, principal.name)
+
+
+def stamp_actor(args: dict[str, Any], user: str) -> dict[str, Any]:
+    """``args`` of a store call with ``user`` as the actor of the change (the web UI stamps
+    the signed-in user's calls with it too)."""
     audit = args.get("audit")
     if isinstance(audit, Audit):
-        args["audit"] = dataclasses.replace(audit, actor=principal.name)
-    for name in ("actor", "user"):
+        args["audit"] = dataclasses.replace(audit, actor=user)
+    for name in ACTOR_ARGS:
         if isinstance(args.get(name), str):
-            args[name] = principal.name
+            args[name] = user
     return args
 
 
