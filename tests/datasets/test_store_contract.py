@@ -222,7 +222,7 @@ def test_import_refuses_out_of_range_values_and_changes_nothing(
     mine, _ = store.create_version("d", _spec(1))
     good = replace(mine, id=new_id(), version=2)
     wrong = replace(mine, id=new_id(), **{"version": 3, **bad})  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgumentError, match="imported version|invalid request"):
+    with pytest.raises(InvalidArgumentError, match=r"imported version|invalid request"):
         store.import_versions("d", [good, wrong])
     assert [v.version for v in store.list_versions("d")] == [1]
     assert store.get_dataset("other") is None
