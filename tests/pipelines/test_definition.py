@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -176,3 +177,21 @@ def test_cli_run_failure_resume_and_dag(
     assert wrong.code == 2
     runs = syllabus("pipeline", "runs", mod, "--json")
     assert runs.code == 0
+
+
+def test_a_file_wins_over_a_module_of_the_same_name_imported_before(tmp_path: Path) -> None:
+    from syllabus.pipelines.definition import import_object
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, value in ((first, 1), (second, 2)):
+        folder.mkdir()
+        (folder / "samename_flows.py").write_text(f"VALUE = {value}\n")
+    try:
+        assert import_object("samename_flows.py:VALUE", root=first) == 1
+        assert import_object("samename_flows.py:VALUE", root=second) == 2
+        assert import_object(f"{first}/samename_flows.py:VALUE") == 1
+    finally:
+        sys.modules.pop("samename_flows", None)
+        for folder in (first, second):
+            if str(folder) in sys.path:
+                sys.path.remove(str(folder))

@@ -531,9 +531,20 @@ def _import_file(path: Path, root: Path | None) -> Any:
         raise InvalidArgumentError(f"no such file {str(path)!r}")
     with _on_path(full.parent):
         try:
-            return importlib.import_module(full.stem)
+            module = importlib.import_module(full.stem)
+            loaded = getattr(module, "__file__", None)
+            if loaded is None or Path(loaded).resolve() != full:
+                # another file of that name was imported first (another project, an
+                # earlier folder): the file asked for wins
+                sys.modules.pop(full.stem, None)
+                importlib.invalidate_caches()
+                if str(full.parent) in sys.path:
+                    sys.path.remove(str(full.parent))
+                sys.path.insert(0, str(full.parent))
+                module = importlib.import_module(full.stem)
         except ImportError as exc:
             raise InvalidArgumentError(f"cannot import {str(path)!r}: {exc}") from None
+        return module
 
 
 def import_step(spec: str, *, root: Path | None = None) -> Callable[..., Any]:
