@@ -5,14 +5,11 @@ first `syllabus demo`; the demo now tells the whole loop, the UI tests keep this
 
 from __future__ import annotations
 
-import os
 import runpy
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import numpy as np
 
 from syllabus.client import Client, init_workspace
 from syllabus.config import BLOBS_DIR
+from syllabus.demo.story import DemoStep, _code_facts, _git_commit
 from syllabus.errors import InvalidArgumentError, NotFoundError, PromotionRefusedError
 from syllabus.registry.models import GateResult
 
@@ -113,17 +111,6 @@ retention:
 GITIGNORE = "/.syllabus/\n/data/\n"
 
 
-@dataclass(frozen=True)
-class DemoStep:
-    """One step of the demo: a title, what it found, and how long it took.
-
-    Fact values are numbers, booleans, strings, or lists of strings (one item a line)."""
-
-    title: str
-    facts: dict[str, object] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
 # -- data ------------------------------------------------------------------------------
 
 
@@ -177,57 +164,6 @@ def _pct(a: object, b: object) -> str:
 
 
 # -- code ------------------------------------------------------------------------------
-
-
-def _git_commit(folder: Path, files: Sequence[str]) -> str | None:
-    """Commit ``files`` in a new repository in ``folder``; None (quietly) without git."""
-    git = shutil.which("git")
-    if git is None:
-        return None
-    when = "2026-01-01T12:00:00+00:00"  # fixed: the same commit id on every run
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Syllabus demo",
-        "GIT_AUTHOR_EMAIL": "demo@syllabus.invalid",
-        "GIT_COMMITTER_NAME": "Syllabus demo",
-        "GIT_COMMITTER_EMAIL": "demo@syllabus.invalid",
-        "GIT_AUTHOR_DATE": when,
-        "GIT_COMMITTER_DATE": when,
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    config = ["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
-    config += ["-c", "core.hooksPath=/dev/null"]
-    try:
-        for args in (["init", "-q"], ["add", *files], ["commit", "-q", "-m", "Train churn"]):
-            subprocess.run(
-                [git, *config, *args], cwd=folder, env=env, check=True, capture_output=True
-            )
-        out = subprocess.run(
-            [git, "rev-parse", "HEAD"], cwd=folder, env=env, check=True, capture_output=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.decode().strip()
-
-
-def _code_facts(client: Client, run_id: str) -> dict[str, object]:
-    try:
-        code = client.get_run_code(run_id)
-    except NotFoundError:
-        return {"code": "not captured (capture_code is off)"}
-    snap = code.snapshot
-    if snap.git is not None and snap.git.commit is not None:
-        state = "dirty" if snap.dirty else "clean"
-        text = f"git {snap.git.commit[:10]} on {snap.git.branch or 'detached HEAD'}, {state}"
-    else:
-        text = f"snapshot of {snap.file_count} source file(s) (no git)"
-    facts: dict[str, object] = {"code": text}
-    if code.entry_point:
-        facts["entry_point"] = " ".join([code.entry_point, *code.argv])
-    if code.environment is not None:
-        env = code.environment
-        facts["environment"] = f"Python {env.python}, {len(env.packages)} packages"
-    return facts
 
 
 # -- the demo --------------------------------------------------------------------------
