@@ -42,6 +42,7 @@ from typing import Any, Final
 
 import yaml
 
+from syllabus._utils.yamlnodes import mapping_items, node_line, node_value
 from syllabus.config import parse_duration
 from syllabus.errors import ConfigError, InvalidArgumentError, InvalidReferenceError
 from syllabus.refs import parse_ref
@@ -107,29 +108,14 @@ DEFAULTS: Final[Mapping[str, Any]] = {
 
 
 def _fail(source: str, node: yaml.Node | None, message: str) -> SpecError:
-    line = node.start_mark.line + 1 if node is not None else 1
-    return SpecError(f"{source}:{line}: {message}")
+    return SpecError(f"{source}:{node_line(node)}: {message}")
 
 
-def _value(node: yaml.Node) -> Any:
-    """A node's value as YAML would load it."""
-    return yaml.safe_load(yaml.serialize(node))
+_value = node_value
 
 
 def _mapping(source: str, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        raise _fail(source, node, f"{what} must be a mapping of keys to values")
-    out: list[tuple[str, yaml.Node, yaml.Node]] = []
-    seen: set[str] = set()
-    for key, value in node.value:
-        if not isinstance(key, yaml.ScalarNode):
-            raise _fail(source, key, f"{what}: keys must be plain words")
-        name = str(key.value)
-        if name in seen:
-            raise _fail(source, key, f"{what}: {name!r} appears twice")
-        seen.add(name)
-        out.append((name, key, value))
-    return out
+    return mapping_items(source, node, what, _fail)
 
 
 def _known(

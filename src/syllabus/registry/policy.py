@@ -37,6 +37,7 @@ from typing import Any, Final
 
 import yaml
 
+from syllabus._utils.yamlnodes import mapping_items, node_line, node_value
 from syllabus.config import parse_duration
 from syllabus.errors import ConfigError, InvalidArgumentError
 from syllabus.refs import STAGES, Stage, validate_name
@@ -116,29 +117,14 @@ DEFAULT_POLICY: Final = Policy("default")
 
 
 def _fail(source: str, node: yaml.Node | None, message: str) -> PolicyError:
-    line = node.start_mark.line + 1 if node is not None else 1
-    return PolicyError(f"{source}:{line}: {message}")
+    return PolicyError(f"{source}:{node_line(node)}: {message}")
 
 
-def _scalar(node: yaml.Node) -> Any:
-    """A scalar node's value as YAML would load it."""
-    return yaml.safe_load(yaml.serialize(node))
+_scalar = node_value
 
 
 def _mapping(source: str, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        raise _fail(source, node, f"{what} must be a mapping of keys to values")
-    out: list[tuple[str, yaml.Node, yaml.Node]] = []
-    seen: set[str] = set()
-    for key, value in node.value:
-        if not isinstance(key, yaml.ScalarNode):
-            raise _fail(source, key, f"{what}: keys must be plain words")
-        name = str(key.value)
-        if name in seen:
-            raise _fail(source, key, f"{what}: {name!r} appears twice")
-        seen.add(name)
-        out.append((name, key, value))
-    return out
+    return mapping_items(source, node, what, _fail)
 
 
 def _stage(source: str, node: yaml.Node) -> Stage:
