@@ -187,6 +187,13 @@ class UI:
             raise PermissionDeniedError(f"{user.name} ({have}) may not do this: it needs {role}")
         return user
 
+    def form_client(self, request: Request, csrf_token: str | None, role: str) -> Client:
+        """The client of a form post: the CSRF token checked, then the user's role (at
+        least ``role``), before anything is read or changed."""
+        self.check_form(request, csrf_token)
+        self.require(request, role)
+        return self.client(request)
+
     # -- rendering -----------------------------------------------------------------------
 
     def url(self, request: Request, name: str, /, **params: Any) -> str:

@@ -79,9 +79,7 @@ def add_routes(router: APIRouter, ui: UI) -> list[tuple[str, str]]:
         csrf_token: Annotated[str, Form()] = "",
         to: Annotated[str, Form()] = "",
     ) -> Response:
-        ui.check_form(request, csrf_token)
-        ui.require(request, "maintainer")
-        client = ui.client(request)
+        client = ui.form_client(request, csrf_token, "maintainer")
         target = None
         if to.strip():
             if not to.strip().isdigit():
@@ -93,9 +91,7 @@ def add_routes(router: APIRouter, ui: UI) -> list[tuple[str, str]]:
     def promote_canary(
         request: Request, name: str, env: str, *, csrf_token: Annotated[str, Form()] = ""
     ) -> Response:
-        ui.check_form(request, csrf_token)
-        ui.require(request, "maintainer")
-        ui.client(request).promote_canary(name, env)
+        ui.form_client(request, csrf_token, "maintainer").promote_canary(name, env)
         return ui.redirect(request, "ui_deployment", name=name, env=env)
 
     ui.add(router, "/deployments", deployments, "ui_deployments")

@@ -113,6 +113,11 @@ def _board(versions: list[ModelVersion]) -> dict[str, list[ModelVersion]]:
     return board
 
 
+def _check_stage(to: str) -> None:
+    if to not in STAGES:
+        raise InvalidArgumentError(f"unknown stage {to!r}; one of {', '.join(STAGES)}")
+
+
 def _next_stage(stage: str) -> str:
     """The stage a version usually goes to next (production stays, archived returns)."""
     order = ("development", "testing", "staging", "production")
@@ -225,9 +230,7 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         role: Annotated[str, Form()] = "",
         comment: Annotated[str, Form()] = "",
     ) -> Response:
-        ui.check_form(request, csrf_token)
-        ui.require(request, "maintainer")
-        client = ui.client(request)
+        client = ui.form_client(request, csrf_token, "maintainer")
         req, result, gates = client.approve_transition(
             request_id, role=role.strip() or None, comment=comment.strip() or None
         )
@@ -242,9 +245,7 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         role: Annotated[str, Form()] = "",
         comment: Annotated[str, Form()] = "",
     ) -> Response:
-        ui.check_form(request, csrf_token)
-        ui.require(request, "maintainer")
-        client = ui.client(request)
+        client = ui.form_client(request, csrf_token, "maintainer")
         req = client.reject_transition(
             request_id, role=role.strip() or None, comment=comment.strip() or None
         )
@@ -259,11 +260,8 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         to: Annotated[str, Form()] = "",
         comment: Annotated[str, Form()] = "",
     ) -> Response:
-        ui.check_form(request, csrf_token)
-        ui.require(request, "editor")
-        client = ui.client(request)
-        if to not in STAGES:
-            raise InvalidArgumentError(f"unknown stage {to!r}; one of {', '.join(STAGES)}")
+        client = ui.form_client(request, csrf_token, "editor")
+        _check_stage(to)
         found = client.get_model_version(f"{name}@{version}")
         client.request_transition(found.ref, to, comment=comment.strip() or None)
         return ui.redirect(request, "ui_model", name=found.name)
@@ -277,11 +275,8 @@ def add_routes(router: APIRouter, ui: UI) -> None:  # noqa: PLR0915 - one closur
         to: Annotated[str, Form()] = "",
         comment: Annotated[str, Form()] = "",
     ) -> Response:
-        ui.check_form(request, csrf_token)
-        ui.require(request, "maintainer")
-        client = ui.client(request)
-        if to not in STAGES:
-            raise InvalidArgumentError(f"unknown stage {to!r}; one of {', '.join(STAGES)}")
+        client = ui.form_client(request, csrf_token, "maintainer")
+        _check_stage(to)
         found = client.get_model_version(f"{name}@{version}")
         try:
             result = client.transition_stage(found.ref, to, comment=comment.strip() or None)
