@@ -8,9 +8,13 @@ component and wired in ``syllabus.client``.
         metric: roc_auc             # or a list: [roc_auc, log_loss]
         data: churn-holdout@latest  # evaluate on this dataset version (reused when stored)
         target: label               # its label column (needed to evaluate on demand)
-        min_delta: 0.0              # better by at least this much (lower interval bound)
-        confidence: 0.95
-        require: better             # or not_worse: better or no significant difference
+        min_delta: 0.0              # require better: by more than this (interval's lower bound)
+        confidence: 0.95            # the two-sided interval; each test is one-sided at 2.5 %
+        require: better             # or not_worse (non-inferiority), with margin: 0.005
+
+``require: not_worse`` passes a candidate that is worse than the champion by less than
+``margin`` (in the metric's units), surely: the lower bound of the improvement's
+two-sided ``confidence`` interval must exceed ``-margin``.
 
 The gate looks for a stored evaluation of the candidate against the current champion on
 the named dataset version (the newest one on any data when ``data`` is left out); when
@@ -32,9 +36,18 @@ from syllabus.registry.models import GateResult, ModelVersion
 if TYPE_CHECKING:
     from syllabus.evaluation.service import EvaluationService
 
-__all__ = ["BeatsGate", "BeatsSettings", "parse_beats"]
+__all__ = ["BeatsGate", "BeatsSettings", "lower_bound", "parse_beats"]
 
-_KEYS: Final = ("champion", "metric", "data", "target", "min_delta", "confidence", "require")
+_KEYS: Final = (
+    "champion",
+    "metric",
+    "data",
+    "target",
+    "min_delta",
+    "margin",
+    "confidence",
+    "require",
+)
 _REQUIRE: Final = ("better", "not_worse")
 _GATE: Final = "evaluation"
 
@@ -50,6 +63,7 @@ class BeatsSettings:
     min_delta: float = 0.0
     confidence: float = 0.95
     require: str = "better"
+    margin: float = 0.0
 
 
 def parse_beats(params: Mapping[str, Any]) -> BeatsSettings:
@@ -63,16 +77,32 @@ def parse_beats(params: Mapping[str, Any]) -> BeatsSettings:
         raise InvalidArgumentError(f"metric must be a name or a list of names, not {metric!r}")
     try:
         min_delta = float(params.get("min_delta", 0.0))
+        margin = float(params.get("margin", 0.0))
         confidence = float(params.get("confidence", 0.95))
     except (TypeError, ValueError):
-        raise InvalidArgumentError("min_delta and confidence must be numbers") from None
+        raise InvalidArgumentError("min_delta, margin and confidence must be numbers") from None
     if not 0.5 <= confidence < 1:
         raise InvalidArgumentError(f"confidence must be in [0.5, 1), not {confidence:g}")
-    if min_delta < 0:
+    if not (math.isfinite(min_delta) and min_delta >= 0):
         raise InvalidArgumentError(f"min_delta must be at least 0, not {min_delta:g}")
     require = str(params.get("require", "better"))
     if require not in _REQUIRE:
         raise InvalidArgumentError(f"require must be better or not_worse, not {require!r}")
+    if require == "not_worse":
+        if "min_delta" in params:
+            raise InvalidArgumentError(
+                "min_delta is for require: better; require: not_worse takes margin "
+                "(the largest loss to accept)"
+            )
+        if not (math.isfinite(margin) and margin > 0):
+            raise InvalidArgumentError(
+                "require: not_worse needs margin > 0, the largest loss to accept in the "
+                "metric's units (e.g. margin: 0.005 for roc_auc)"
+            )
+    elif "margin" in params:
+        raise InvalidArgumentError(
+            "margin is for require: not_worse; require: better takes min_delta"
+        )
     for key in ("champion", "data", "target"):
         if key in params and not (isinstance(params[key], str) and params[key]):
             raise InvalidArgumentError(f"{key} must be a non-empty string")
@@ -84,55 +114,68 @@ def parse_beats(params: Mapping[str, Any]) -> BeatsSettings:
         min_delta=min_delta,
         confidence=confidence,
         require=require,
+        margin=margin,
     )
 
 
-def _oriented_low(c: Comparison) -> float | None:
-    """The stored interval's bound on the improvement (delta for higher-is-better metrics)."""
+def _oriented(c: Comparison) -> tuple[float | None, float | None]:
+    """The stored interval on the improvement (the delta, oriented so that positive means
+    the candidate is better): ``(low, high)``."""
     if c.higher_is_better:
-        return c.low
-    return None if c.high is None else -c.high
+        return c.low, c.high
+    return (None if c.high is None else -c.high), (None if c.low is None else -c.low)
+
+
+def lower_bound(c: Comparison, confidence: float) -> float | None:
+    """The lower bound of the two-sided ``confidence`` interval of the improvement:
+    ``improvement - z((1 + confidence) / 2) * se`` with the comparison's standard error
+    (DeLong's for ROC AUC, the paired bootstrap's otherwise); records stored without a
+    standard error fall back to their stored (two-sided) interval."""
+    from scipy.stats import norm
+
+    if c.delta is None:
+        return None
+    improvement = c.delta if c.higher_is_better else -c.delta
+    if c.se is not None and math.isfinite(c.se):
+        return improvement - float(norm.ppf((1 + confidence) / 2)) * c.se
+    return _oriented(c)[0]
 
 
 def _judge(c: Comparison | None, name: str, s: BeatsSettings) -> tuple[bool, str]:
     """Whether comparison ``c`` meets the gate, and the text saying why.
 
-    ``require: better`` asks a one-directional question ("is the challenger better by at
-    least ``min_delta``?"), so it is a one-sided test at the gate's confidence: the
-    metric's own paired test, one-sided, must reject "not better" (p below
-    ``1 - confidence``), and with a margin the one-sided lower confidence bound on the
-    improvement, ``improvement - z * se``, must reach ``min_delta`` (for ROC AUC that is
-    DeLong's test against the margin). ``require: not_worse`` fails only on a
-    significant (two-sided) "worse" verdict."""
-    from scipy.stats import norm
-
+    Both requirements are one-sided tests at level ``(1 - confidence) / 2`` (2.5 % at
+    0.95): the two-sided ``confidence`` interval of the improvement must lie above the
+    bar. ``require: better``: the metric's own paired test must call the candidate
+    better at ``confidence`` (two-sided p below ``1 - confidence``, in the candidate's
+    favour) and, with ``min_delta``, the interval's lower bound must exceed it (for ROC
+    AUC: DeLong's test against the margin). ``require: not_worse`` (non-inferiority):
+    the lower bound must exceed ``-margin``: the candidate is worse by less than the
+    margin, surely."""
     from syllabus.evaluation.stats import one_sided_p, verdict
 
     if c is None or c.delta is None:
         return False, f"{name}: not compared"
-    p_two = float("nan") if c.p_value is None else c.p_value
     text = f"{name} {c.delta:+.4g}"
+    bound = lower_bound(c, s.confidence)
+    shown = "-" if bound is None else f"{bound:+.4g}"
+    if s.require == "not_worse":
+        ok = bound is not None and bound > -s.margin
+        relation = "not worse" if ok else "not surely within the margin"
+        return ok, f"{text} {relation}: improvement's lower bound {shown} vs -{s.margin:g}"
+    p_two = float("nan") if c.p_value is None else c.p_value
     if c.low is not None and c.high is not None:
         text += f" [{c.low:+.4g}, {c.high:+.4g}]"
     v = verdict(c.delta, p_two, higher_is_better=c.higher_is_better, confidence=s.confidence)
-    if s.require == "not_worse":
-        text += f" {v}" + ("" if c.p_value is None else f" (p={c.p_value:.3g})")
-        return v != "worse", text
     improvement = c.delta if c.higher_is_better else -c.delta
     p_one = one_sided_p(p_two, improvement)
-    ok = improvement > 0 and p_one < 1 - s.confidence
-    text += " better" if ok else f" {v}"
+    ok = v == "better"
+    text += f" {v}"
     if math.isfinite(p_one):
-        text += f" (one-sided {c.test} p={p_one:.3g})"
-    if ok and s.min_delta > 0:
-        if c.se is not None and math.isfinite(c.se):
-            bound: float | None = improvement - float(norm.ppf(s.confidence)) * c.se
-        else:  # records made before the standard error was stored
-            bound = _oriented_low(c)
-        if bound is None or bound < s.min_delta:
-            ok = False
-            shown = "-" if bound is None else f"{bound:+.4g}"
-            text += f", improvement not surely >= {s.min_delta:g} (bound {shown})"
+        text += f" ({c.test} one-sided p={p_one:.3g}, needs < {(1 - s.confidence) / 2:.3g})"
+    if ok and s.min_delta > 0 and (bound is None or bound <= s.min_delta):
+        ok = False
+        text += f", improvement not surely > {s.min_delta:g} (lower bound {shown})"
     return ok, text
 
 
@@ -177,8 +220,10 @@ class BeatsGate:
         passed = all(ok for ok, _ in judged)
         measured = "; ".join(text for _, text in judged)
         detail = f"evaluation {found.id} on {found.dataset_ref}"
-        if s.min_delta:
-            required += f" by >= {s.min_delta:g}"
+        if s.require == "not_worse":
+            required += f" by {s.margin:g} or more"
+        elif s.min_delta:
+            required += f" by > {s.min_delta:g}"
         return GateResult(_GATE, passed, measured, f"{required} at {s.confidence:.0%}", detail)
 
     def _evaluation(
