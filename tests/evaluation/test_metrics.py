@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from syllabus.errors import InvalidArgumentError
 from syllabus.evaluation.metrics import (
     bootstrap,
     infer_task,
@@ -112,6 +113,72 @@ def test_custom_metric_gets_an_interval() -> None:
     v = _values(score_regression(y, f, custom={"max_error": max_error}), 300, count=50)
     assert v["max_error"].value == pytest.approx(skm.max_error(y, f))
     assert v["max_error"].low <= v["max_error"].high
+
+
+def _cost(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per row: a missed positive costs 5, a false alarm 1."""
+    return np.where(y_true == 1, 5.0, 1.0) * (y_true != y_pred)
+
+
+def test_per_row_custom_metric_resamples_like_the_plain_function() -> None:
+    """A per-row custom metric is the mean of its rows; its resamples are exactly those
+    of the same metric written as a plain function (rows are the units here)."""
+    rng = np.random.default_rng(4)
+    n = 900
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < 0.8, y, 1 - y)
+
+    def cost(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return float(_cost(y_true, y_pred).mean())
+
+    vectorized = _cost
+    vectorized.per_row = True  # type: ignore[attr-defined]
+    vectorized.greater_is_better = False  # type: ignore[attr-defined]
+    scored = score_classification(
+        y, pred, None, [0, 1], custom={"cost": cost, "fast_cost": vectorized}
+    )
+    by_name = {m.name: m for m in scored.metrics}
+    assert by_name["fast_cost"].test == "paired_t"
+    assert not by_name["fast_cost"].higher_is_better
+    v = _values(scored, n, count=100)
+    assert v["fast_cost"].value == pytest.approx(cost(y, pred))
+    np.testing.assert_allclose(v["fast_cost"].samples, v["cost"].samples, rtol=1e-12)
+    assert v["fast_cost"].low == pytest.approx(v["cost"].low)
+
+
+def test_per_row_custom_metric_with_finish() -> None:
+    """``n x k`` statistics and ``finish(sums)``: precision as true positives over
+    predicted positives equals scikit-learn's, resample by resample."""
+    rng = np.random.default_rng(5)
+    n = 700
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < 0.7, y, 1 - y)
+
+    def precision(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return np.column_stack([(y_true == 1) & (y_pred == 1), y_pred == 1])
+
+    precision.per_row = True  # type: ignore[attr-defined]
+    precision.finish = lambda sums: sums[:, 0] / sums[:, 1]  # type: ignore[attr-defined]
+    v = _values(score_classification(y, pred, None, [0, 1], custom={"p": precision}), n, 80)
+    assert v["p"].value == pytest.approx(skm.precision_score(y, pred))
+    np.testing.assert_allclose(v["p"].samples, v["precision"].samples, rtol=1e-12)
+
+
+def test_per_row_custom_metric_of_the_wrong_shape_is_refused() -> None:
+    def two(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return np.column_stack([y_true, y_pred])
+
+    two.per_row = True  # type: ignore[attr-defined]
+    y = np.array([0, 1, 1, 0])
+    with pytest.raises(InvalidArgumentError, match="give it finish"):
+        score_classification(y, y, None, [0, 1], custom={"two": two})
+
+    def short(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return np.zeros(2)
+
+    short.per_row = True  # type: ignore[attr-defined]
+    with pytest.raises(InvalidArgumentError, match="expected 4 values"):
+        score_regression(y.astype(float), y.astype(float), custom={"short": short})
 
 
 def test_infer_task() -> None:

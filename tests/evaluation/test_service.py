@@ -163,3 +163,22 @@ def test_rows_stream_in_batches(
     prepared.add_dataset("holdout", workdir / "holdout.csv")
     partial = prepared.evaluate("churn@2", "holdout@2", "label", resamples=20)
     assert partial.rows == 800 - 8
+
+
+def test_per_row_custom_metric_is_compared_with_a_paired_test(prepared: Client) -> None:
+    def cost(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return np.where(y_true == 1, 5.0, 1.0) * (y_true != y_pred)
+
+    cost.per_row = True  # type: ignore[attr-defined]
+    cost.greater_is_better = False  # type: ignore[attr-defined]
+    e = prepared.evaluate(
+        "churn@2", "holdout@1", "label", against="churn@1", metrics={"cost": cost}, resamples=200
+    )
+    c = e.comparison("cost")
+    assert c is not None
+    assert (c.test, c.verdict) == ("paired t", "better")
+    value = e.metric("cost")
+    assert value is not None
+    assert value.low is not None
+    assert value.high is not None
+    assert value.low < value.value < value.high  # type: ignore[operator]

@@ -20,8 +20,19 @@ Classification: accuracy, precision, recall and F1 (of the positive class for tw
 classes, macro and weighted averages, and per class), ROC AUC and PR AUC (one-vs-rest
 macro for several classes), log loss, Brier score and expected calibration error (when
 the model gives probabilities), and the confusion matrix. Regression: RMSE, MAE, R2,
-MAPE. Custom metrics are functions ``f(y_true, y_pred) -> float``
-(``f.greater_is_better = False`` for losses).
+MAPE.
+
+Custom metrics (``f.greater_is_better = False`` for losses) come in two kinds:
+
+* ``f(y_true, y_pred) -> float``: any function of the labels and predictions (numpy
+  arrays). It is called on the data and on each bootstrap resample's rows: ``B + 1``
+  calls per model, each on ``n`` rows (slow at a million rows: its own cost times 1,001).
+* ``f.per_row = True``: ``f(y_true, y_pred)`` is called once and returns per-row
+  statistics, like the built-in metrics: ``n`` values, whose mean is the metric (compared
+  with a paired t-test, as the losses), or an ``n x k`` array together with
+  ``f.finish(sums) -> values``, which turns ``b x k`` column sums (one row per resample,
+  and the data's) into ``b`` values (compared with the paired bootstrap). Its
+  resamples then cost one matrix product, as for the built-in metrics.
 """
 
 from __future__ import annotations
@@ -53,7 +64,7 @@ __all__ = [
 
 Array = np.ndarray[Any, Any]
 Task = Literal["classification", "regression"]
-CustomMetric = Callable[[Any, Any], float]
+CustomMetric = Callable[[Any, Any], Any]
 Finish = Callable[[Array], Array]
 _EPS: Final = float(np.finfo(np.float64).eps)
 _BINS: Final = 10
@@ -346,12 +357,53 @@ def _calibration(prob: Array, outcome: Array) -> dict[str, list[float]]:
     }
 
 
-def _custom(name: str, fn: CustomMetric, y_true: Any, y_pred: Any) -> Metric:
-    def indexed(idx: Array) -> float:
-        return float(fn(y_true[idx], y_pred[idx]))
-
+def _custom(name: str, fn: CustomMetric, y_true: Any, y_pred: Any, cols: Columns) -> Metric:
+    """A custom metric: per resample (``f(y_true, y_pred) -> float``), or, when
+    ``fn.per_row`` is true, per-row statistics added to ``cols`` (see the module)."""
     better = bool(getattr(fn, "greater_is_better", True))
-    return Metric(name, None, better, "bootstrap", indexed=indexed)
+    if not getattr(fn, "per_row", False):
+
+        def indexed(idx: Array) -> float:
+            return float(fn(y_true[idx], y_pred[idx]))
+
+        return Metric(name, None, better, "bootstrap", indexed=indexed)
+    n = len(y_true)
+    values = np.asarray(fn(y_true, y_pred), dtype=np.float64)
+    finish = getattr(fn, "finish", None)
+    if values.ndim not in (1, 2) or values.shape[0] != n:
+        raise InvalidArgumentError(
+            f"custom metric {name!r} (per_row) returned shape {list(values.shape)}; "
+            f"expected {n} values or {n} rows of statistics"
+        )
+    if not np.isfinite(values).all():
+        raise InvalidArgumentError(f"custom metric {name!r} returned non-finite per-row values")
+    if finish is None:
+        if values.ndim == 2 and values.shape[1] != 1:
+            raise InvalidArgumentError(
+                f"custom metric {name!r} returns {values.shape[1]} statistics per row; "
+                "give it finish(sums) -> values"
+            )
+        per_row = values.reshape(n)
+        c_v, c_n = cols.add(per_row), cols.add()
+        return Metric(
+            name, lambda s: _nan_div(s[:, c_v], s[:, c_n]), better, "paired_t", rows=per_row
+        )
+    table = values.reshape(n, -1)
+    k = table.shape[1]
+    start = cols.add(table[:, 0])
+    for j in range(1, k):
+        cols.add(table[:, j])
+
+    def finished(s: Array) -> Array:
+        out = np.asarray(finish(s[:, start : start + k]), dtype=np.float64)
+        if out.size != len(s):
+            raise InvalidArgumentError(
+                f"custom metric {name!r}: finish returned {out.size} values for {len(s)} "
+                "rows of sums"
+            )
+        return out.reshape(len(s))
+
+    return Metric(name, finished, better, "bootstrap")
 
 
 # --------------------------------------------------------------------------- classification
@@ -466,7 +518,7 @@ def score_classification(
     if proba is not None:
         _probability_metrics(scored, t, proba, k, curves=curves)
     for name, fn in (custom or {}).items():
-        metrics.append(_custom(name, fn, y_true, y_pred))
+        metrics.append(_custom(name, fn, y_true, y_pred, cols))
     return scored
 
 
@@ -580,7 +632,7 @@ def score_regression(
         Metric("mape", mean_of(c_ape), False, "paired_t", rows=ape),
     ]
     for name, fn in (custom or {}).items():
-        metrics.append(_custom(name, fn, y_true, y_pred))
+        metrics.append(_custom(name, fn, y_true, y_pred, cols))
     scored = Scored("regression", metrics, cols)
     if curves:
         order = np.argsort(f, kind="stable")
