@@ -5,12 +5,7 @@ refuses a folder that is not empty."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,61 +14,19 @@ from syllabus import Client
 from syllabus.demo import run_demo
 from syllabus.errors import InvalidArgumentError
 from tests.fixtures.cli import Runner
-
-pytestmark = pytest.mark.slow
-
-
-def _servers_of(folder: Path) -> list[int]:
-    """Processes whose command line names a file in ``folder`` (its servers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(folder) in cmdline and int(entry.name) != os.getpid():
-            found.append(int(entry.name))
-    return found
+from tests.fixtures.demo import DemoRun, copy_demo, demo_client
 
 
-def _demo(folder: Path) -> tuple[int, str, str]:
-    """``syllabus demo --dir FOLDER`` in a subprocess; interrupted (so that it stops its
-    servers) if it runs longer than 15 minutes; any server left behind is killed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYLLABUS_")}
-    cmd = [sys.executable, "-m", "syllabus", "demo", "--dir", str(folder)]
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=folder.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        out, err = proc.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)  # the demo stops its deployments on the way out
-        try:
-            out, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        err += "\n(the demo ran longer than 15 minutes and was interrupted)"
-    finally:
-        left = _servers_of(folder)
-        for pid in left:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-    return proc.returncode, out, err + (f"\nservers left running: {left}" if left else "")
-
-
-def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
-    folder = tmp_path / "demo"
-    code, out, err = _demo(folder)
-    assert code == 0, out[-3000:] + err[-3000:]
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop(demo_run: DemoRun) -> None:
+    folder, out, err = demo_run.folder, demo_run.stdout, demo_run.stderr
+    assert demo_run.code == 0, out[-3000:] + err[-3000:]
     assert "servers left running" not in err
     assert "syllabus maturity: level 3" in out
     assert "Explore it" in out
     assert "syllabus ui" in out
 
-    with Client(folder / ".syllabus", cwd=folder) as client:
+    with Client(folder / ".syllabus", cwd=folder, create=False) as client:
         # data: two versions of the scans and of the holdout; the new scanner moved means
         assert [v.version for v in client.list_dataset_versions("scans")] == [2, 1]
         assert [v.version for v in client.list_dataset_versions("holdout")] == [2, 1]
@@ -138,6 +91,30 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         ]
         assert client.maturity().level == 3
         assert client.fsck().ok
+
+
+@pytest.mark.slow
+def test_a_copy_of_the_demo_workspace_is_a_workspace_of_its_own(
+    demo_run: DemoRun, tmp_path: Path
+) -> None:
+    """The tests that change the demo's workspace (the web UI's) work on a copy: the copy
+    reads and serves the demo's models, and what is written to it stays there."""
+    copy = copy_demo(demo_run, tmp_path / "copy")
+    with demo_client(copy) as client:
+        assert client.fsck().ok
+        assert client.settings.workspace == copy / ".syllabus"
+        model = client.load_model("tumour@production")
+        rows = client.dataset("holdout@2").to_arrow().slice(0, 5)
+        assert (
+            len(model.predict({c: rows.column(c).to_numpy() for c in rows.column_names[:-1]})) == 5
+        )
+        client.create_run("scans", name="only-in-the-copy")
+        client.add_dataset("notes", copy / "train.py")
+    with demo_client(demo_run.folder) as original:
+        assert [
+            r.name for r in original.search_runs("scans", filter="name = 'only-in-the-copy'")
+        ] == []
+        assert "notes" not in [d.name for d in original.list_datasets()]
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path, syllabus: Runner) -> None:
