@@ -17,6 +17,13 @@ better challenger (50,000 rows); both take the same 8 columns.
   of each model (MLflow 3 has no baseline model any more: two calls) in one run, the
   default evaluator (point metrics, plots and their artifacts; no intervals, no test).
 
+Custom metrics (issue 7: "custom metric functions"): every repetition also times the
+Syllabus evaluation with a per-row custom metric (``cost``: a missed positive costs 5, a
+false alarm 1; ``cost.per_row = True``, so its 1,000 resamples share the one matrix
+product); the table prints its time and what it adds. ``--plain-custom`` times one more
+evaluation with the same metric as a plain function ``f(y_true, y_pred) -> float``,
+which is called on every resample's rows (1,001 calls per model).
+
 Untimed set-up: generating and writing the data, fitting the models, registering them
 (``log_model``) and adding the dataset in each tool. Every repetition runs the two tools in
 a random order, each preceded by an untimed ``os.sync()``; figures are medians and the
@@ -126,12 +133,17 @@ class Syllabus:
             self.refs.append(str(version.ref))
         self.client.end_run(run.id)
 
-    def evaluate(self, resamples: int) -> dict[str, Any]:
+    def evaluate(self, resamples: int, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         champion, challenger = self.refs
         os.sync()
         t0 = time.perf_counter()
         ev = self.client.evaluate(
-            challenger, "holdout@latest", "label", against=champion, resamples=resamples
+            challenger,
+            "holdout@latest",
+            "label",
+            against=champion,
+            resamples=resamples,
+            metrics=metrics,
         )
         took = time.perf_counter() - t0
         auc = ev.comparison("roc_auc")
@@ -146,10 +158,30 @@ class Syllabus:
             "p_value": auc.p_value,
             "verdict": auc.verdict,
             "metrics": len(ev.metrics),
+            "custom": {
+                c.metric: c.describe() for c in ev.comparisons if metrics and c.metric in metrics
+            },
         }
 
     def close(self) -> None:
         self.client.close()
+
+
+def row_cost(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per row: a missed positive costs 5, a false alarm 1 (a per-row custom metric)."""
+    return np.where(y_true == 1, 5.0, 1.0) * (y_true != y_pred)
+
+
+row_cost.per_row = True  # type: ignore[attr-defined]
+row_cost.greater_is_better = False  # type: ignore[attr-defined]
+
+
+def plain_cost(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The same metric as a plain function, called once per resample."""
+    return float(np.mean(np.where(y_true == 1, 5.0, 1.0) * (y_true != y_pred)))
+
+
+plain_cost.greater_is_better = False  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- main
@@ -170,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write every repetition as JSON")
     ap.add_argument("--workdir", type=Path, default=BENCH_DIR / ".work")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--plain-custom",
+        action="store_true",
+        help="also time one evaluation with the custom metric as a plain function (slow)",
+    )
     args = ap.parse_args(argv)
     rows = args.rows or SIZES[args.size]
 
@@ -199,12 +236,14 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"MLflow column skipped: {exc}")
         reps: list[dict[str, Any]] = []
         for rep in range(args.reps):
-            order = ["syllabus", "mlflow"] if worker else ["syllabus"]
+            order = ["syllabus", "custom", "mlflow"] if worker else ["syllabus", "custom"]
             random.shuffle(order)
             out: dict[str, Any] = {}
             for tool in order:
                 if tool == "syllabus":
                     out["syllabus"] = syl.evaluate(args.resamples)
+                elif tool == "custom":
+                    out["custom"] = syl.evaluate(args.resamples, {"cost": row_cost})
                 else:
                     assert worker is not None
                     folder = root / f"mlflow-{rep}"
@@ -218,14 +257,21 @@ def main(argv: list[str] | None = None) -> int:
                     worker.call("cleanup", folder=str(folder))
             s = out["syllabus"]
             line = f"rep {rep + 1}: Syllabus {s['seconds']:.2f} s"
+            line += f" (with a per-row custom metric {out['custom']['seconds']:.2f} s)"
             if "mlflow" in out:
                 m = out["mlflow"]
                 out["ratio"] = m["seconds"] / s["seconds"]
                 line += f", MLflow {m['seconds']:.2f} s, ratio {out['ratio']:.2f}x"
             console.print(line)
             reps.append(out)
+        plain = None
+        if args.plain_custom:
+            plain = syl.evaluate(args.resamples, {"cost": plain_cost})
+            console.print(
+                f"Syllabus with the custom metric as a plain function: {plain['seconds']:.2f} s"
+            )
         syl.close()
-        _report(reps, rows, args.resamples)
+        _report(reps, rows, args.resamples, plain)
         if args.json:
             args.json.write_text(json.dumps({"rows": rows, "reps": reps}, indent=2, default=str))
     finally:
@@ -236,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _report(reps: list[dict[str, Any]], rows: int, resamples: int) -> None:
+def _report(
+    reps: list[dict[str, Any]], rows: int, resamples: int, plain: dict[str, Any] | None
+) -> None:
     syl = [r["syllabus"] for r in reps]
     med = statistics.median
     table = Table(title=f"evaluation of 2 models on {rows:,} rows (medians of {len(reps)} reps)")
@@ -261,6 +309,21 @@ def _report(reps: list[dict[str, Any]], rows: int, resamples: int) -> None:
         "",
         "",
     )
+    custom = med(r["custom"]["seconds"] for r in reps)
+    added = med(r["custom"]["seconds"] - r["syllabus"]["seconds"] for r in reps)
+    table.add_row(
+        "with a per-row custom metric (cost)",
+        f"{_fmt_s(custom)} ({added:+.2f} s)",
+        "",
+        ""
+        if not ml
+        else f"{med(r['mlflow']['seconds'] / r['custom']['seconds'] for r in reps):.2f}x",
+    )
+    if plain is not None:
+        table.add_row(
+            "with it as a plain function (1 run)",
+            f"{_fmt_s(plain['seconds'])} ({plain['seconds'] - total:+.2f} s)",
+        )
     if ml:
         per = [med(r["per_model"][i] for r in ml) for i in range(2)]
         table.add_row("  per model (champion, challenger)", "", f"{per[0]:.2f} / {per[1]:.2f} s")
@@ -281,6 +344,8 @@ def _report(reps: list[dict[str, Any]], rows: int, resamples: int) -> None:
         if theirs is not None and abs(theirs - s["roc_auc"]) > 1e-9:
             line += " (odd: differs)"
     console.print(line)
+    for text in reps[0]["custom"]["custom"].values():
+        console.print(f"custom metric: {text}")
 
 
 if __name__ == "__main__":
