@@ -1,5 +1,6 @@
-"""The CodeStore contract on SQLite and PostgreSQL: content-addressed rows, blob
-references declared with the rows, run links, numbered checkpoints."""
+"""The CodeStore contract on SQLite and PostgreSQL, directly and through a live server:
+content-addressed rows, blob references declared with the rows, run links, numbered
+checkpoints."""
 
 from __future__ import annotations
 
@@ -11,19 +12,30 @@ import pytest
 from syllabus.code import SqlCodeStore
 from syllabus.errors import InvalidArgumentError, NotFoundError
 from syllabus.meta import BlobRefs, create_engine, ensure_schema
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+
+_ = live_server  # a fixture the remote parameters use
 
 D = [f"{n:x}" * 64 for n in range(1, 6)]  # fake digests
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), *REMOTE_BACKENDS]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlCodeStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = db_url_for(request, request.param, tmp_path)
     engine = create_engine(url)
     ensure_schema(engine)
-    yield SqlCodeStore(engine)
+    if not request.param.startswith("remote"):
+        yield SqlCodeStore(engine)
+    else:  # the same store through a live server
+        from syllabus.client.remote import Http, RemoteStore
+
+        http = Http(remote_workspace(request, url, tmp_path))
+        over_http = RemoteStore(http, "code")
+        over_http._engine = engine  # type: ignore[attr-defined] # the tests look into the database
+        yield over_http  # type: ignore[misc]
+        http.close()
     engine.dispose()
 
 

@@ -1,4 +1,5 @@
-"""The deploy store contract on SQLite and PostgreSQL: numbered revisions per
+"""The deploy store contract on SQLite and PostgreSQL, directly and through a live server:
+numbered revisions per
 (name, env), live and latest, statuses, and the link to model versions."""
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from syllabus.meta import create_engine, ensure_schema
 from syllabus.registry.models import VersionSpec
 from syllabus.registry.sql import SqlRegistryStore
 from syllabus.registry.store import Audit
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+
+_ = live_server  # a fixture the remote parameters use
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", *REMOTE_BACKENDS])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'd.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return db_url_for(request, request.param, tmp_path)
 
 
 @pytest.fixture
@@ -32,6 +34,20 @@ def engine(url: str) -> Iterator[sa.Engine]:
     ensure_schema(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def store(
+    request: pytest.FixtureRequest, url: str, engine: sa.Engine, tmp_path: Path
+) -> Iterator[SqlDeployStore]:
+    if not str(request.node.callspec.params["url"]).startswith("remote"):
+        yield SqlDeployStore(engine)
+        return
+    from syllabus.client.remote import Http, RemoteStore
+
+    http = Http(remote_workspace(request, url, tmp_path))
+    yield RemoteStore(http, "deploy")  # type: ignore[misc] # the same store through a live server
+    http.close()
 
 
 def _versions(engine: sa.Engine) -> list[str]:
@@ -60,8 +76,7 @@ def _spec(versions: list[str], primary: int, canary: int | None = None) -> Revis
     )
 
 
-def test_contract(engine: sa.Engine) -> None:
-    store = SqlDeployStore(engine)
+def test_contract(engine: sa.Engine, store: SqlDeployStore) -> None:
     versions = _versions(engine)
     with pytest.raises(NotFoundError, match="no deployment named 'churn'"):
         store.get_deployment("churn", "staging")
@@ -105,8 +120,7 @@ def test_contract(engine: sa.Engine) -> None:
     assert len(store.revisions_of_versions((versions[0],))) == 2
 
 
-def test_concurrent_applies_get_distinct_numbers(engine: sa.Engine) -> None:
-    store = SqlDeployStore(engine)
+def test_concurrent_applies_get_distinct_numbers(engine: sa.Engine, store: SqlDeployStore) -> None:
     versions = _versions(engine)
     numbers: list[int] = []
     errors: list[BaseException] = []

@@ -1,4 +1,5 @@
-"""The monitoring store contract on SQLite and PostgreSQL: monitors, processed segments
+"""The monitoring store contract on SQLite and PostgreSQL, directly and through a live
+server: monitors, processed segments
 recorded with their windows (a segment twice rolls back), the run lock, rules, alerts
 deduplicated while firing, numbered events."""
 
@@ -10,26 +11,36 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from syllabus.errors import AlreadyExistsError, ConflictError, NotFoundError
+from syllabus.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from syllabus.meta import create_engine, ensure_schema
 from syllabus.monitoring.models import WindowUpdate
 from syllabus.monitoring.sql import SqlMonitoringStore
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+
+_ = live_server  # a fixture the remote parameters use
 
 DIGEST = "ab" * 32
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", *REMOTE_BACKENDS])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'm.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return db_url_for(request, request.param, tmp_path)
 
 
 @pytest.fixture
-def store(url: str) -> Iterator[SqlMonitoringStore]:
+def store(request: pytest.FixtureRequest, url: str, tmp_path: Path) -> Iterator[SqlMonitoringStore]:
     eng = create_engine(url)
     ensure_schema(eng)
-    yield SqlMonitoringStore(eng)
+    if not str(request.node.callspec.params["url"]).startswith("remote"):
+        yield SqlMonitoringStore(eng)
+    else:  # the same store through a live server
+        from syllabus.client.remote import Http, RemoteStore
+
+        http = Http(remote_workspace(request, url, tmp_path))
+        over_http = RemoteStore(http, "monitoring")
+        over_http._engine = eng  # type: ignore[attr-defined] # the tests look into the database
+        yield over_http  # type: ignore[misc]
+        http.close()
     eng.dispose()
 
 
@@ -96,3 +107,24 @@ def test_alerts_fire_once_and_events_are_numbered(store: SqlMonitoringStore) -> 
 def test_tables_are_in_the_schema(store: SqlMonitoringStore) -> None:
     names = set(sa.inspect(store._engine).get_table_names())
     assert {"monitors", "monitor_windows", "monitor_alerts", "monitor_events"} <= names
+
+
+def test_unknown_ids_and_settings_are_refused(store: SqlMonitoringStore) -> None:
+    mid = _monitor(store)
+    nobody = "0" * 32
+    with pytest.raises(NotFoundError, match="monitor id"):
+        store.update_monitor(nobody, {"service": "x"})
+    with pytest.raises(NotFoundError, match="monitor id"):
+        store.add_rule(nobody, "drift_share > 0.3", "user", "me")
+    with pytest.raises(NotFoundError, match="monitor id"):
+        store.commit_run(nobody, [("predictions", "seg-1", 1)], [], 1)
+    with pytest.raises(NotFoundError, match="monitor id"):
+        store.apply_alerts(nobody, [], [], [])
+    with pytest.raises(InvalidArgumentError, match="no setting 'rows_seen'"):
+        store.update_monitor(mid, {"rows_seen": 5})
+    with pytest.raises(InvalidArgumentError, match="needs service"):
+        store.create_monitor({"name": "x", "window_kind": "rows", "window_size": 1}, "me")
+    with pytest.raises(NotFoundError, match="profile"):
+        store.update_monitor(mid, {"profile_id": nobody})
+    assert store.update_monitor(mid, {"service": "svc2"}).service == "svc2"
+    assert store.get_monitor("m").rows_seen == 0

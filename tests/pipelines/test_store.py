@@ -1,4 +1,5 @@
-"""The pipeline store on SQLite and PostgreSQL: leases, firing once, cache, triggers."""
+"""The pipeline store on SQLite and PostgreSQL, directly and through a live server: leases,
+firing once, cache, triggers."""
 
 from __future__ import annotations
 
@@ -12,17 +13,26 @@ import sqlalchemy as sa
 from syllabus.meta import create_engine, ensure_schema
 from syllabus.pipelines.models import CacheEntry
 from syllabus.pipelines.sql import SqlPipelineStore
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+
+_ = live_server  # a fixture the remote parameters use
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", *REMOTE_BACKENDS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlPipelineStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = db_url_for(request, request.param, tmp_path)
     engine = create_engine(url)
     ensure_schema(engine)
-    yield SqlPipelineStore(engine)
+    if not request.param.startswith("remote"):
+        yield SqlPipelineStore(engine)
+    else:  # the same store through a live server
+        from syllabus.client.remote import Http, RemoteStore
+
+        http = Http(remote_workspace(request, url, tmp_path))
+        over_http = RemoteStore(http, "pipelines")
+        over_http._engine = engine  # type: ignore[attr-defined] # the tests look into the database
+        yield over_http  # type: ignore[misc]
+        http.close()
     engine.dispose()
 
 

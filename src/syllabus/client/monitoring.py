@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from syllabus.client.datasets import DataVersion
     from syllabus.client.local import LocalBackend
+    from syllabus.client.remote import RemoteMonitoring
     from syllabus.config import Settings
     from syllabus.datasets import DatasetVersion
     from syllabus.monitoring.models import Alert, AlertEvent, AlertRule, Monitor, RunResult, Window
@@ -126,8 +127,9 @@ class MonitoringAPI:
         from syllabus.monitoring.sql import SqlMonitoringStore
 
         backend = self._open(write=write)
+        store = getattr(backend, "monitoring_store", None)  # a server's, over HTTP
         return MonitoringService(
-            SqlMonitoringStore(backend.engine),
+            SqlMonitoringStore(backend.engine) if store is None else store,
             backend.blobs,
             actor=self._registry(write=write).actor,
             log_root=self._predictions_root,
@@ -398,6 +400,9 @@ class MonitoringAPI:
     def run_monitor(self, name: str | None = None) -> list[RunResult]:
         """Process the prediction log segments not seen yet (of one monitor, or of every
         monitor after attaching monitors to new deployments) and evaluate alert rules."""
+        runner = self._monitoring_runner()
+        if runner is not None:  # the prediction log is beside the server: it runs there
+            return runner.run(name)
         svc = self._monitoring(write=True)
         if name is not None:
             return [svc.run(name)]
@@ -405,7 +410,16 @@ class MonitoringAPI:
         return [svc.run(m.name) for m in svc.store.list_monitors()]
 
     def monitor_status(self, name: str) -> MonitorStatus:
+        """A monitor, its latest window, its firing alerts and the prediction log segments
+        it has not processed yet."""
+        runner = self._monitoring_runner()
+        if runner is not None:
+            return runner.status(name)
         return self._monitoring().status(name)
+
+    def _monitoring_runner(self) -> RemoteMonitoring | None:
+        """What runs monitors on a server (None for a local or database workspace)."""
+        return getattr(self._open(write=False), "monitoring_runner", None)
 
     def monitor_windows(self, name: str, *, since_ms: int | None = None) -> list[Window]:
         """A monitor's windows, oldest first (those ending after ``since_ms``)."""

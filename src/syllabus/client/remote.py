@@ -55,6 +55,9 @@ if TYPE_CHECKING:
     from syllabus.datasets.store import DatasetStore
     from syllabus.deploy.store import DeployStore
     from syllabus.evaluation.store import EvaluationStore
+    from syllabus.monitoring.models import RunResult
+    from syllabus.monitoring.service import MonitorStatus
+    from syllabus.monitoring.store import MonitoringStore
     from syllabus.pipelines.store import PipelineStore
     from syllabus.registry.sql import SqlRegistryStore
     from syllabus.tracking.service import TrackingService
@@ -67,13 +70,16 @@ __all__ = [
     "FrameDecoder",
     "Http",
     "RemoteBackend",
+    "RemoteMonitoring",
     "RemoteObjectBackend",
     "call_spec",
     "decode_frames",
     "encode_frame",
+    "monitoring_answers",
     "protocol_docs",
     "protocol_methods",
     "split_uri",
+    "wire_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,6 +101,7 @@ def _protocols() -> dict[str, tuple[type, ...]]:
     from syllabus.datasets.store import DatasetStore
     from syllabus.deploy.store import DeployStore
     from syllabus.evaluation.store import EvaluationStore
+    from syllabus.monitoring.store import MonitoringStore
     from syllabus.pipelines.store import PipelineStore
     from syllabus.registry.store import GovernanceStore, RegistryStore
     from syllabus.tracking.store import TrackingStore
@@ -106,6 +113,7 @@ def _protocols() -> dict[str, tuple[type, ...]]:
         "registry": (RegistryStore, GovernanceStore),
         "evaluation": (EvaluationStore,),
         "deploy": (DeployStore,),
+        "monitoring": (MonitoringStore,),
         "pipelines": (PipelineStore,),
     }
 
@@ -117,6 +125,7 @@ COMPONENTS: Final = (
     "registry",
     "evaluation",
     "deploy",
+    "monitoring",
     "pipelines",
 )
 """Components whose store Protocol the REST API exposes method by method."""
@@ -185,10 +194,24 @@ _WIRE_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+def wire_model(title: str, hint: Any) -> type[BaseModel]:
+    """A pydantic root model of ``hint`` for answers (floats may be NaN or infinite)."""
+    from pydantic import ConfigDict, RootModel
+
+    return cast(
+        "type[BaseModel]",
+        type(
+            title,
+            (RootModel[hint],),
+            {"model_config": ConfigDict(ser_json_inf_nan="constants"), "__module__": __name__},
+        ),
+    )
+
+
 @cache
 def call_spec(component: str, method: str) -> CallSpec:
     """The wire specification of ``component``'s store method ``method``."""
-    from pydantic import ConfigDict, RootModel, create_model
+    from pydantic import ConfigDict, create_model
 
     fn, globalns = _method(component, method)
     hints = typing.get_type_hints(fn, globalns)
@@ -206,15 +229,7 @@ def call_spec(component: str, method: str) -> CallSpec:
     title = "".join(p.capitalize() for p in f"{component}_{method}".split("_"))
     config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
     args = create_model(f"{title}Args", __config__=config, **fields)
-    result_type = hints.get("return", type(None))
-    result = cast(
-        "type[BaseModel]",
-        type(
-            f"{title}Result",
-            (RootModel[result_type],),  # type: ignore[valid-type]
-            {"model_config": ConfigDict(ser_json_inf_nan="constants"), "__module__": __name__},
-        ),
-    )
+    result = wire_model(f"{title}Result", hints.get("return", type(None)))
     doc = inspect.getdoc(fn) or method.replace("_", " ")
     return CallSpec(component, method, doc, sig, args, result, overrides)
 
@@ -381,6 +396,44 @@ class RemoteTrackingStore(RemoteStore):
             {"points": series, "end": end, "batch_id": uuid.uuid4().hex}
         ).model_dump_json(warnings=False)
         self._http.request("POST", spec.path, content=body.encode(), retry=True)
+
+
+@cache
+def monitoring_answers() -> tuple[type[BaseModel], type[BaseModel]]:
+    """Answer models of the server-side monitoring operations: ``run_monitors`` (a list of
+    :class:`~syllabus.monitoring.models.RunResult`) and ``monitor_status``."""
+    from syllabus.monitoring.models import RunResult
+    from syllabus.monitoring.service import MonitorStatus
+
+    return (
+        wire_model("MonitoringRunMonitorsResult", list[RunResult]),
+        wire_model("MonitoringMonitorStatusResult", MonitorStatus),
+    )
+
+
+class RemoteMonitoring:
+    """What monitoring does on the server itself, where the prediction log is: runs over
+    the log and a monitor's status (its count of unprocessed segments)."""
+
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def _post(self, path: str, payload: Mapping[str, Any], *, retry: bool) -> bytes:
+        import json
+
+        body = json.dumps(payload).encode()
+        return self._http.request("POST", path, content=body, retry=retry).content
+
+    def run(self, name: str | None = None) -> list[RunResult]:
+        """Run one monitor (or every monitor, after attaching monitors to deployments)."""
+        model = monitoring_answers()[0]
+        raw = self._post("/monitoring/run_monitors", {"name": name}, retry=False)
+        return cast("list[RunResult]", model.model_validate_json(raw).root)  # type: ignore[attr-defined]
+
+    def status(self, name: str) -> MonitorStatus:
+        model = monitoring_answers()[1]
+        raw = self._post("/monitoring/monitor_status", {"name": name}, retry=True)
+        return cast("MonitorStatus", model.model_validate_json(raw).root)  # type: ignore[attr-defined]
 
 
 # -- blobs ---------------------------------------------------------------------------------
@@ -687,6 +740,15 @@ class RemoteBackend:
     @cached_property
     def pipeline_store(self) -> PipelineStore:
         return cast("PipelineStore", RemoteStore(self.http, "pipelines"))
+
+    @cached_property
+    def monitoring_store(self) -> MonitoringStore:
+        return cast("MonitoringStore", RemoteStore(self.http, "monitoring"))
+
+    @cached_property
+    def monitoring_runner(self) -> RemoteMonitoring:
+        """Monitor runs and status, done by the server next to the prediction log."""
+        return RemoteMonitoring(self.http)
 
     @cached_property
     def registry_store(self) -> SqlRegistryStore:

@@ -15,10 +15,12 @@ from syllabus.errors import InvalidArgumentError, NotFoundError
 from syllabus.evaluation.models import Comparison, Evaluation, EvaluationSpec, MetricValue
 from syllabus.meta import BlobRef, BlobRefs, transaction
 from syllabus.meta.tables.evaluation import evaluations
+from syllabus.meta.tables.registry import model_versions
 
 __all__ = ["SqlEvaluationStore"]
 
 _E = evaluations
+_V = model_versions
 
 _OWNER = "evaluation"
 
@@ -116,7 +118,17 @@ class SqlEvaluationStore:
             "created_at": time.time_ns() // 1_000_000,
             "created_by": actor,
         }
+        wanted = {spec.model_version_id, spec.champion_version_id or spec.model_version_id}
         with transaction(self._engine) as conn:
+            found = set(
+                conn.execute(sa.select(_V.c.id).where(_V.c.id.in_(sorted(wanted)))).scalars()
+            )
+            missing = sorted(wanted - found)
+            if missing:
+                raise NotFoundError(
+                    f"model version {missing[0]!r} not found (an evaluation names the model "
+                    "versions it compares)"
+                )
             conn.execute(sa.insert(_E).values(**values))
             self._refs.add([BlobRef(spec.results, "evaluation", _OWNER, eid)], conn)
             row = conn.execute(sa.select(_E).where(_E.c.id == eid)).one()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from syllabus._utils.ids import new_id
-from syllabus.errors import AlreadyExistsError, NotFoundError
+from syllabus.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from syllabus.meta import BlobRef, BlobRefs, transaction
 from syllabus.meta.tables.monitoring import (
     monitor_alerts,
@@ -37,6 +37,9 @@ __all__ = ["SqlMonitoringStore"]
 _M, _P, _S, _W = monitors, monitor_profiles, monitor_segments, monitor_windows
 _R, _A, _E = monitor_rules, monitor_alerts, monitor_events
 _KIND = "monitoring"
+_SETTABLE = ("name", "service", "log_path", "deployment", "env", "model_ref", "reference",
+             "profile_id", "window_kind", "window_size", "config")  # fmt: skip
+_REQUIRED = ("name", "service", "window_kind", "window_size")
 
 
 def _now() -> int:
@@ -149,6 +152,27 @@ class SqlMonitoringStore:
 
     # -- monitors ---------------------------------------------------------------------
 
+    def _check_values(self, conn: Connection, values: Mapping[str, Any], *, create: bool) -> None:
+        """Refuse settings a monitor has no column for, missing ones, an unknown profile."""
+        unknown = sorted(set(values) - set(_SETTABLE))
+        if unknown:
+            raise InvalidArgumentError(
+                f"a monitor has no setting {unknown[0]!r}; settings: {', '.join(_SETTABLE)}"
+            )
+        missing = [k for k in _REQUIRED if values.get(k) is None] if create else []
+        if missing:
+            raise InvalidArgumentError(f"a monitor needs {', '.join(missing)}")
+        profile = values.get("profile_id")
+        if (
+            profile is not None
+            and not conn.execute(sa.select(_P.c.id).where(_P.c.id == str(profile))).first()
+        ):
+            raise NotFoundError(f"monitor profile {profile!r} not found")
+
+    def _require(self, conn: Connection, monitor_id: str) -> None:
+        if not conn.execute(sa.select(_M.c.id).where(_M.c.id == monitor_id)).first():
+            raise NotFoundError(f"monitor id {monitor_id!r} not found")
+
     def create_monitor(self, values: Mapping[str, Any], actor: str) -> Monitor:
         mid = new_id()
         now = _now()
@@ -162,6 +186,7 @@ class SqlMonitoringStore:
             "updated_at": now,
         }
         with transaction(self._engine) as conn:
+            self._check_values(conn, values, create=True)
             if conn.execute(sa.select(_M.c.id).where(_M.c.name == values["name"])).first():
                 raise AlreadyExistsError(f"monitor {values['name']!r} already exists")
             conn.execute(sa.insert(_M).values(**row))
@@ -173,7 +198,17 @@ class SqlMonitoringStore:
             row["config"] = json.dumps(row["config"], sort_keys=True)
         row["updated_at"] = _now()
         with transaction(self._engine) as conn:
-            conn.execute(sa.update(_M).where(_M.c.id == monitor_id).values(**row))
+            self._check_values(conn, values, create=False)
+            if (
+                "name" in values
+                and conn.execute(
+                    sa.select(_M.c.id).where(_M.c.name == values["name"], _M.c.id != monitor_id)
+                ).first()
+            ):
+                raise AlreadyExistsError(f"monitor {values['name']!r} already exists")
+            done = conn.execute(sa.update(_M).where(_M.c.id == monitor_id).values(**row))
+            if not done.rowcount:
+                raise NotFoundError(f"monitor id {monitor_id!r} not found")
             return _monitor(conn.execute(sa.select(_M).where(_M.c.id == monitor_id)).one())
 
     def get_monitor(self, name: str) -> Monitor:
@@ -269,6 +304,7 @@ class SqlMonitoringStore:
         now = _now()
         segs = list(segments)
         with transaction(self._engine) as conn:
+            self._require(conn, monitor_id)
             if segs:
                 names = [(k, n) for k, n, _ in segs]
                 done = conn.execute(
@@ -314,6 +350,7 @@ class SqlMonitoringStore:
 
     def add_rule(self, monitor_id: str, expr: str, origin: str, actor: str) -> AlertRule:
         with transaction(self._engine) as conn:
+            self._require(conn, monitor_id)
             found = conn.execute(
                 sa.select(_R).where(_R.c.monitor_id == monitor_id, _R.c.expr == expr)
             ).first()
@@ -381,6 +418,7 @@ class SqlMonitoringStore:
         now = _now()
         seqs: list[int] = []
         with transaction(self._engine) as conn:
+            self._require(conn, monitor_id)
             for rule, value, start in fire:
                 firing = conn.execute(
                     sa.select(_A.c.id).where(_A.c.rule_id == rule.id, _A.c.state == "firing")
