@@ -17,9 +17,10 @@ started in; a monitor made with a log path reads that path on the server.
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint signatures at runtime.
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, Request
@@ -27,6 +28,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from syllabus.errors import ConfigError
 from syllabus.server.models import Principal, Role
 from syllabus.server.routes._rpc import ERROR_RESPONSES, WORKSPACE_PATH, RoleRule, store_router
 from syllabus.server.state import ServerState, Workspace
@@ -137,7 +139,8 @@ def router(state: ServerState) -> APIRouter:
     ) -> Response:
         def call() -> bytes:
             ws = open_ws(request, workspace, Role.EDITOR, "monitoring.run_monitors")
-            results = client_of(ws).run_monitor(body.name)
+            with _log_root_named(ws):
+                results = client_of(ws).run_monitor(body.name)
             return answer(results, 0)
 
         return Response(await run_in_threadpool(call), media_type="application/json")
@@ -158,7 +161,8 @@ def router(state: ServerState) -> APIRouter:
         def call() -> bytes:
             ws = open_ws(request, workspace, Role.VIEWER, "monitoring.monitor_status")
             principal = state.auth.principal(request)
-            status = client_of(ws).monitor_status(body.name)
+            with _log_root_named(ws):
+                status = client_of(ws).monitor_status(body.name)
             if _reader(principal, ws.name):
                 status = dataclasses.replace(status, monitor=_redact(status.monitor))
             return answer(status, 1)
@@ -166,6 +170,19 @@ def router(state: ServerState) -> APIRouter:
         return Response(await run_in_threadpool(call), media_type="application/json")
 
     return r
+
+
+@contextlib.contextmanager
+def _log_root_named(ws: Workspace) -> Iterator[None]:
+    """A missing prediction log root is the server's to configure: say so."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(
+            f"the server has no prediction log for workspace {ws.name!r} ({exc}): set "
+            "SYLLABUS_PREDICTIONS where `syllabus server` runs, or give the monitor a log "
+            "path on the server"
+        ) from None
 
 
 def _json(description: str, kind: str) -> dict[str, Any]:
