@@ -13,12 +13,12 @@ from syllabus.cli.output import note
 __all__ = ["build_app", "serve_command", "worker_app"]
 
 
-def _log_root(config: Any, client: Any) -> Path | None:
-    from syllabus.deploy.predlog import predictions_root
+def _log_root(config: Any, client: Any) -> Any:
+    from syllabus.deploy.predlog import log_root, predictions_root
 
     if not config.log.enabled:
         return None
-    return Path(config.log.path) if config.log.path else predictions_root(client.settings)
+    return log_root(config.log.path) if config.log.path else predictions_root(client.settings)
 
 
 def build_app(config: Any, port: int, server_pid: int) -> Any:
@@ -34,7 +34,12 @@ def build_app(config: Any, port: int, server_pid: int) -> Any:
         return ResolvedModel(version.name, version.version, client.load_model(version.ref))
 
     return ServingApp(
-        config, load, log_root=_log_root(config, client), port=port, server_pid=server_pid
+        config,
+        load,
+        log_root=_log_root(config, client),
+        log_s3_endpoint_url=client.settings.s3_endpoint_url,
+        port=port,
+        server_pid=server_pid,
     )
 
 

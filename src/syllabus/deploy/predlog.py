@@ -9,6 +9,12 @@ The inference server writes, monitoring reads. Layout under a root folder (the
 Each segment is written whole to a hidden temp name in the same folder and renamed, so a
 reader never sees a partial file; segment names sort in time order.
 
+The root may instead be an S3 URL, ``s3://bucket/prefix`` (the default when the blobs are
+on S3: ``<blobs URL>/predictions``); the same layout is then in keys under that prefix, each
+segment uploaded whole in one PUT when it is sealed (a reader sees all of it or nothing).
+:func:`open_segments` lists and opens one service's segments wherever they are (S3
+segments are read with ranged GETs: only the footer and the column chunks asked for).
+
 Prediction columns: ``request_id`` string, ``row`` int32 (row within the request), ``ts``
 timestamp[ms, UTC] (request time), ``model`` string, ``version`` int32, ``variant`` string
 (``primary``, ``canary`` or ``shadow``), ``latency_ms`` float64 (whole request), one
@@ -23,6 +29,7 @@ a segment when ``flush_rows`` rows are waiting or ``flush_seconds`` have passed.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import threading
@@ -32,26 +39,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from syllabus._utils.ids import new_id
+from syllabus.blobs.s3io import S3Objects, make_client, parse_s3_url
 from syllabus.config import Settings
 from syllabus.errors import ConfigError, InvalidArgumentError
 
 __all__ = [
     "FEEDBACK",
     "PREDICTIONS",
+    "LogRoot",
     "PredictionLogWriter",
+    "SegmentFolder",
     "SegmentKind",
+    "is_s3",
     "list_segments",
+    "log_root",
+    "open_segments",
     "predictions_root",
     "read_segments",
     "service_folder",
 ]
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +96,29 @@ def _check_service(service: str) -> str:
     return service
 
 
-def predictions_root(settings: Settings) -> Path:
-    """The prediction log root: the ``predictions`` setting, else ``<workspace>/predictions``."""
+LogRoot = Path | str  # a folder, or an ``s3://bucket/prefix`` URL
+
+
+def is_s3(root: LogRoot) -> bool:
+    """Whether a log root is an S3 URL."""
+    return isinstance(root, str) and root.startswith("s3://")
+
+
+def log_root(path: str) -> LogRoot:
+    """A configured log location: an ``s3://`` URL as given, else a folder."""
+    if is_s3(path):
+        parse_s3_url(path)  # validates
+        return path.rstrip("/")
+    return Path(path).expanduser()
+
+
+def predictions_root(settings: Settings) -> LogRoot:
+    """The prediction log root: the ``predictions`` setting (a folder or an S3 URL), else
+    ``<blobs URL>/predictions`` when the blobs are on S3, else ``<workspace>/predictions``."""
     if settings.predictions:
-        return Path(settings.predictions).expanduser()
+        return log_root(settings.predictions)
+    if settings.blobs and is_s3(settings.blobs):
+        return settings.blobs.rstrip("/") + "/predictions"
     if settings.workspace is None:
         raise ConfigError(
             "no workspace for the prediction log; set SYLLABUS_PREDICTIONS to a folder "
@@ -94,6 +130,165 @@ def predictions_root(settings: Settings) -> Path:
 def service_folder(root: Path | str, service: str) -> Path:
     """``<root>/<service>``: where one service's segments live."""
     return Path(root) / _check_service(service)
+
+
+class SegmentFolder:
+    """One service's segments, in a local folder (:class:`LocalSegments`) or under an S3
+    prefix (:class:`S3Segments`): listed by name, opened for pyarrow, written whole."""
+
+    location: str
+
+    def listing(self, kind: SegmentKind) -> list[tuple[str, float]]:
+        """``(name, modified time in seconds)`` of the complete segments, oldest first."""
+        raise NotImplementedError
+
+    def names(self, kind: SegmentKind) -> list[str]:
+        return [name for name, _ in self.listing(kind)]
+
+    def open(self, kind: SegmentKind, name: str) -> Any:
+        """What ``pyarrow.parquet.ParquetFile`` reads: a path or a seekable file."""
+        raise NotImplementedError
+
+    def write(self, kind: SegmentKind, table: pa.Table) -> str:
+        """Seal ``table`` as a new segment; its name."""
+        raise NotImplementedError
+
+    def where(self, kind: SegmentKind, name: str) -> str:
+        return f"{self.location}/{kind}/{name}"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in (PREDICTIONS, FEEDBACK):
+        raise InvalidArgumentError(f"kind must be {PREDICTIONS!r} or {FEEDBACK!r}, not {kind!r}")
+
+
+def _segment_name() -> str:
+    return f"{_PREFIX}{new_id()}{_SUFFIX}"
+
+
+class LocalSegments(SegmentFolder):
+    """Segments in ``<root>/<service>/<kind>/``: written to a hidden temp file, synced and
+    renamed."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.location = str(folder)
+
+    def listing(self, kind: SegmentKind) -> list[tuple[str, float]]:
+        _check_kind(kind)
+        try:
+            found = [
+                (e.name, e.stat().st_mtime)
+                for e in os.scandir(self.folder / kind)
+                if e.name.startswith(_PREFIX) and e.name.endswith(_SUFFIX) and e.is_file()
+            ]
+        except FileNotFoundError:
+            return []
+        return sorted(found)
+
+    def open(self, kind: SegmentKind, name: str) -> Any:
+        return str(self.folder / kind / name)
+
+    def write(self, kind: SegmentKind, table: pa.Table) -> str:
+        folder = self.folder / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        name = _segment_name()
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        try:
+            pq.write_table(table, tmp, **_parquet_options(table.schema))
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            tmp.replace(folder / name)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return name
+
+
+class S3Segments(SegmentFolder):
+    """Segments under ``s3://bucket/prefix/<service>/<kind>/``: encoded in memory and
+    uploaded in one PUT (atomic); read back with ranged GETs."""
+
+    def __init__(self, objects: S3Objects, service: str) -> None:
+        self.objects = objects
+        self.rel = service
+        self.location = objects.where(objects.key(service))
+
+    def _key(self, kind: SegmentKind, name: str) -> str:
+        return self.objects.key(f"{self.rel}/{kind}/{name}")
+
+    def listing(self, kind: SegmentKind) -> list[tuple[str, float]]:
+        _check_kind(kind)
+        return sorted(
+            (rel, mtime)
+            for rel, _, mtime in self.objects.list(f"{self.rel}/{kind}/")
+            if "/" not in rel and rel.startswith(_PREFIX) and rel.endswith(_SUFFIX)
+        )
+
+    def open(self, kind: SegmentKind, name: str) -> Any:
+        key = self._key(kind, name)
+        size = self.objects.head_size(key)
+        if size is None:
+            raise InvalidArgumentError(f"no prediction log segment {self.objects.where(key)}")
+        return _RangedObject(self.objects, key, size)
+
+    def write(self, kind: SegmentKind, table: pa.Table) -> str:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **_parquet_options(table.schema))
+        name = _segment_name()
+        self.objects.put(self._key(kind, name), sink.getvalue().to_pybytes())
+        return name
+
+
+class _RangedObject(io.RawIOBase):
+    """A read-only, seekable S3 object: each read is one ranged GET."""
+
+    def __init__(self, objects: S3Objects, key: str, size: int) -> None:
+        super().__init__()
+        self._objects = objects
+        self._key = key
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), self._size - self._pos)
+        if n <= 0:
+            return 0
+        view[:n] = self._objects.get(self._key, (self._pos, self._pos + n))
+        self._pos += n
+        return n
+
+
+def open_segments(
+    root: LogRoot,
+    service: str,
+    *,
+    s3_client: S3Client | None = None,
+    s3_endpoint_url: str | None = None,
+) -> SegmentFolder:
+    """One service's segments under ``root`` (a folder or an ``s3://`` URL). For S3, pass
+    a boto3 client (the blob store's, to share its settings) or an endpoint URL."""
+    _check_service(service)
+    if isinstance(root, str) and is_s3(root):
+        bucket, prefix = parse_s3_url(root)
+        client = s3_client if s3_client is not None else make_client(s3_endpoint_url, workers=2)
+        return S3Segments(S3Objects(bucket, prefix, client), service)
+    return LocalSegments(service_folder(root, service))
 
 
 def _ts_ms(ts: datetime | float | int | None) -> int:
@@ -212,17 +407,21 @@ class PredictionLogWriter:
 
     def __init__(
         self,
-        root: Path | str,
+        root: LogRoot,
         service: str,
         *,
         flush_rows: int = 10_000,
         flush_seconds: float = 5.0,
+        s3_client: S3Client | None = None,
+        s3_endpoint_url: str | None = None,
     ) -> None:
         if flush_rows < 1:
             raise InvalidArgumentError(f"flush_rows must be at least 1, not {flush_rows}")
         if flush_seconds <= 0:
             raise InvalidArgumentError(f"flush_seconds must be positive, not {flush_seconds}")
-        self.folder = service_folder(root, service)
+        self.segments = open_segments(
+            root, service, s3_client=s3_client, s3_endpoint_url=s3_endpoint_url
+        )
         self.service = service
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
@@ -375,18 +574,7 @@ class PredictionLogWriter:
     def _write_table(self, kind: SegmentKind, build: Any) -> None:
         try:
             table: pa.Table = build()
-            folder = self.folder / kind
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"{_PREFIX}{new_id()}{_SUFFIX}"
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
-            try:
-                pq.write_table(table, tmp, **_parquet_options(table.schema))
-                with tmp.open("rb+") as fh:
-                    os.fsync(fh.fileno())
-                tmp.replace(folder / name)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+            self.segments.write(kind, table)
             self.rows_written += table.num_rows
             self.segments_written += 1
         except Exception:  # the server keeps answering when its log cannot be written
@@ -396,21 +584,28 @@ class PredictionLogWriter:
 
 # Parquet options chosen for what writing costs the server (the segment's encoding is
 # most of the log's CPU): snappy, cheap to encode and read everywhere; dictionary pages
-# only for text with few values (names, variants, categories: not request ids, one per
-# request; on numbers they cost most of a segment's write time); statistics only for the
-# columns a reader filters on.
-_NO_DICTIONARY = frozenset({"request_id"})
+# only for the text columns that repeat per request (request ids, models, variants), which
+# the table already holds dictionary-encoded, so the writer copies the dictionary instead
+# of hashing every value; statistics only for the columns a reader filters on; no Arrow
+# schema in the footer, so those columns read back as plain strings.
+_DICTIONARY = ("request_id", "model", "variant")
 _STATISTICS = ("request_id", "row", "ts", "model", "version", "variant")
 
 
 def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
     return {
         "compression": "snappy",
-        "use_dictionary": [
-            f.name for f in schema if pa.types.is_string(f.type) and f.name not in _NO_DICTIONARY
-        ],
+        "use_dictionary": [n for n in _DICTIONARY if n in schema.names],
         "write_statistics": [n for n in _STATISTICS if n in schema.names],
+        "store_schema": False,
     }
+
+
+def _per_row(values: list[str], which: pa.Array) -> pa.DictionaryArray:
+    """One text value per request as a column with one value per row: the distinct values
+    once, and each row's index into them (no string is copied per row)."""
+    encoded = pc.dictionary_encode(pa.array(values, pa.string()))
+    return pa.DictionaryArray.from_arrays(encoded.indices.take(which), encoded.dictionary)
 
 
 def _predictions_table(batches: list[_Batch]) -> pa.Table:
@@ -420,17 +615,17 @@ def _predictions_table(batches: list[_Batch]) -> pa.Table:
     def repeat(values: Iterable[Any], dtype: Any) -> np.ndarray[Any, Any]:
         return np.repeat(np.fromiter(values, dtype=dtype, count=len(batches)), n_rows)
 
-    # Text columns: one value per request, repeated by index (no object arrays: pyarrow
+    # Text columns: one value per request, dictionary-encoded (no object arrays: pyarrow
     # would import pandas to read them, seconds of one server's first flush).
-    which = pa.array(np.repeat(np.arange(len(batches)), n_rows))
+    which = pa.array(np.repeat(np.arange(len(batches), dtype=np.int32), n_rows))
     starts = np.repeat(np.cumsum([0, *n_rows[:-1]]), n_rows)
     arrays: dict[str, Any] = {
-        "request_id": pa.array([b.request_id for b in batches], pa.string()).take(which),
+        "request_id": _per_row([b.request_id for b in batches], which),
         "row": pa.array((np.arange(total) - starts).astype(np.int32)),
         "ts": pa.array(repeat((b.ts_ms for b in batches), np.int64)).cast(_TS),
-        "model": pa.array([b.model for b in batches], pa.string()).take(which),
+        "model": _per_row([b.model for b in batches], which),
         "version": pa.array(repeat((b.version for b in batches), np.int32)),
-        "variant": pa.array([b.variant for b in batches], pa.string()).take(which),
+        "variant": _per_row([b.variant for b in batches], which),
         "latency_ms": pa.array(repeat((b.latency_ms for b in batches), np.float64)),
     }
     logged: dict[str, Any] = {}
@@ -479,20 +674,10 @@ def _feedback_table(items: list[_Feedback]) -> pa.Table:
 
 
 def list_segments(root: Path | str, service: str, kind: SegmentKind = PREDICTIONS) -> list[Path]:
-    """Complete segments of one kind, oldest first (temp files of a write in progress are
-    never listed)."""
-    if kind not in (PREDICTIONS, FEEDBACK):
-        raise InvalidArgumentError(f"kind must be {PREDICTIONS!r} or {FEEDBACK!r}, not {kind!r}")
-    folder = service_folder(root, service) / kind
-    try:
-        names = [
-            e.name
-            for e in os.scandir(folder)
-            if e.name.startswith(_PREFIX) and e.name.endswith(_SUFFIX) and e.is_file()
-        ]
-    except FileNotFoundError:
-        return []
-    return [folder / n for n in sorted(names)]
+    """Complete segments of one kind in a local log, oldest first (temp files of a write in
+    progress are never listed)."""
+    folder = LocalSegments(service_folder(root, service))
+    return [folder.folder / kind / n for n in folder.names(kind)]
 
 
 def read_segments(paths: Sequence[Path | str], columns: Sequence[str] | None = None) -> pa.Table:

@@ -208,7 +208,8 @@ def test_root_from_settings(tmp_path: Path) -> None:
 
 def test_many_requests_become_one_cheap_segment_in_request_order(tmp_path: Path) -> None:
     """The server's case: many requests of numpy columns, concatenated on the writer thread;
-    request ids are not dictionary-encoded (one per request), names and variants are."""
+    request ids, names and variants are dictionary-encoded (the writer copies the table's
+    dictionaries) and read back as plain strings; numbers are not."""
     import pyarrow.parquet as pq
 
     sizes = [1, 3, 1, 100, 2] * 40
@@ -241,7 +242,8 @@ def test_many_requests_become_one_cheap_segment_in_request_order(tmp_path: Path)
     meta = pq.ParquetFile(segment).metadata.row_group(0)
     columns = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
     assert columns["request_id"].compression == "SNAPPY"
-    assert not columns["request_id"].has_dictionary_page
+    assert columns["request_id"].has_dictionary_page
     assert columns["variant"].has_dictionary_page
+    assert table.schema.field("request_id").type == pa.string()
     assert columns["ts"].is_stats_set
     assert not columns["in.a"].has_dictionary_page

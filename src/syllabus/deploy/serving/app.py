@@ -33,7 +33,7 @@ import numpy as np
 
 from syllabus import __version__
 from syllabus._utils.ids import new_id
-from syllabus.deploy.predlog import PredictionLogWriter
+from syllabus.deploy.predlog import LogRoot, PredictionLogWriter
 from syllabus.deploy.serving.codec import (
     MAX_ROWS,
     Batch,
@@ -132,7 +132,8 @@ class ServingApp:
     """The ASGI application serving one :class:`ServingConfig`.
 
     ``loader`` resolves and loads model references (wired to the registry by the caller);
-    ``log_root`` is the prediction log root (None with ``config.log.enabled`` false).
+    ``log_root`` is the prediction log root, a folder or an ``s3://`` URL (None with
+    ``config.log.enabled`` false); ``log_s3_endpoint_url`` the S3 endpoint for the latter.
     ``port`` is the port actually bound (for the ready file, when the config says 0).
     """
 
@@ -141,7 +142,8 @@ class ServingApp:
         config: ServingConfig,
         loader: ModelLoader,
         *,
-        log_root: Path | None = None,
+        log_root: LogRoot | None = None,
+        log_s3_endpoint_url: str | None = None,
         port: int | None = None,
         server_pid: int | None = None,
         rng: random.Random | None = None,
@@ -172,6 +174,7 @@ class ServingApp:
                 config.service,
                 flush_rows=config.log.flush_rows,
                 flush_seconds=config.log.flush_seconds,
+                s3_endpoint_url=log_s3_endpoint_url,
             )
             writer = self.writer
             self.metrics.gauges["syllabus_prediction_log_rows_written"] = lambda: float(

@@ -43,10 +43,11 @@ def baked_loader(models_file: Path) -> Any:
 
 
 def build_app(config: Any, port: int, server_pid: int) -> Any:
+    from syllabus.deploy.predlog import log_root as log_root_of
     from syllabus.deploy.serving import ServingApp
 
     models = Path(os.environ.get(MODELS_ENV) or "/app/models.json")
-    log_root = Path(config.log.path) if config.log.enabled and config.log.path else None
+    log_root = log_root_of(config.log.path) if config.log.enabled and config.log.path else None
     return ServingApp(
         config, baked_loader(models), log_root=log_root, port=port, server_pid=server_pid
     )
