@@ -187,3 +187,19 @@ def test_infer_task() -> None:
     assert infer_task(np.array([0.5, 1.2, 3.3])) == "regression"
     assert infer_task(np.array([0.0, 1.0, 1.0])) == "classification"
     assert infer_task(np.array([0, 1]), output_type="float64") == "regression"
+
+
+def test_results_of_a_metric_undefined_on_every_resample_are_json() -> None:
+    """All resamples NaN: the interval is a 0-d NaN array, stored as null."""
+    from syllabus.evaluation.service import _jsonable
+
+    y = np.array([0, 1, 0, 1, 1, 0])
+
+    def precision(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return np.column_stack([(y_true == 1) & (y_pred == 1), y_pred == 1])
+
+    precision.per_row = True  # type: ignore[attr-defined]
+    precision.finish = lambda sums: sums[:, 0] / sums[:, 1]  # type: ignore[attr-defined]
+    zeros = np.zeros(6, dtype=int)  # never predicts a positive: precision undefined
+    v = _values(score_classification(y, zeros, None, [0, 1], custom={"p": precision}), 6, 20)
+    assert _jsonable({"low": v["p"].low, "value": v["p"].value}) == {"low": None, "value": None}

@@ -82,6 +82,8 @@ def _f(value: Any) -> float | None:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
+        if value.ndim == 0:  # e.g. the interval of a metric undefined on every resample
+            return _jsonable(value.item())
         return [_jsonable(v) for v in value.tolist()]
     if isinstance(value, float | np.floating):
         return _f(value)
