@@ -136,6 +136,13 @@ SIZES = {
 }
 
 SECTIONS = ("startup", "single", "batch", "runs", "artifacts")
+FLOORS = {
+    "copy": "kernel copy of the file (shutil.copyfile)",
+    "copy_fsync": "kernel copy + fsync",
+    "blake3": "BLAKE3 of the file alone (multi-threaded)",
+    "cas": "BLAKE3 || kernel copy + fsync (durable content-addressed floor)",
+    "tree_copy": "shutil.copytree of the folder (no fsync)",
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -414,6 +421,69 @@ class Syllabus:
         return out
 
 
+# --------------------------------------------------------------------------- physical references
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _blake3_file(path: Path) -> str:
+    import mmap
+
+    import blake3
+
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return str(blake3.blake3(mm, max_threads=blake3.blake3.AUTO).hexdigest())
+
+
+def floors(folder: Path, file: Path, tree: Path) -> dict[str, Any]:
+    """Physical references on the same data, in the same repetition, no tool involved.
+
+    * ``copy``: a kernel copy of the file (``shutil.copyfile``: sendfile, what MLflow does);
+    * ``copy_fsync``: the same, then fsync of the copy (the copy made durable);
+    * ``blake3``: BLAKE3 of the file alone, multi-threaded, over a mapping;
+    * ``cas``: what any durable content-addressed store must do at least: hash the file
+      (one thread) while copying it and syncing the copy (the other), in parallel;
+    * ``tree_copy``: ``shutil.copytree`` of the folder (what MLflow's ``log_artifacts`` does).
+
+    Each is timed like a tool's step: ``os.sync()`` before (untimed), "sync" after.
+    """
+    import threading
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {}
+
+    def step(name: str, fn: Callable[[], Any]) -> None:
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        t1 = time.perf_counter()
+        sync()
+        out[name] = {"seconds": t1 - t0, "sync": time.perf_counter() - t1}
+
+    def copy_fsync(dest: Path) -> None:
+        shutil.copyfile(file, dest)
+        _fsync_path(dest)
+
+    def cas() -> None:
+        hashed = threading.Thread(target=_blake3_file, args=(file,))
+        hashed.start()
+        copy_fsync(folder / "cas.bin")
+        hashed.join()
+
+    step("copy", lambda: shutil.copyfile(file, folder / "copy.bin"))
+    step("copy_fsync", lambda: copy_fsync(folder / "copy-fsync.bin"))
+    step("blake3", lambda: _blake3_file(file))
+    step("cas", cas)
+    step("tree_copy", lambda: shutil.copytree(tree, folder / "tree"))
+    return out
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -511,6 +581,7 @@ def bench_rep(
         if worker:
             kw = {"file": str(files[0]), "tree": str(files[1])}
             jobs.append(("mlflow", mlf("artifacts", root / "mlf-art", **kw)))
+        jobs.append(("floor", syl_job(floors, root / "floor", *files)))
         plan["artifacts"] = jobs
     for section, jobs in plan.items():
         out[section] = paired_jobs(section, rep, jobs, order_rng, log)
@@ -666,6 +737,35 @@ def summarize(size: Size, reps: list[dict], startup: dict | None) -> dict[str, A
         s[f"art_{part}_ratio_durable"] = span(
             col(lambda r, p=part: pair(r, "artifacts", lambda d: d[p]["seconds"] + d[p]["sync"]))
         )
+    for ref in FLOORS:
+        s[f"art_floor_{ref}"] = span(
+            col(lambda r, k=ref: get(r, "artifacts", "floor", k, "seconds"))
+        )
+        s[f"art_floor_{ref}_durable"] = span(
+            col(
+                lambda r, k=ref: (
+                    get(r, "artifacts", "floor", k, "seconds")
+                    + get(r, "artifacts", "floor", k, "sync")
+                )
+            )
+        )
+
+    def of_ref(r: dict, tool: str, part: str, ref: str) -> float | None:
+        a, b = get(r, "artifacts", tool, part, "seconds"), get(r, "artifacts", "floor", ref)
+        return b["seconds"] / a if a and b else None
+
+    # The best ratio a durable content-addressed store can reach on this machine: MLflow's
+    # time over the ``cas`` floor (hash while copying and syncing), and Syllabus against it.
+    s["art_file_best_ratio"] = span(
+        col(
+            lambda r: (
+                get(r, "artifacts", "mlflow", "file", "seconds")
+                / get(r, "artifacts", "floor", "cas", "seconds")
+            )
+        )
+    )
+    s["art_file_syl_of_cas"] = span(col(lambda r: of_ref(r, "syllabus", "file", "cas")))
+    s["art_file_mlf_of_copy"] = span(col(lambda r: of_ref(r, "mlflow", "file", "copy")))
     # the same top rows from both tools?
     odd = []
     for i, r in enumerate(reps):
@@ -730,6 +830,17 @@ def targets(size: Size, s: dict[str, Any]) -> list[dict[str, Any]]:
         TARGET_ARTIFACTS,
         "",
     )
+    best = s.get("art_file_best_ratio")
+    if best:
+        out.append(
+            {
+                "target": f"(bound) log_artifact {size.big_mib} MiB: MLflow / durable "
+                "content-addressed floor",
+                "measured": f"{fmt_x(best['median'])}x (paired, "
+                f"{fmt_x(best['min'])}-{fmt_x(best['max'])}x)",
+                "verdict": "reachable" if best["median"] >= TARGET_ARTIFACTS else "beyond floor",
+            }
+        )
     # MLflow copies without fsync; Syllabus returns once the artifact is durable. The same
     # targets with the same durability for both (each call followed by os.sync()):
     ratio_row(
@@ -992,6 +1103,27 @@ def render(console: Console, size: Size, reps: int, env: dict, s: dict[str, Any]
             "  targets use the call's time as the user waits for it; '+ sync' adds the os.sync() "
             "right after (MLflow copies without fsync)"
         )
+        if s.get("art_floor_cas"):
+            t = Table(
+                title="Physical references on the same data, same repetitions (no tool)",
+                title_justify="left",
+            )
+            for c in ("reference", "time", "+ sync"):
+                t.add_column(c, justify="left" if c == "reference" else "right")
+            for ref, label in FLOORS.items():
+                t.add_row(
+                    label,
+                    fmt_s(s.get(f"art_floor_{ref}")),
+                    fmt_s(s.get(f"art_floor_{ref}_durable")),
+                )
+            console.print(t)
+            best, syl_of = s.get("art_file_best_ratio"), s.get("art_file_syl_of_cas")
+            console.print(
+                f"  {size.big_mib} MiB file: the best ratio a durable content-addressed store "
+                f"can reach here (MLflow time / 'cas' floor time) is {fmt_ratio(best)}; Syllabus "
+                f"runs at {fmt_ratio(syl_of)} of the floor's speed, MLflow at "
+                f"{fmt_ratio(s.get('art_file_mlf_of_copy'))} of a plain kernel copy's"
+            )
 
     t = Table(title="Targets (issue 3)", title_justify="left")
     for c in ("target", "measured", "verdict"):
