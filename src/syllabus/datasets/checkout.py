@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Final
 
 from syllabus._utils.ids import new_id
+from syllabus.blobs.backend import Flags
+from syllabus.blobs.digest import Digest
 from syllabus.blobs.manifest import Manifest, ManifestEntry
+from syllabus.blobs.records import verified_bytes
 from syllabus.blobs.store import BlobStore
 from syllabus.datasets.status import Scan
 from syllabus.errors import ConflictError, PathEscapeError
@@ -98,33 +101,51 @@ def plan_checkout(
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _write_fd(fd: int, data: bytes, mode: int) -> None:
+def _umask() -> int | None:
+    """The process umask without changing it (Linux reports it in /proc), else None."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:  # noqa: PTH123
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _write_fd(fd: int, data: bytes, mode: int, *, chmod: bool = True) -> None:
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fchmod(fd, mode)
+        if chmod:
+            os.fchmod(fd, mode)
     finally:
         os.close(fd)
 
 
-def _write_small(data: bytes, dest: str, mode: int, *, replace: bool) -> None:
+def _write_small(
+    data: bytes, dest: str, mode: int, *, replace: bool, umask: int | None = None
+) -> None:
     """Write ``data`` (verified) to ``dest`` with os calls: for many small files pathlib's
     and BlobReader's per-file overhead is most of the cost.
 
     A path the folder lacked is created in place (``O_EXCL``: nothing that appeared since
     the plan is overwritten; half a file left by a crash is a local change that the next
     checkout refuses to overwrite); a path the plan replaces is written atomically (temp
-    file, rename), which costs one more file creation and a rename.
+    file, rename), which costs one more file creation and a rename. When the ``umask``
+    (None: unknown) leaves ``mode`` as it is, files are created with that mode, saving an
+    ``fchmod`` each.
     """
+    exact = umask is not None and not mode & umask
     if not replace:
         try:
-            fd = os.open(dest, _CREATE, 0o600)
+            fd = os.open(dest, _CREATE, mode if exact else 0o600)
         except FileExistsError:
             what = "a folder" if os.path.isdir(dest) else "a file made during the checkout"  # noqa: PTH112
             raise ConflictError(f"cannot write {dest}: {what} is in the way") from None
         try:
-            _write_fd(fd, data, mode)
+            _write_fd(fd, data, mode, chmod=not exact)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(dest)  # noqa: PTH108 - os calls on str paths: the hot loop
@@ -132,7 +153,8 @@ def _write_small(data: bytes, dest: str, mode: int, *, replace: bool) -> None:
         return
     tmp = f"{dest.rpartition('/')[0]}/.{dest.rpartition('/')[2]}.{new_id()}.tmp"
     try:
-        _write_fd(os.open(tmp, _CREATE, 0o600), data, mode)
+        fd = os.open(tmp, _CREATE, mode if exact else 0o600)
+        _write_fd(fd, data, mode, chmod=not exact)
         os.replace(tmp, dest)  # noqa: PTH105 - as above
     except BaseException:
         with contextlib.suppress(OSError):
@@ -189,17 +211,14 @@ def apply_plan(
         )
     root.mkdir(parents=True, exist_ok=True)
     real_root = root.resolve()
-    for rel in plan.remove:
-        path = root / rel
-        safe_parent(root, real_root, rel)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        _prune(root, path.parent)
+    _remove(plan.remove, root, real_root)
     total = sum(e.size for e in plan.write if e.kind == "file")
     parent_of = _Parents(root)
     parents = {e.path: parent_of(e.path) for e in plan.write}
+    umask = _umask()
+    exact_in = {str(p): None if _default_acl(p) else umask for p in set(parents.values())}
 
-    def write(entry: ManifestEntry) -> int:
+    def write(entry: ManifestEntry, data: bytes | None = None) -> int:
         parent = parents[entry.path]
         name = entry.path.rpartition("/")[2]
         replace = entry.path in plan.replace
@@ -212,14 +231,20 @@ def apply_plan(
             tmp.replace(parent / name)
             return 0
         if entry.size <= _SMALL:
-            data = blobs.read_bytes(entry.digest)
-            _write_small(data, f"{parent}/{name}", entry.mode, replace=replace)
+            if data is None:
+                data = blobs.read_bytes(entry.digest)
+            folder = str(parent)
+            _write_small(
+                data, f"{folder}/{name}", entry.mode, replace=replace, umask=exact_in[folder]
+            )
         else:
             blobs.get_file(entry.digest, parent / name, mode=entry.mode, fsync=False)
         return entry.size
 
     def write_batch(batch: list[ManifestEntry]) -> int:
-        return sum(write(entry) for entry in batch)
+        small = [e.digest for e in batch if e.kind == "file" and e.size <= _SMALL]
+        contents = _read_small(blobs, small) if len(small) > 1 else {}
+        return sum(write(entry, contents.get(entry.digest)) for entry in batch)
 
     written = 0
     if len(plan.write) > 4:
@@ -243,6 +268,35 @@ def apply_plan(
     for rel in plan.mkdirs:
         safe_parent(root, real_root, rel + "/x")
     return written
+
+
+def _remove(paths: list[str], root: Path, real_root: Path) -> None:
+    for rel in paths:
+        path = root / rel
+        safe_parent(root, real_root, rel)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        _prune(root, path.parent)
+
+
+def _read_small(blobs: BlobStore, digests: list[Digest]) -> dict[Digest, bytes]:
+    """The verified contents of small whole blobs, read with one batched backend call
+    (chunked ones are left out: the caller reads those one by one)."""
+    out: dict[Digest, bytes] = {}
+    for record in blobs.backend.read_many(list(dict.fromkeys(digests))):
+        if not record.flags & Flags.CHUNKLIST:
+            out[record.digest] = verified_bytes(record)
+    return out
+
+
+def _default_acl(folder: Path) -> bool:
+    """True if ``folder`` has a default ACL (then it, not the umask, decides the mode of
+    new files in it)."""
+    try:
+        os.getxattr(folder, "system.posix_acl_default")
+    except (OSError, AttributeError):  # ENODATA: none; ENOTSUP: no ACLs; not Linux
+        return False
+    return True
 
 
 def _prune(root: Path, folder: Path) -> None:

@@ -546,7 +546,9 @@ class DatasetService:
         found = scan(root, only=only)
         current, _ = digests(root, found, cache)
         base: Manifest | None = None
-        if cache.tree is not None:
+        if cache.tree == version.tree:
+            base = target  # the same manifest: not read and parsed twice
+        elif cache.tree is not None:
             with _suppress_missing():
                 base = self.blobs.get_manifest(Digest(cache.tree))
         if base is not None and only is not None:
