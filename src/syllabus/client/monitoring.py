@@ -133,17 +133,13 @@ class MonitoringAPI:
             backend.blobs,
             actor=self._registry(write=write).actor,
             log_root=self._predictions_root,
+            s3_endpoint_url=self.settings.s3_endpoint_url,
         )
 
-    def _predictions_root(self) -> Path:
-        from syllabus.errors import ConfigError
+    def _predictions_root(self) -> Path | str:
+        from syllabus.deploy.predlog import predictions_root
 
-        configured = getattr(self.settings, "predictions", None)
-        if configured:
-            return Path(configured).expanduser()
-        if self.settings.workspace is None:
-            raise ConfigError("no workspace for the prediction log; set SYLLABUS_PREDICTIONS")
-        return Path(self.settings.workspace) / "predictions"
+        return predictions_root(self.settings)
 
     # -- data ---------------------------------------------------------------------------
 

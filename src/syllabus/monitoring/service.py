@@ -30,6 +30,14 @@ import pyarrow.parquet as pq
 from syllabus._utils.ids import new_id
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.store import BlobStore
+from syllabus.deploy.predlog import (
+    FEEDBACK,
+    PREDICTIONS,
+    LogRoot,
+    SegmentFolder,
+    log_root,
+    open_segments,
+)
 from syllabus.errors import (
     ConflictError,
     InvalidArgumentError,
@@ -52,8 +60,7 @@ from syllabus.monitoring.rules import parse_rule
 from syllabus.monitoring.stats import Thresholds, column_kind
 from syllabus.monitoring.store import MonitoringStore
 from syllabus.monitoring.windows import (
-    iter_batches,
-    list_segments,
+    BATCH_ROWS,
     parse_window,
     service_folder,
     split_by_window,
@@ -181,7 +188,8 @@ class MonitorStatus:
 
 
 class MonitoringService:
-    """Monitors over one store and blob store; ``log_root`` is the prediction log root."""
+    """Monitors over one store and blob store; ``log_root`` is the prediction log root (a
+    folder or an ``s3://`` URL, read with ``s3_endpoint_url``)."""
 
     def __init__(
         self,
@@ -189,13 +197,15 @@ class MonitoringService:
         blobs: BlobStore,
         *,
         actor: str,
-        log_root: Callable[[], Path],
+        log_root: Callable[[], LogRoot],
         notifier: Notifier | None = None,
+        s3_endpoint_url: str | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.actor = actor
         self._log_root = log_root
+        self._s3_endpoint_url = s3_endpoint_url
         self._notifier = notifier or Notifier()
         self._profiles: dict[str, Profile] = {}
 
@@ -337,9 +347,10 @@ class MonitoringService:
     def delete(self, name: str) -> None:
         self.store.delete_monitor(self.store.get_monitor(name).id)
 
-    def folder(self, monitor: Monitor) -> Path:
-        root = Path(monitor.log_path) if monitor.log_path else self._log_root()
-        return service_folder(root, monitor.service)
+    def folder(self, monitor: Monitor) -> SegmentFolder:
+        """The monitor's service's log segments (in a folder or under an S3 prefix)."""
+        root = log_root(monitor.log_path) if monitor.log_path else self._log_root()
+        return open_segments(root, monitor.service, s3_endpoint_url=self._s3_endpoint_url)
 
     # -- runs -------------------------------------------------------------------------
 
@@ -363,13 +374,13 @@ class MonitoringService:
         return names
 
     def _check_schema(
-        self, monitor: Monitor, profile: Profile, names: Mapping[str, str], path: Path
-    ) -> None:
-        schema = pq.read_schema(path)
+        self, monitor: Monitor, profile: Profile, names: Mapping[str, str], schema: pa.Schema,
+        segment: str,
+    ) -> None:  # fmt: skip
         for feature, column in names.items():
             if column not in schema.names:
                 raise SchemaMismatchError(
-                    f"monitor {monitor.name!r}: log segment {path.name} has no column {column!r} "
+                    f"monitor {monitor.name!r}: log segment {segment} has no column {column!r} "
                     f"but the model {monitor.model_ref or ''} takes {feature!r} (logged inputs: "
                     f"{', '.join(n[3:] for n in schema.names if n.startswith('in.'))}); the "
                     "served model no longer matches the monitored one"
@@ -378,7 +389,7 @@ class MonitoringService:
             logged = column_kind(schema.field(column).type)
             if logged != expected and not (expected == "categorical" and logged == "numeric"):
                 raise SchemaMismatchError(
-                    f"monitor {monitor.name!r}: log segment {path.name} has {column!r} as "
+                    f"monitor {monitor.name!r}: log segment {segment} has {column!r} as "
                     f"{schema.field(column).type}, but the model takes {feature!r} as "
                     f"{profile.columns[feature].type}"
                 )
@@ -390,19 +401,19 @@ class MonitoringService:
         folder = self.folder(monitor)
         size, by_rows = monitor.window_size, monitor.window_kind == "rows"
         seen = self.store.processed(monitor.id, "predictions")
-        all_segments = list_segments(folder, "predictions")
-        new = [p for p in all_segments if p.name not in seen]
+        new = [n for n in folder.names(PREDICTIONS) if n not in seen]
         states: dict[int, WindowState] = {}
         rows_seen = monitor.rows_seen
         processed: list[tuple[str, str, int]] = []
         rows = 0
-        for path in new:
-            self._check_schema(monitor, profile, names, path)
-            schema = pq.read_schema(path)
+        for name in new:  # one segment, one record batch at a time: bounded memory
+            segment = pq.ParquetFile(folder.open(PREDICTIONS, name))
+            schema = segment.schema_arrow
+            self._check_schema(monitor, profile, names, schema, name)
             wanted = [*names.values(), *(c for c in ("ts", "latency_ms", "variant", "row")
                                           if c in schema.names)]  # fmt: skip
             file_rows = 0
-            for read in iter_batches(path, list(dict.fromkeys(wanted))):
+            for read in segment.iter_batches(BATCH_ROWS, columns=list(dict.fromkeys(wanted))):
                 batch = read
                 n = batch.num_rows
                 keys = np.arange(rows_seen + file_rows, rows_seen + file_rows + n) if by_rows \
@@ -418,7 +429,7 @@ class MonitoringService:
                     state.add_batch(profile, part, names)
                 rows += batch.num_rows
             rows_seen += file_rows
-            processed.append(("predictions", path.name, file_rows))
+            processed.append(("predictions", name, file_rows))
         segment_rows = {**seen, **{n: r for _, n, r in processed}}
         pairs, fb_done, pending = self._feedback(monitor, folder, segment_rows, now)
         processed.extend(fb_done)
@@ -477,15 +488,15 @@ class MonitoringService:
         )
 
     def _feedback(
-        self, monitor: Monitor, folder: Path, segment_rows: Mapping[str, int], now: int
+        self, monitor: Monitor, folder: SegmentFolder, segment_rows: Mapping[str, int], now: int
     ) -> tuple[dict[int, pa.Table], list[tuple[str, str, int]], int]:
         """Labelled pairs of new feedback by window start, the feedback segments done, and
         the feedback rows still waiting for their prediction."""
         import duckdb
 
         seen = self.store.processed(monitor.id, "feedback")
-        new = [p for p in list_segments(folder, "feedback") if p.name not in seen]
-        preds = [folder / "predictions" / n for n in sorted(segment_rows)]
+        new = [(n, mtime) for n, mtime in folder.listing(FEEDBACK) if n not in seen]
+        preds = sorted(segment_rows)
         if not new or not preds:
             return {}, [], 0
         by_rows = monitor.window_kind == "rows"
@@ -494,39 +505,25 @@ class MonitoringService:
         for name in sorted(segment_rows):
             offsets[name] = total
             total += segment_rows[name]
-        feedback = pa.concat_tables(
-            [pq.read_table(p, columns=["request_id", "row", "label", "ts"])
-             .append_column("segment", pa.array([p.name] * pq.read_metadata(p).num_rows))
-             for p in new]
-        )  # fmt: skip
-        schema = pq.read_schema(preds[-1])
-        score = ', p."out.score" AS score' if "out.score" in schema.names else ""
-        variant = "WHERE p.variant <> 'shadow'" if "variant" in schema.names else ""
-        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in preds)
-        query = f"""
-            SELECT f.segment, p.request_id, p."row", epoch_ms(p.ts) AS ts,
-                   p."out.prediction" AS prediction{score}, f.label,
-                   p.filename AS file, p.file_row_number AS pos
-            FROM read_parquet([{files}], filename = true, file_row_number = true,
-                              union_by_name = true) p
-            JOIN feedback f ON p.request_id = f.request_id AND p."row" = f."row"
-            {variant}
-        """
-        con = duckdb.connect()
-        try:
-            con.register("feedback", feedback)
-            matched = con.sql(query).to_arrow_table()
-        finally:
-            con.close()
-        if by_rows:
-            base = np.asarray([offsets[Path(f).name] for f in matched["file"].to_pylist()],
-                              np.int64)  # fmt: skip
-            keys = base + np.asarray(matched["pos"].to_numpy(), np.int64)
-        else:
-            keys = np.asarray(matched["ts"].to_numpy(zero_copy_only=False), np.int64)
+        fb_tables, fb_rows = [], {}
+        for name, _ in new:
+            table = pq.read_table(folder.open(FEEDBACK, name),
+                                  columns=["request_id", "row", "label", "ts"])  # fmt: skip
+            fb_rows[name] = table.num_rows
+            fb_tables.append(table.append_column("segment", pa.array([name] * table.num_rows,
+                                                                     pa.string())))  # fmt: skip
+        feedback = pa.concat_tables(fb_tables, promote_options="permissive")
+        found = _labelled_predictions(folder, preds, pc.unique(feedback["request_id"]))
+        matched = _join(duckdb, found, feedback)
+        score = "score" in matched.column_names
         pair_cols = ["request_id", "row", "prediction", *(["score"] if score else []), "label"]
         pairs: dict[int, list[pa.Table]] = {}
         if matched.num_rows:
+            if by_rows:
+                base = np.asarray([offsets[f] for f in matched["file"].to_pylist()], np.int64)
+                keys = base + np.asarray(matched["pos"].to_numpy(), np.int64)
+            else:
+                keys = np.asarray(matched["ts"].to_numpy(zero_copy_only=False), np.int64)
             starts = (keys // size) * size
             for start in np.unique(starts).tolist():
                 part = matched.filter(pa.array(starts == start)).select(pair_cols)
@@ -536,17 +533,17 @@ class MonitoringService:
                                                   counts.field("counts").to_pylist(),
                                                   strict=True))  # fmt: skip
         done, pending = [], 0
-        for p in new:
-            fb_rows = pq.read_metadata(p).num_rows
-            got = int(hits.get(p.name, 0))
-            age = now - _newest_ms(p)
-            if got >= fb_rows or age > FEEDBACK_GRACE_MS:
-                done.append(("feedback", p.name, fb_rows))
-                if got < fb_rows:
+        for name, mtime in new:
+            count = fb_rows[name]
+            got = int(hits.get(name, 0))
+            age = now - int(mtime * 1000)
+            if got >= count or age > FEEDBACK_GRACE_MS:
+                done.append(("feedback", name, count))
+                if got < count:
                     log.warning("%s: %d feedback rows of %s matched no prediction",
-                                monitor.name, fb_rows - got, p.name)  # fmt: skip
+                                monitor.name, count - got, name)  # fmt: skip
             else:
-                pending += fb_rows - got
+                pending += count - got
         return {s: pa.concat_tables(t) for s, t in pairs.items()}, done, pending
 
     # -- alerts -----------------------------------------------------------------------
@@ -600,8 +597,7 @@ class MonitoringService:
         latest = self.store.windows(monitor.id, limit=1, newest_first=True)
         seen = self.store.processed(monitor.id, "predictions")
         try:
-            pending = sum(1 for p in list_segments(self.folder(monitor), "predictions")
-                          if p.name not in seen)  # fmt: skip
+            pending = sum(1 for n in self.folder(monitor).names(PREDICTIONS) if n not in seen)
         except InvalidArgumentError:
             pending = 0
         return MonitorStatus(
@@ -650,5 +646,50 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _newest_ms(path: Path) -> int:
-    return int(path.stat().st_mtime * 1000)
+_JOIN_COLUMNS: Final = ("request_id", "row", "ts", "out.prediction", "out.score", "variant")
+
+
+def _labelled_predictions(
+    folder: SegmentFolder, segments: Sequence[str], request_ids: pa.Array
+) -> pa.Table | None:
+    """The served (not shadow) prediction rows of ``request_ids`` in ``segments``, with
+    their segment (``file``) and position in it (``pos``): read a record batch at a time,
+    only the columns the join needs, keeping only the matching rows."""
+    found = []
+    for name in segments:
+        segment = pq.ParquetFile(folder.open(PREDICTIONS, name))
+        columns = [c for c in _JOIN_COLUMNS if c in segment.schema_arrow.names]
+        pos = 0
+        for batch in segment.iter_batches(BATCH_ROWS, columns=columns):
+            mask = pc.is_in(batch.column("request_id"), value_set=request_ids)
+            if "variant" in columns:
+                mask = pc.and_(mask, pc.not_equal(batch.column("variant"), "shadow"))
+            idx = np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))
+            if idx.size:
+                part = pa.Table.from_batches([batch]).take(pa.array(idx))
+                part = part.append_column("file", pa.array([name] * idx.size, pa.string()))
+                found.append(part.append_column("pos", pa.array(pos + idx, pa.int64())))
+            pos += batch.num_rows
+    if not found:
+        return None
+    return pa.concat_tables(found, promote_options="permissive")
+
+
+def _join(duckdb: Any, found: pa.Table | None, feedback: pa.Table) -> pa.Table:
+    """Feedback rows joined to their predictions by ``request_id`` and ``row``."""
+    if found is None:
+        return pa.table({"segment": pa.array([], pa.string())})
+    score = ', p."out.score" AS score' if "out.score" in found.column_names else ""
+    query = f"""
+        SELECT f.segment, p.request_id, p."row", epoch_ms(p.ts) AS ts,
+               p."out.prediction" AS prediction{score}, f.label, p.file, p.pos
+        FROM found p JOIN feedback f ON p.request_id = f.request_id AND p."row" = f."row"
+    """
+    con = duckdb.connect()
+    try:
+        con.register("found", found)
+        con.register("feedback", feedback)
+        table: pa.Table = con.sql(query).to_arrow_table()
+    finally:
+        con.close()
+    return table

@@ -1,9 +1,10 @@
 """Windows over the prediction log: durations, segments, and batches split by window.
 
 Windows tumble: by time (``1h``: ``[k*size, (k+1)*size)`` in request time, UTC) or by
-count (``10000 rows``: rows ``[k*size, (k+1)*size)`` in log order). Segments are read
-one record batch at a time (bounded memory whatever the window size) and each batch is
-split by window with vectorized grouping.
+count (``10000 rows``: rows ``[k*size, (k+1)*size)`` in log order). Segments (listed and
+opened by :func:`syllabus.deploy.predlog.open_segments`, in a folder or on S3) are read
+one record batch of at most :data:`BATCH_ROWS` rows at a time (bounded memory whatever
+the window size) and each batch is split by window with vectorized grouping.
 """
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from syllabus.errors import InvalidArgumentError
 
 __all__ = [
     "BATCH_ROWS",
     "format_duration",
-    "iter_batches",
-    "list_segments",
     "parse_duration",
     "parse_window",
     "service_folder",
@@ -82,20 +80,6 @@ def service_folder(root: Path, service: str) -> Path:
     ):
         raise InvalidArgumentError(f"invalid service name {service!r} (a plain folder name)")
     return Path(root) / service
-
-
-def list_segments(folder: Path, kind: str) -> list[Path]:
-    """Finished segments of one kind (``predictions`` or ``feedback``), oldest first."""
-    where = folder / kind
-    if not where.is_dir():
-        return []
-    return sorted(p for p in where.glob("seg-*.parquet") if p.is_file())
-
-
-def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-    """A segment's record batches (only ``columns``), at most :data:`BATCH_ROWS` rows each."""
-    with pq.ParquetFile(path) as f:
-        yield from f.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 
 def split_by_window(
