@@ -3,6 +3,7 @@ blob store."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -55,17 +56,20 @@ def _workspaces(
 
 
 def _announce_when_ready(host: str, port: int, ready_file: Path | None) -> None:
-    import httpx
+    import http.client
 
     wildcard = host in ("0.0.0.0", "::", "")  # noqa: S104 - compared, not bound
-    url = f"http://{'127.0.0.1' if wildcard else host}:{port}/api/v1/health"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1" if wildcard else host, port, timeout=2)
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            conn.request("GET", "/api/v1/health")
+            if conn.getresponse().status == 200:
                 break
-        except httpx.TransportError:
+        except OSError:
             pass
+        finally:
+            conn.close()
         time.sleep(0.05)
     else:
         return
@@ -156,16 +160,13 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
     sock.bind((host, port))
     sock.set_inheritable(True)
     bound = sock.getsockname()[1]
-    threading.Thread(
-        target=_announce_when_ready, args=(host, bound, ready_file), daemon=True
-    ).start()
     log_level = "info" if os.environ.get("SYLLABUS_DEBUG") else "warning"
+    announce = threading.Thread(
+        target=_announce_when_ready, args=(host, bound, ready_file), daemon=True
+    )
     if workers == 1:
-        app = create_app(config)
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30)
-        )
-        server.run(sockets=[sock])
+        announce.start()
+        _serve(create_app(config), sock, log_level)
         return
     from syllabus.server.state import ServerState
 
@@ -173,13 +174,90 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
     for ws in state.workspaces.values():
         _ = ws.backend.engine
     state.close()
-    os.environ[CONFIG_ENV] = config.to_json()
-    uvicorn.run(
-        "syllabus.server.app:app_from_env",
-        factory=True,
-        fd=sock.fileno(),
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        timeout_keep_alive=30,
+    if not hasattr(os, "fork"):  # pragma: no cover - no fork here: uvicorn spawns workers
+        announce.start()
+        os.environ[CONFIG_ENV] = config.to_json()
+        uvicorn.run(
+            "syllabus.server.app:app_from_env",
+            factory=True,
+            fd=sock.fileno(),
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            timeout_keep_alive=30,
+            ws="none",
+        )
+        return
+    _serve_forked(create_app(config), sock, log_level, workers, announce)
+
+
+def _serve(app: object, sock: socket.socket, log_level: str) -> None:
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            log_level=log_level,
+            access_log=False,
+            timeout_keep_alive=30,
+            ws="none",
+        )
     )
+    server.run(sockets=[sock])
+
+
+def _serve_forked(
+    app: object, sock: socket.socket, log_level: str, workers: int, announce: threading.Thread
+) -> None:
+    """Serve ``app`` from ``workers`` processes forked from this one, which has imported
+    and built everything already: workers answer as soon as they are forked instead of each
+    starting an interpreter and importing the server again. This process only supervises:
+    it restarts a worker that dies and stops them all on SIGTERM or SIGINT."""
+    import signal
+
+    sock.listen(2048)
+    stopping = False
+    started: dict[int, float] = {}
+
+    def fork_worker() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _serve(app, sock, log_level)
+                code = 0
+            except BaseException:
+                log.exception("server worker failed")
+            finally:
+                os._exit(code)
+        started[pid] = time.monotonic()
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    for _ in range(workers):
+        fork_worker()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    announce.start()
+    quick_deaths = 0
+    while started:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        born = started.pop(pid, None)
+        if stopping or born is None:
+            continue
+        quick_deaths = quick_deaths + 1 if time.monotonic() - born < 5 else 0
+        if quick_deaths >= 3:
+            stop(signal.SIGTERM, None)
+            raise click.ClickException("server workers keep dying at start; see the log above")
+        log.warning("server worker %d exited (status %d); starting another", pid, status)
+        fork_worker()

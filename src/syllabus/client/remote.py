@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from syllabus.blobs.store import BlobStore
+    from syllabus.client.client import Info
     from syllabus.client.local import LocalBackend
     from syllabus.code.store import CodeStore
     from syllabus.datasets.store import DatasetStore
@@ -66,19 +67,23 @@ if TYPE_CHECKING:
 __all__ = [
     "API_PREFIX",
     "COMPONENTS",
+    "REDIRECT",
     "CallSpec",
     "FrameDecoder",
     "Http",
+    "Redirect",
     "RemoteBackend",
     "RemoteMonitoring",
     "RemoteObjectBackend",
     "call_spec",
     "decode_frames",
     "encode_frame",
+    "encode_redirect",
     "monitoring_answers",
     "protocol_docs",
     "protocol_methods",
     "split_uri",
+    "verify_record",
     "wire_model",
 ]
 
@@ -92,6 +97,9 @@ FRAME: Final = struct.Struct(">32sBQQ")
 
 PRESIGN_MIN: Final = 1024 * 1024
 """Records at least this large go straight to S3 when the server hands out presigned URLs."""
+REDIRECT: Final = 0x80
+"""Frame flag of a redirect frame: its payload is JSON naming where to download the record
+(a presigned GET, with a byte range for a record inside a pack) instead of its bytes."""
 _RETRY_STATUS = frozenset({502, 503, 504})
 _ATTEMPTS = 5
 
@@ -411,6 +419,14 @@ def monitoring_answers() -> tuple[type[BaseModel], type[BaseModel]]:
     )
 
 
+@cache
+def info_answer() -> type[BaseModel]:
+    """The answer model of ``GET /w/<workspace>/info`` (what ``syllabus info`` shows)."""
+    from syllabus.client.client import Info
+
+    return wire_model("WorkspaceInfo", Info)
+
+
 class RemoteMonitoring:
     """What monitoring does on the server itself, where the prediction log is: runs over
     the log and a monitor's status (its count of unprocessed segments)."""
@@ -444,19 +460,61 @@ def encode_frame(record: Record) -> bytes:
     return FRAME.pack(record.digest.to_bytes(), int(record.flags), record.size, len(record.payload))
 
 
+def encode_redirect(digest: Digest, target: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """A redirect frame's header and payload: ``target`` is ``{"url", "range", "flags",
+    "size"}`` (see :func:`syllabus.server.routes.blobs.direct_gets`)."""
+    import json
+
+    payload = json.dumps(dict(target)).encode()
+    return FRAME.pack(digest.to_bytes(), REDIRECT, 0, len(payload)), payload
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A record to download from where the server's blobs are (a redirect frame)."""
+
+    digest: Digest
+    url: str
+    range: tuple[int, int] | None
+    flags: Flags | None
+    size: int | None
+
+    @classmethod
+    def from_json(cls, digest: Digest, doc: Mapping[str, Any]) -> Redirect:
+        """A redirect from its JSON form (a redirect frame's payload, an answer of
+        ``blobs/presign`` with ``op: get``)."""
+        try:
+            span = doc.get("range")
+            return cls(
+                digest,
+                str(doc["url"]),
+                (int(span[0]), int(span[1])) if span else None,
+                None if doc.get("flags") is None else Flags(int(doc["flags"])),
+                None if doc.get("size") is None else int(doc["size"]),
+            )
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise StorageError(f"malformed redirect for {digest}: {exc}") from None
+
+
 class FrameDecoder:
     """Records out of a stream of frames fed in pieces: one record in memory at a time."""
 
-    def __init__(self, *, max_payload: int) -> None:
+    def __init__(self, *, max_payload: int, redirects: bool = False) -> None:
         self.max_payload = max_payload
+        self.redirects = redirects
         self._buf = bytearray()
-        self._head: tuple[Digest, Flags, int, int] | None = None
+        self._head: tuple[Digest, int, int, int] | None = None
 
     def feed(self, chunk: bytes) -> list[Record]:
         """The records completed by ``chunk``."""
+        return cast("list[Record]", self.feed_any(chunk))
+
+    def feed_any(self, chunk: bytes) -> list[Record | Redirect]:
+        """The records and (when accepted) redirects completed by ``chunk``."""
         buf = self._buf
         buf += chunk
-        out: list[Record] = []
+        out: list[Record | Redirect] = []
+        known = int(Flags.ZSTD | Flags.CHUNKLIST) | (REDIRECT if self.redirects else 0)
         while True:
             if self._head is None:
                 if len(buf) < FRAME.size:
@@ -466,22 +524,46 @@ class FrameDecoder:
                     raise InvalidArgumentError(
                         f"blob record of {length} bytes is over the limit of {self.max_payload}"
                     )
-                if flags & ~int(Flags.ZSTD | Flags.CHUNKLIST):
+                if flags & ~known:
                     raise InvalidArgumentError(f"blob frame with unknown flags {flags:#x}")
-                self._head = (Digest.from_bytes(raw), Flags(flags), size, length)
+                self._head = (Digest.from_bytes(raw), flags, size, length)
                 del buf[: FRAME.size]
-            digest, flags_, size, length = self._head
+            digest, flags, size, length = self._head
             if len(buf) < length:
                 break
-            out.append(Record(digest, flags_, size, bytes(buf[:length])))
+            payload = bytes(buf[:length])
             del buf[:length]
             self._head = None
+            if flags & REDIRECT:
+                import json
+
+                try:
+                    doc = json.loads(payload)
+                except ValueError:
+                    raise StorageError(f"malformed redirect for {digest}") from None
+                out.append(Redirect.from_json(digest, doc))
+            else:
+                out.append(Record(digest, Flags(flags), size, payload))
         return out
 
     def close(self) -> None:
         """InvalidArgumentError when the stream stopped inside a frame."""
         if self._buf or self._head is not None:
             raise InvalidArgumentError("blob stream ended inside a record (upload interrupted?)")
+
+
+def verify_record(record: Record) -> None:
+    """BlobCorruptError unless ``record``'s bytes stand for its content id (a chunk list:
+    well formed and adding up to its size; its chunks are records checked themselves)."""
+    from syllabus.blobs.records import decode_chunklist, logical_bytes, verified_bytes
+    from syllabus.errors import BlobCorruptError
+
+    if record.flags & Flags.CHUNKLIST:
+        chunks = decode_chunklist(logical_bytes(record), digest=record.digest)
+        if sum(n for _, n in chunks) != record.size:
+            raise BlobCorruptError(f"object {record.digest}: chunk list sizes do not add up")
+    else:
+        verified_bytes(record)
 
 
 def decode_frames(chunks: Iterable[bytes], *, max_payload: int) -> Iterator[Record]:
@@ -637,16 +719,79 @@ class RemoteObjectBackend:
     def _fetch(self, digests: list[Digest]) -> Iterator[Record]:
         import json
 
-        body = json.dumps({"digests": digests}).encode()
+        body = json.dumps({"digests": digests, "direct": True}).encode()
         client = self._http.client
         url = f"{self._http.api}/blobs/read"
+        redirects: list[Redirect] = []
         with client.stream(
             "POST", url, content=body, headers={"Content-Type": "application/json"}
         ) as response:
             if response.status_code >= 400:
                 response.read()
                 raise_problem(response)
-            yield from decode_frames(response.iter_bytes(), max_payload=self.MAX_PAYLOAD)
+            decoder = FrameDecoder(max_payload=self.MAX_PAYLOAD, redirects=True)
+            for chunk in response.iter_bytes():
+                for item in decoder.feed_any(chunk):
+                    if isinstance(item, Redirect):
+                        redirects.append(item)  # fetched once the stream is read
+                    else:
+                        yield item
+            decoder.close()
+        for redirect in redirects:
+            yield self.get_direct(redirect)
+
+    def get_direct(self, target: Redirect) -> Record:
+        """A record downloaded straight from the server's bucket, checked against its
+        content id: BlobCorruptError when the bytes are not the record's, BlobNotFoundError
+        when the object is gone."""
+        import httpx
+
+        from syllabus.blobs.pack import decode_loose
+        from syllabus.errors import BlobCorruptError, BlobNotFoundError
+
+        digest = target.digest
+        headers = (
+            {}
+            if target.range is None
+            else {"Range": f"bytes={target.range[0]}-{target.range[1] - 1}"}
+        )
+        try:
+            with httpx.Client(timeout=120.0) as direct:
+                response = direct.get(target.url, headers=headers)
+        except httpx.TransportError as exc:
+            raise StorageError(
+                f"download of {digest} from the server's bucket failed: {exc}"
+            ) from exc
+        if response.status_code == 404:
+            raise BlobNotFoundError(
+                f"content id {digest} is gone from the server's bucket (its download answered 404)"
+            )
+        if response.status_code >= 300:
+            raise StorageError(
+                f"download of {digest} from the server's bucket answered {response.status_code}"
+            )
+        data = response.content
+        source = f"the download of {digest} from the server's bucket"
+        if target.range is None:
+            try:
+                record = decode_loose(data, source=source)
+            except StorageError as exc:
+                raise BlobCorruptError(str(exc)) from None
+            if record.digest != digest:
+                raise BlobCorruptError(f"{source} holds the record of {record.digest}")
+        else:
+            if (
+                target.flags is None
+                or target.size is None
+                or len(data) != target.range[1] - target.range[0]
+            ):
+                raise BlobCorruptError(f"{source} is truncated or incomplete")
+            record = Record(digest, target.flags, target.size, data)
+        try:
+            verify_record(record)
+        except BlobCorruptError as exc:
+            raise BlobCorruptError(f"{source}: {exc}") from None
+        return record
 
     def info(self, digest: Digest) -> ObjectInfo:
         answer = self._post_json("/blobs/info", {"digests": [digest]})["objects"][0]
@@ -691,9 +836,14 @@ class RemoteBackend:
     @property
     def raw_engine(self) -> Any:
         raise ConfigError(
-            f"{self.http.base} names a Syllabus server: info, db and store maintenance (fsck, "
+            f"{self.http.base} names a Syllabus server: db and store maintenance (fsck, "
             "gc, du) run on the server itself, against its --db and --blobs"
         )
+
+    def workspace_info(self) -> Info:
+        """What ``syllabus info`` shows, as the server sees its workspace."""
+        response = self.http.request("GET", "/info", retry=True)
+        return cast("Info", info_answer().model_validate_json(response.content).root)  # type: ignore[attr-defined]
 
     engine = raw_engine
 

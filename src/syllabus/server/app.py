@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute, Match, NoMatchFound
 
 from syllabus import __version__
 from syllabus.server.state import ServerConfig, ServerState
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.types import Receive, Scope, Send
 
 __all__ = ["CONFIG_ENV", "app_from_env", "create_app"]
 
@@ -67,14 +72,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         include_in_schema=False,
         name="metrics",
     )
-    for name in COMPONENT_ROUTES:
-        try:
-            module = importlib.import_module(f"syllabus.server.routes.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"syllabus.server.routes.{name}":
-                raise
-            continue  # that component has no REST API (yet)
-        app.include_router(module.router(state), prefix=API)
+    lazy = [
+        LazyComponent(app, state, name)
+        for name in COMPONENT_ROUTES
+        if importlib.util.find_spec(f"syllabus.server.routes.{name}") is not None
+    ]  # a component without a module has no REST API (yet)
+    app.router.routes.extend(lazy)
     if config.ui:
         mount_ui(app, state)
     if config.cors_origins:
@@ -90,6 +93,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            for component in lazy:
+                component.build()
             from fastapi.openapi.utils import get_openapi
 
             schema = get_openapi(
@@ -108,6 +113,67 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     return app
+
+
+class LazyComponent(BaseRoute):
+    """The routes of one component (``/api/v1/w/{workspace}/<component>/...``), built on the
+    first request to it: importing a component's modules and generating its models is what
+    made a server slow to start, and most servers are asked about a few components only.
+
+    It stands in the application's route list where the component's routes go; on its first
+    match it builds them (in a worker thread, once), puts them in its place and dispatches
+    the request again, so from then on the application routes as if they had always been
+    there.
+    """
+
+    def __init__(self, app: FastAPI, state: ServerState, name: str) -> None:
+        self.app = app
+        self.state = state
+        self.name = name
+        self.prefix = f"{API}/w/"
+        self._routes: list[BaseRoute] | None = None
+        self._make_lock = threading.Lock()
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith(self.prefix):
+                parts = path[len(self.prefix) :].split("/", 2)
+                if len(parts) == 3 and parts[1] == self.name:
+                    return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **params: Any) -> Any:
+        raise NoMatchFound(name, params)
+
+    def make(self) -> list[BaseRoute]:
+        """Import the component's module and generate its routes (once; thread-safe)."""
+        with self._make_lock:
+            if self._routes is None:
+                from fastapi import APIRouter
+
+                module = importlib.import_module(f"syllabus.server.routes.{self.name}")
+                holder = APIRouter()
+                holder.include_router(module.router(self.state), prefix=API)
+                self._routes = list(holder.routes)
+            return self._routes
+
+    def build(self) -> None:
+        """Put the component's routes in place of this stand-in (in the event loop's thread:
+        routing reads the list there)."""
+        made = self.make()
+        routes = self.app.router.routes
+        if self in routes:
+            at = routes.index(self)
+            routes[at : at + 1] = made
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._routes is None:
+            from starlette.concurrency import run_in_threadpool
+
+            await run_in_threadpool(self.make)
+        self.build()
+        await self.app.router.app(scope, receive, send)
 
 
 def mount_ui(app: FastAPI, state: ServerState) -> bool:

@@ -14,6 +14,8 @@ from syllabus.server.metrics import Metrics
 
 if TYPE_CHECKING:
     from syllabus.client.local import LocalBackend
+    from syllabus.client.uris import Location
+    from syllabus.config import Settings
     from syllabus.server.auth import Auth
     from syllabus.server.sql import SqlAuthStore
 
@@ -65,17 +67,28 @@ class Workspace:
     """One workspace served: its database and blob store, opened on first use."""
 
     def __init__(self, name: str, db_url: str, blobs_url: str, s3_endpoint_url: str | None) -> None:
-        from syllabus.client.uris import Location
-        from syllabus.config import Settings
-
         self.name = name
         self.db_url = db_url
         self.blobs_url = blobs_url
-        settings = Settings(
-            workspace=None, uri=db_url, blobs=blobs_url, s3_endpoint_url=s3_endpoint_url
+        self.s3_endpoint_url = s3_endpoint_url
+
+    @cached_property
+    def settings(self) -> Settings:
+        from syllabus.config import Settings
+
+        return Settings(
+            workspace=None,
+            uri=self.db_url,
+            blobs=self.blobs_url,
+            s3_endpoint_url=self.s3_endpoint_url,
         )
-        self.location = Location("local", db_url, blobs_url, None)
-        self.settings = settings
+
+    @cached_property
+    def location(self) -> Location:
+        # Imported here: the client package is heavy and a server starts without it.
+        from syllabus.client.uris import Location
+
+        return Location("local", self.db_url, self.blobs_url, None)
 
     @cached_property
     def backend(self) -> LocalBackend:

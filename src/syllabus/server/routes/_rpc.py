@@ -11,17 +11,19 @@ document describes every body exactly.
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from syllabus.client.remote import CallSpec, call_spec, protocol_docs
 from syllabus.errors import ConflictError, InvalidArgumentError, NotFoundError
-from syllabus.registry.store import Audit
 from syllabus.server.models import Principal, Role
 from syllabus.server.state import ServerState, Workspace
+
+if TYPE_CHECKING:
+    from syllabus.client.remote import CallSpec
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -75,6 +77,8 @@ def stamp(args: dict[str, Any], principal: Principal | None) -> dict[str, Any]:
 def stamp_actor(args: dict[str, Any], user: str) -> dict[str, Any]:
     """``args`` of a store call with ``user`` as the actor of the change (the web UI stamps
     the signed-in user's calls with it too)."""
+    from syllabus.registry.store import Audit
+
     audit = args.get("audit")
     if isinstance(audit, Audit):
         args["audit"] = dataclasses.replace(audit, actor=user)
@@ -91,7 +95,7 @@ def check_page(args: Mapping[str, Any], max_page: int) -> None:
             raise InvalidArgumentError(f"{name} must be between 1 and {max_page}, not {value}")
 
 
-def json_response(spec: CallSpec, value: Any) -> Response:
+def json_response(spec: "CallSpec", value: Any) -> Response:
     body = spec.result.model_construct(value).model_dump_json(warnings=False)
     return Response(body, media_type="application/json")
 
@@ -109,6 +113,8 @@ def _endpoint(  # noqa: PLR0917 - private, called once
     def call(request: Request, workspace: str, raw: bytes) -> Response:
         from pydantic import ValidationError
 
+        from syllabus.client.remote import call_spec
+
         spec = call_spec(component, method)  # built on first use: the server starts fast
         try:
             body = spec.args.model_validate_json(raw or b"{}")
@@ -125,7 +131,7 @@ def _endpoint(  # noqa: PLR0917 - private, called once
                 value = handler(ws, principal, args)
             else:
                 value = getattr(store_of(ws), method)(**args)
-        except _DB_ERRORS as exc:
+        except _db_errors() as exc:
             raise _translate(exc, what) from exc
         return json_response(spec, value)
 
@@ -137,13 +143,11 @@ def _endpoint(  # noqa: PLR0917 - private, called once
     return endpoint
 
 
+@cache
 def _db_errors() -> tuple[type[Exception], ...]:
     from sqlalchemy.exc import DataError, IntegrityError, NoResultFound
 
     return (NoResultFound, IntegrityError, DataError, OverflowError)
-
-
-_DB_ERRORS = _db_errors()
 
 
 def _translate(exc: Exception, what: str) -> Exception:
@@ -171,6 +175,8 @@ def document(schema: dict[str, Any]) -> None:
     """Fill the request and answer schemas of the generated routes into an OpenAPI
     document (done when the document is first asked for, not at start-up)."""
     from pydantic.json_schema import models_json_schema
+
+    from syllabus.client.remote import call_spec
 
     operations = [
         op
@@ -208,6 +214,8 @@ def store_router(
     hidden: tuple[str, ...] = (),
 ) -> APIRouter:
     """A router exposing every method of ``component``'s store Protocol(s)."""
+    from syllabus.client.remote import protocol_docs
+
     router = APIRouter(prefix="/w/{workspace}", tags=[component])
     for method, doc in protocol_docs(component).items():
         if method in hidden:

@@ -5,10 +5,16 @@
   record checked against its content id and stored as it arrives, made durable before the
   answer; an interrupted upload leaves complete records only, never a partial one, and the
   client resumes by asking ``missing`` again.
-- ``read``: the records of these content ids, streamed.
+- ``read``: the records of these content ids, streamed. A client that asks with
+  ``direct: true`` gets, for each record of at least 1 MiB stored on S3, a *redirect frame*
+  instead of its bytes: a presigned GET (with the byte range inside a pack when the record
+  is packed); it downloads the record straight from the bucket and checks its content id.
+  Smaller records, and every record of a server whose blobs are not on S3, stream through
+  the server.
 - ``info``: size and flags of records.
-- ``presign``: presigned URLs for large records when the server's blobs are on S3 (none
-  otherwise: the client then streams them through the server).
+- ``presign``: presigned PUT URLs for large records the store lacks, or presigned GETs of
+  large stored records, when the server's blobs are on S3 (none otherwise: the client then
+  streams them through the server).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint signatures at runtime.
@@ -23,7 +29,12 @@ from starlette.concurrency import run_in_threadpool
 
 from syllabus.blobs.backend import Flags, Record
 from syllabus.blobs.digest import Digest
-from syllabus.client.remote import FrameDecoder, encode_frame
+from syllabus.client.remote import (
+    PRESIGN_MIN,
+    FrameDecoder,
+    encode_frame,
+    encode_redirect,
+)
 from syllabus.errors import (
     BlobCorruptError,
     BlobNotFoundError,
@@ -42,6 +53,14 @@ _WRITE_BATCH = 8 * 1024 * 1024
 
 class Digests(BaseModel, extra="forbid"):
     digests: list[str] = Field(max_length=10_000, json_schema_extra={"items": {"pattern": HEX64}})
+
+
+class ReadRequest(Digests, extra="forbid"):
+    direct: bool = Field(
+        False,
+        description="answer records of 1 MiB or more stored on S3 with redirect frames "
+        "(presigned GETs) instead of their bytes",
+    )
 
 
 class Missing(BaseModel):
@@ -105,6 +124,53 @@ def _s3(backend: object) -> Any:
     except ImportError:  # boto3 not installed: no S3 store either
         return None
     return backend if isinstance(backend, S3Backend) else None
+
+
+_GET_EXPIRES = 900
+
+
+def direct_gets(backend: object, digests: list[Digest], *, enabled: bool) -> dict[Digest, Any]:
+    """Presigned GETs of the records among ``digests`` stored on S3 with at least
+    :data:`PRESIGN_MIN` bytes: ``{"url", "range" (end exclusive, or None: the whole loose
+    object), "flags", "size"}`` for the client to fetch them from the bucket itself."""
+    s3 = _s3(backend)
+    if s3 is None or not enabled or not digests:
+        return {}
+    from syllabus.blobs.pack import RECORD_HEADER
+
+    out: dict[Digest, Any] = {}
+    unknown: list[Digest] = []
+    s3._ensure_loaded()
+    with s3._lock:
+        for digest in dict.fromkeys(digests):
+            loc = s3._index.get(digest)
+            if loc is None:
+                if digest not in s3._pending and digest not in s3._sealing:
+                    unknown.append(digest)
+                continue
+            pid, entry = loc
+            if entry.stored_len >= PRESIGN_MIN:
+                out[digest] = (
+                    s3._pack_key(pid),
+                    [entry.offset, entry.offset + entry.stored_len],
+                    int(entry.flags),
+                    entry.size,
+                )
+    for digest, size in s3._loose_sizes(unknown).items():
+        if size - RECORD_HEADER.size >= PRESIGN_MIN:
+            out[digest] = (s3._loose_key(digest), None, None, None)
+    client = s3._io.client
+    return {
+        digest: {
+            "url": client.generate_presigned_url(
+                "get_object", Params={"Bucket": s3._io.bucket, "Key": key}, ExpiresIn=_GET_EXPIRES
+            ),
+            "range": span,
+            "flags": flags,
+            "size": size,
+        }
+        for digest, (key, span, flags, size) in out.items()
+    }
 
 
 def router(state: ServerState) -> APIRouter:  # noqa: PLR0915 - one closure per route
@@ -176,8 +242,9 @@ def router(state: ServerState) -> APIRouter:  # noqa: PLR0915 - one closure per 
         },
         response_class=Response,
     )
-    def read(request: Request, workspace: WORKSPACE_PATH, body: Digests = Body()) -> Any:  # noqa: B008
-        """The records of these content ids as a stream of frames, in the order asked."""
+    def read(request: Request, workspace: WORKSPACE_PATH, body: ReadRequest = Body()) -> Any:  # noqa: B008
+        """The records of these content ids as a stream of frames, in the order asked (with
+        ``direct``, large records on S3 as redirect frames to download from the bucket)."""
         ws = open_ws(request, workspace, Role.VIEWER, "blobs.read")
         backend = ws.backend.blobs.backend
         wanted = _digests(body.digests)
@@ -186,14 +253,26 @@ def router(state: ServerState) -> APIRouter:  # noqa: PLR0915 - one closure per 
             raise BlobNotFoundError(
                 f"content id {sorted(absent)[0]} is not in this workspace's blob store"
             )
+        redirects = direct_gets(backend, wanted, enabled=body.direct and state.config.presign)
+        streamed = [d for d in wanted if d not in redirects]
 
         def frames() -> Iterator[bytes]:
             sent = 0
-            for record in backend.read_many(wanted):
+            records = backend.read_many(streamed)
+            for digest in wanted:
+                target = redirects.get(digest)
+                if target is not None:
+                    head, payload = encode_redirect(digest, target)
+                    yield head
+                    yield payload
+                    continue
+                record = next(records)
                 yield encode_frame(record)
                 yield record.payload
                 sent += len(record.payload)
             state.metrics.add("blob_bytes_sent_total", sent)
+            if redirects:
+                state.metrics.add("blob_records_redirected_total", len(redirects))
 
         return StreamingResponse(frames(), media_type="application/octet-stream")
 
@@ -218,17 +297,22 @@ def router(state: ServerState) -> APIRouter:  # noqa: PLR0915 - one closure per 
 
     @r.post("/presign", response_model=Presigned, operation_id="blobs_presign")
     def presign(request: Request, workspace: WORKSPACE_PATH, body: PresignRequest = Body()) -> Any:  # noqa: B008
-        """Presigned PUT URLs for records the store lacks, when it is on S3 (none
+        """Presigned PUT URLs for records the store lacks (``op: put``) or presigned GETs
+        of stored records of 1 MiB or more (``op: get``), when the store is on S3 (none
         otherwise: the client then streams them through the server). Each upload must be
         confirmed with ``commit``, which checks it against its content id."""
         role = Role.EDITOR if body.op == "put" else Role.VIEWER
         ws = open_ws(request, workspace, role, f"blobs.presign ({body.op})")
         wanted = _digests(body.digests)
         backend = ws.backend.blobs.backend
+        if body.op == "get":
+            gets = direct_gets(backend, wanted, enabled=state.config.presign)
+            return Presigned(urls={str(d): target for d, target in gets.items()})
         s3 = _s3(backend)
-        if s3 is None or body.op != "put" or not state.config.presign:
+        if s3 is None or not state.config.presign:
             return Presigned(urls={})
-        missing = [d for d in wanted if d not in backend.contains(wanted)]
+        present = backend.contains(wanted)
+        missing = [d for d in wanted if d not in present]
         urls = {
             str(d): {
                 "method": "PUT",
