@@ -36,6 +36,12 @@ def test_plan_uses_rows_then_balanced_random_groups() -> None:
         picked = np.bincount(chosen, minlength=1000)
         np.testing.assert_array_equal(np.bincount(p.units[r], minlength=1000), picked * sizes)
         np.testing.assert_array_equal(np.bincount(r, minlength=10_007), picked[p.units])
+    even = plan(10_000, 10, 2, max_units=1000)  # groups of exactly 10 rows: no padding
+    idx, _w = next(even.resamples())
+    for chosen, r in zip(idx, even.rows_of(idx), strict=True):
+        np.testing.assert_array_equal(
+            np.bincount(r, minlength=10_000), np.bincount(chosen, minlength=1000)[even.units]
+        )
 
 
 def test_resample_weights_are_counts_of_indices() -> None:

@@ -701,19 +701,31 @@ def _resampled(models: Sequence[Scored], p: Plan) -> list[list[list[Array]]]:
     samples: list[list[list[Array]]] = [[[] for _ in m.metrics] for m in models]
     per_unit = [m.columns.by_unit(p.units, p.size) for m in models]
     n = p.n
+    indexed = [
+        (mi, ki, metric)
+        for mi, model in enumerate(models)
+        for ki, metric in enumerate(model.metrics)
+        if metric.finish is None
+    ]
     for idx, w in p.resamples():
-        rows: list[Array] | None = None
         for mi, model in enumerate(models):
             sums = w @ per_unit[mi]
             for ki, metric in enumerate(model.metrics):
                 if metric.finish is None:
-                    rows = p.rows_of(idx) if rows is None else rows
-                    value = _indexed(metric, rows)
-                elif metric.exact is not None and p.units is None and n <= EXACT_RANKED_ROWS:
+                    continue
+                if metric.exact is not None and p.units is None and n <= EXACT_RANKED_ROWS:
                     value = _call(metric.exact, w)
                 else:
                     value = _call(metric.finish, sums)
                 samples[mi][ki].append(value)
+        if indexed:  # custom functions: resample by resample, every model on its rows
+            values = np.empty((len(indexed), len(idx)))
+            for r, rows in enumerate(p.rows_of(idx)):
+                for j, (_, _, metric) in enumerate(indexed):
+                    assert metric.indexed is not None
+                    values[j, r] = metric.indexed(rows)
+            for j, (mi, ki, _) in enumerate(indexed):
+                samples[mi][ki].append(values[j])
     return samples
 
 

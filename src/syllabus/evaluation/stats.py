@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -101,19 +102,20 @@ class Plan:
         """``(indices, weights)`` chunks over the units (see :func:`resamples`)."""
         return resamples(self.size, self.count, self.seed)
 
-    def rows_of(self, idx: Array) -> list[Array]:
-        """The row numbers of each resample in ``idx`` (``b x size`` unit numbers)."""
+    def rows_of(self, idx: Array) -> Iterator[Array]:
+        """The row numbers of each resample in ``idx`` (``b x size`` unit numbers), one
+        resample at a time (a chunk of them at a million rows would be gigabytes)."""
         if self.units is None:
-            return list(idx)
-        members = self._members()
-        out = []
+            yield from idx
+            return
+        members, padded = self._members
         for chosen in idx:
             rows = members[chosen].ravel()
-            out.append(rows[rows >= 0])
-        return out
+            yield rows[rows >= 0] if padded else rows
 
-    def _members(self) -> Array:
-        """``size x m`` rows of each group, padded with -1."""
+    @cached_property
+    def _members(self) -> tuple[Array, bool]:
+        """``size x m`` rows of each group, padded with -1 (and whether any is)."""
         assert self.units is not None
         order = np.argsort(self.units, kind="stable")
         counts = np.bincount(self.units, minlength=self.size)
@@ -122,7 +124,7 @@ class Plan:
         starts = np.r_[0, np.cumsum(counts)[:-1]]
         column = np.arange(self.n) - np.repeat(starts, counts)
         table[self.units[order], column] = order
-        return table
+        return table, bool(counts.min() < width)
 
 
 def plan(n: int, count: int, seed: int, *, max_units: int | None = None) -> Plan:
