@@ -13,6 +13,7 @@ from syllabus.config import SETTINGS
 from syllabus.errors import SyllabusError, _all_subclasses
 from tests import doc_examples
 from tests.fixtures.cli import Runner
+from tests.fixtures.demo import DemoRun
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -160,7 +161,17 @@ def _prepare_evaluations(workdir: Path) -> None:
 
 
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
-def test_every_example_runs(syllabus: Runner, workdir: Path, command: str, example: str) -> None:
+def test_every_example_runs(
+    syllabus: Runner, workdir: Path, command: str, example: str, request: pytest.FixtureRequest
+) -> None:
+    if command == "syllabus demo":
+        # The whole loop takes a minute: the session runs it once, as this very command
+        # line with its own folder (tests.fixtures.demo), and tests/test_demo.py checks it.
+        assert shlex.split(example)[1:3] == ["demo", "--dir"]
+        run: DemoRun = request.getfixturevalue("demo_run")
+        assert run.code == 0, f"{example!r} failed: {run.stderr[-3000:]}"
+        assert f"Syllabus demo in {run.folder}" in run.stderr
+        return
     if command != "syllabus init":
         assert syllabus("init").code == 0
     if command.startswith(("syllabus data", "syllabus remote")):

@@ -1,6 +1,7 @@
-"""Fixtures of the web UI tests: a workspace the demo filled (plus artifacts of every
-preview kind, a sweep, a notebook checkpoint, an evaluation and a pending request), the UI
-served by a real uvicorn server on 127.0.0.1, and Debian's Chromium driven by Playwright."""
+"""Fixtures of the web UI tests: a copy of the workspace ``syllabus demo`` filled (plus
+artifacts of every preview kind, a sweep, a notebook checkpoint, a pending request and a
+pipeline run with a cached step), the UI served by a real uvicorn server on 127.0.0.1, and
+Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pytest
 
 from syllabus import Client
 from syllabus.server.ui import UIUser, create_ui_app
-from tests.ui._churn_workspace import run_churn_story
+from tests.fixtures.demo import DemoRun, copy_demo, demo_client
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,7 +67,7 @@ def _notebook(png: bytes) -> dict[str, Any]:
         "nbformat_minor": 5,
         "metadata": {},
         "cells": [
-            {"cell_type": "markdown", "id": "a1", "metadata": {}, "source": ["# Churn\n", XSS]},
+            {"cell_type": "markdown", "id": "a1", "metadata": {}, "source": ["# Scans\n", XSS]},
             {
                 "cell_type": "code",
                 "id": "a2",
@@ -110,43 +111,33 @@ def _notebook(png: bytes) -> dict[str, Any]:
     }
 
 
-DEPLOY = """\
-service: churn-api
-model: {model}
-target: local
-workers: 1
-readiness_timeout: 60s
-log: {{enabled: false}}
-traffic: {traffic}
-environments:
-  staging: {{}}
-"""
-
-
 @dataclass(frozen=True)
 class Filled:
-    """The filled workspace and the ids the tests look for."""
+    """The filled workspace (a copy of the demo's) and the ids the tests look for."""
 
     folder: Path
-    baseline: str
-    challenger: str
+    baseline: str  # run logistic-2 (tumour@1)
+    challenger: str  # run gbm (tumour@3, the first champion)
     gallery: str
     sweep: str
     children: tuple[str, ...]
-    evaluation: str | None
+    evaluation: str
     pending: str
-    pipeline_runs: tuple[str, ...]
+    pipeline_runs: tuple[str, ...]  # the demo's retrain run, then numbers twice
 
 
 def _fill(client: Client, folder: Path) -> Filled:
+    """What the demo does not make and a page shows: artifacts of every preview kind, a
+    model ``toy``, a sweep, a notebook checkpoint, a pending request, a cached pipeline
+    step; user text everywhere is :data:`XSS`."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    runs = {r.name: r.id for r in client.search_runs("churn")}
+    runs = {r.name: r.id for r in client.search_runs("scans")}
     png = _png()
     files = folder / "gallery"
     files.mkdir()
-    (files / "notes.txt").write_text(f"trained on churn@2\n{XSS}\n")
+    (files / "notes.txt").write_text(f"trained on scans@2\n{XSS}\n")
     (files / "table.csv").write_text("name,score\nalpha,0.91\n" + f'"{XSS}",0.5\n')
     (files / "config.json").write_text(json.dumps({"features": ["a", "b"], "xss": XSS}))
     (files / "plot.png").write_bytes(png)
@@ -181,75 +172,27 @@ def _fill(client: Client, folder: Path) -> Filled:
     notebook.write_text(json.dumps(_notebook(png)))
     client.checkpoint_notebook(notebook, message="first look", run_id=gallery.id)
 
-    evaluation = client.evaluate(
-        "churn@2", "churn@2", "churned", against="churn@1", resamples=50
-    ).id
-
-    request = client.request_transition("churn@1", "testing", comment=f"please {XSS}")
-    _monitor(client)
-    pipeline_runs = _pipelines(client, folder)
-
-    spec = folder / "deploy.yaml"  # two live revisions: a rollback has somewhere to go
-    spec.write_text(DEPLOY.format(model="churn@1", traffic="{}"))
-    client.apply_deployment(spec, "staging")
-    spec.write_text(
-        DEPLOY.format(model="churn@2", traffic="{canary: {model: churn@1, percent: 10}}")
-    )
-    client.apply_deployment(spec, "staging")
+    request = client.request_transition("tumour@4", "testing", comment=f"please {XSS}")
+    (firing,) = client.list_firings("retrain")
+    (folder / "ui_numbers.py").write_text(PIPELINE)
+    first = client.run_pipeline("ui_numbers:numbers", executor="inline")
+    second = client.run_pipeline("ui_numbers:numbers", executor="inline", params={"power": 3})
+    (evaluation, *_) = client.list_evaluations("tumour@5")
     return Filled(
         folder,
-        runs["baseline"],
-        runs["challenger"],
+        runs["logistic-2"],
+        runs["gbm"],
         gallery.id,
         sweep.id,
         tuple(children),
-        evaluation,
+        evaluation.id,
         request.id,
-        pipeline_runs,
+        (firing.pipeline_run_id or "", first.run.id, second.run.id),
     )
-
-
-def _monitor(client: Client) -> None:
-    """Four hourly windows of predictions for churn@1: old customers, then new ones (the
-    price rise drifts ``monthly_charges``), with feedback; two alert rules."""
-    import numpy as np
-
-    from syllabus.deploy.predlog import PredictionLogWriter, predictions_root
-
-    table = client.dataset("churn@2").to_arrow()
-    features = ("tenure_months", "monthly_charges", "contract_months")
-    columns = {f: table.column(f).to_numpy() for f in features}
-    labels = table.column("churned").to_numpy()
-    rng = np.random.default_rng(1)
-    hour = 3_600_000
-    start = (int(time.time() * 1000) // hour - 5) * hour
-    with PredictionLogWriter(predictions_root(client.settings), "churn") as log:
-        for w, first in enumerate((0, 1000, 10_000, 11_000)):
-            for i in range(first, first + 1000, 100):
-                truth = labels[i : i + 100]
-                wrong = rng.random(100) < 0.1 + 0.1 * w  # worse on the newer customers
-                ts = (start + w * hour + (i - first) * 1000) / 1000
-                log.log(
-                    request_id=f"r{i}",
-                    model="churn",
-                    version=1,
-                    inputs={f: columns[f][i : i + 100] for f in features},
-                    outputs={"prediction": np.where(wrong, 1 - truth, truth)},
-                    latency_ms=5.0 + w,
-                    ts=ts,
-                )
-                log.log_feedback(f"r{i}", truth.tolist(), ts=ts)
-    client.create_monitor(
-        "churn-monitor",
-        model="churn@1",
-        window="1h",
-        rules=["drift_share > 0.3", "psi(monthly_charges) > 0.1"],
-    )
-    client.run_monitor("churn-monitor")
 
 
 PIPELINE = """
-from syllabus.pipelines import cron, pipeline, step
+from syllabus.pipelines import pipeline, step
 
 
 @step
@@ -267,29 +210,21 @@ def total(ys):
     return {"sum": sum(ys)}
 
 
-@pipeline(name="numbers", triggers=[cron("0 3 * * *")])
+@pipeline(name="numbers")
 def numbers(n: int = 4, power: int = 2):
     return total(square(load(n=n), power=power))
 """
 
 
-def _pipelines(client: Client, folder: Path) -> tuple[str, ...]:
-    """Pipeline ``numbers`` run twice: the second run takes ``load`` from the cache."""
-    (folder / "ui_numbers.py").write_text(PIPELINE)
-    first = client.run_pipeline("ui_numbers:numbers", executor="inline")
-    second = client.run_pipeline("ui_numbers:numbers", executor="inline", params={"power": 3})
-    return first.run.id, second.run.id
-
-
 @pytest.fixture(scope="session")
-def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
-    folder = tmp_path_factory.mktemp("ui") / "demo"
-    for _ in run_churn_story(folder):
-        pass
-    with Client(folder / ".syllabus", blobs=folder / ".syllabus" / "blobs", cwd=folder) as c:
+def filled(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
+    """A copy of the demo's workspace with :func:`_fill`'s additions; the servers a test
+    starts (a rollback serves again) are stopped at the end."""
+    folder = copy_demo(demo_run, tmp_path_factory.mktemp("ui") / "demo")
+    with demo_client(folder) as c:
         try:
             yield _fill(c, folder)
-        finally:  # the serving processes the deployments started
+        finally:
             for d in c.list_deployments():
                 if d.live is not None:
                     c.stop_deployment(d.name, d.env)

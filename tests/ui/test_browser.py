@@ -1,12 +1,13 @@
-"""The UI in a real headless Chromium: every page loads with no console error (and is
-screenshotted into test-artifacts/ui/), runs are filtered and compared, a promotion is
-approved, and nothing a user stored runs as script."""
+"""The UI in a real headless Chromium on the workspace ``syllabus demo`` filled: every page
+loads with no console error (and is screenshotted into test-artifacts/ui/), runs are
+filtered and compared, a promotion is approved, a deployment is rolled back, and nothing
+a user stored runs as script."""
 
 from __future__ import annotations
 
 import pytest
 
-from syllabus import Client
+from tests.fixtures.demo import demo_client
 from tests.ui.conftest import Filled, Tab
 
 pytestmark = pytest.mark.slow
@@ -17,7 +18,8 @@ DRAWN = "[data-metric-chart], [data-histogram], [data-plot], [data-traffic], [da
 
 def _pages(f: Filled) -> list[tuple[str, str]]:
     gallery = f"/runs/{f.gallery}"
-    pages = [
+    retrain, _, numbers = f.pipeline_runs
+    return [
         ("home", "/"),
         ("experiments", "/experiments"),
         ("runs", "/runs"),
@@ -38,28 +40,27 @@ def _pages(f: Filled) -> list[tuple[str, str]]:
         ("compare", f"/compare?runs={f.baseline}&runs={f.challenger}"),
         ("compare-sweep", "/compare?" + "&".join(f"runs={c}" for c in f.children)),
         ("datasets", "/datasets"),
-        ("dataset", "/datasets/churn"),
-        ("dataset-version", "/datasets/churn/2"),
-        ("dataset-diff", "/datasets/diff?a=churn%401&b=churn%402&key=customer_id"),
+        ("dataset", "/datasets/scans"),
+        ("dataset-version", "/datasets/scans/2"),
+        ("dataset-diff", "/datasets/diff?a=scans%401&b=scans%402"),
         ("models", "/models"),
-        ("model", "/models/churn"),
-        ("model-version", "/models/churn/2"),
-        ("model-version-gates", "/models/churn/1?check=staging"),
+        ("model", "/models/tumour"),  # the board, approvals, audit trail
+        ("model-version", "/models/tumour/5"),  # lineage: data, run, deployment
+        ("model-version-gates", "/models/tumour/1?check=staging"),
         ("evaluations", "/evaluations"),
+        ("evaluation", f"/evaluations/{f.evaluation}"),
         ("notebooks", "/notebooks"),
         ("notebook", "/notebook?path=analysis.ipynb"),
         ("deployments", "/deployments"),
-        ("deployment", "/deployments/churn-api/staging"),
+        ("deployment", "/deployments/tumour/production"),
         ("monitoring", "/monitoring"),
-        ("monitor", "/monitoring/churn-monitor"),
+        ("monitor", "/monitoring/tumour-production"),
         ("pipelines", "/pipelines"),
-        ("pipeline", "/pipelines/numbers"),
-        ("pipeline-run", f"/pipeline-runs/{f.pipeline_runs[-1]}"),
+        ("pipeline", "/pipelines/retrain"),
+        ("pipeline-run", f"/pipeline-runs/{retrain}"),
+        ("pipeline-run-cached", f"/pipeline-runs/{numbers}"),
         ("maturity", "/maturity"),
     ]
-    if f.evaluation:
-        pages.append(("evaluation", f"/evaluations/{f.evaluation}"))
-    return pages
 
 
 def test_every_page_loads_without_console_errors(tab: Tab, filled: Filled) -> None:
@@ -106,18 +107,23 @@ def test_charts_draw_with_every_axis_smoothing_and_log_scale(tab: Tab, filled: F
 
 
 def test_filter_sort_and_choose_columns(tab: Tab, filled: Filled) -> None:
-    tab.open("/runs")
+    tab.open("/runs")  # every run: the evaluation's metrics come first; show the training's
+    tab.page.click("details.columns summary")
+    for column in ("metrics.val_auc", "params.trees"):
+        tab.page.check(f"input[name=columns][value='{column}']")
+    tab.page.click("details.columns button")
+    tab.page.wait_for_load_state("networkidle")
     tab.page.fill("input[name=filter]", "params.model = 'gbm' and metrics.val_auc > 0.7")
     tab.page.click("#search-form button[type=submit] >> nth=0")
     tab.page.wait_for_load_state("networkidle")
     names = tab.page.locator("#runs-table tbody tr td:nth-child(2) a").all_inner_texts()
-    assert sorted(names) == ["baseline", "challenger", "trial-0", "trial-1"]
+    assert sorted(names) == ["gbm", "gbm-shallow", "trial-0", "trial-1"]
 
     tab.page.click("#runs-table thead a:text('metrics.val_auc')")
     tab.page.wait_for_load_state("networkidle")
     assert "metrics.val_auc+desc" in tab.page.url
     names = tab.page.locator("#runs-table tbody tr td:nth-child(2) a").all_inner_texts()
-    with Client(filled.folder / ".syllabus", cwd=filled.folder, create=False) as client:
+    with demo_client(filled.folder) as client:
         expected = client.search_runs(
             filter="params.model = 'gbm' and metrics.val_auc > 0.7",
             order_by=["metrics.val_auc desc"],
@@ -125,11 +131,11 @@ def test_filter_sort_and_choose_columns(tab: Tab, filled: Filled) -> None:
     assert names == [r.name for r in expected]
 
     tab.page.click("details.columns summary")
-    tab.page.uncheck("input[name=columns][value='metrics.train_loss']")
+    tab.page.uncheck("input[name=columns][value='params.trees']")
     tab.page.click("details.columns button")
     tab.page.wait_for_load_state("networkidle")
     headers = tab.page.locator("#runs-table thead th").all_inner_texts()
-    assert not any("train_loss" in h for h in headers)
+    assert not any("trees" in h for h in headers)
     assert any("val_auc" in h for h in headers)
 
     tab.page.fill("input[name=filter]", "metrics.val_auc >> 1")
@@ -143,7 +149,7 @@ def test_filter_sort_and_choose_columns(tab: Tab, filled: Filled) -> None:
 
 
 def test_compare_two_runs_from_the_table(tab: Tab, filled: Filled) -> None:
-    tab.open("/runs?experiment=churn")
+    tab.open("/runs?experiment=scans")
     button = tab.page.locator("[data-compare-button]")
     assert button.is_disabled()
     for run_id in (filled.baseline, filled.challenger):
@@ -155,8 +161,7 @@ def test_compare_two_runs_from_the_table(tab: Tab, filled: Filled) -> None:
     table = tab.page.inner_text("#compare-table")
     assert "params.features" in table
     assert "metrics.val_auc" in table
-    charts = tab.page.locator("[data-metric-chart]")
-    assert charts.count() >= 2
+    assert tab.page.locator("[data-metric-chart]").count() >= 1
     tab.page.wait_for_function(
         "() => [...document.querySelectorAll('[data-metric-chart]')].every(e => e.dataset.drawn)"
     )
@@ -168,9 +173,11 @@ def test_compare_two_runs_from_the_table(tab: Tab, filled: Filled) -> None:
 
 
 def test_approve_a_promotion(tab: Tab, filled: Filled) -> None:
-    with Client(filled.folder / ".syllabus", cwd=filled.folder, create=False) as client:
-        request = client.request_transition("toy@1", "staging", comment="ready for staging")
-    tab.open("/models/toy")
+    with demo_client(filled.folder) as client:
+        request = client.request_transition("tumour@1", "staging", comment="ready for staging")
+    tab.open("/models/tumour")
+    audit = tab.page.inner_text("#audit")  # the demo's refusal is on the record
+    assert "refused" in audit
     row = tab.page.locator(f"tr[data-request='{request.id}']")
     row.locator("input[name=comment]").fill("looks good")
     row.locator("button.approve").click()
@@ -178,17 +185,31 @@ def test_approve_a_promotion(tab: Tab, filled: Filled) -> None:
     assert "approved" in tab.page.inner_text("h1")
     assert "is now in staging" in tab.page.inner_text("main")
     tab.shot("approved")
-    with Client(filled.folder / ".syllabus", cwd=filled.folder, create=False) as client:
-        assert client.get_model_version("toy@1").stage.value == "staging"
-        events = [e for e in client.model_history("toy") if e.event == "stage_changed"]
-        assert events[-1].to_stage == "staging"
-    tab.open("/models/toy")
+    with demo_client(filled.folder) as client:
+        assert client.get_model_version("tumour@1").stage.value == "staging"
+        events = [e for e in client.model_history("tumour") if e.event == "stage_changed"]
+        assert (events[-1].version, events[-1].to_stage) == (1, "staging")
+    tab.open("/models/tumour")
     assert "looks good" in tab.page.inner_text("#audit")
+    board = tab.page.inner_text("#board")
+    assert "v1" in board.split("staging", 1)[1].split("production", 1)[0]
+    assert tab.errors == []
+
+
+def test_a_versions_lineage_reads_from_data_to_deployment(tab: Tab, filled: Filled) -> None:
+    tab.open("/models/tumour/5")  # the retrained champion
+    lineage = tab.page.inner_text("#lineage")
+    assert "scans@2" in lineage  # trained on the new scanner's data
+    assert "train" in lineage  # by the pipeline's training run
+    assert "tumour" in lineage  # served by the deployment
+    tab.page.locator("#lineage a", has_text="scans@2").first.click()
+    tab.page.wait_for_load_state("networkidle")
+    assert tab.page.url.endswith("/datasets/scans/2")
     assert tab.errors == []
 
 
 def test_sign_in_with_a_token_and_read_only_users(auth_tab: Tab, filled: Filled) -> None:
-    auth_tab.open("/models/churn")
+    auth_tab.open("/models/tumour")
     assert "/login" in auth_tab.page.url  # no token: the sign-in page
     auth_tab.page.fill("input[name=token]", "wrong")
     auth_tab.page.click("form button[type=submit]")
@@ -196,7 +217,7 @@ def test_sign_in_with_a_token_and_read_only_users(auth_tab: Tab, filled: Filled)
     auth_tab.page.fill("input[name=token]", "viewer-token")
     auth_tab.page.click("form button[type=submit]")
     auth_tab.page.wait_for_load_state("networkidle")
-    assert auth_tab.page.url.endswith("/models/churn")
+    assert auth_tab.page.url.endswith("/models/tumour")
     assert "bob" in auth_tab.page.inner_text("header")
     assert auth_tab.page.locator("button.approve").count() == 0  # a viewer cannot approve
     assert "a maintainer decides" in auth_tab.page.inner_text("main")
@@ -207,43 +228,64 @@ def test_sign_in_with_a_token_and_read_only_users(auth_tab: Tab, filled: Filled)
 
 
 def test_roll_back_a_deployment(tab: Tab, filled: Filled) -> None:
+    """The demo stopped its deployment (revision 3, tumour@5 alone); rolling back to
+    revision 1 (tumour@3) serves it again on the local target: a real server, stopped at
+    the end of the session (``filled``)."""
     tab.page.set_default_timeout(180_000)  # the form returns once the old model serves again
-    tab.open("/deployments/churn-api/staging")
-    assert "canary" in tab.page.inner_text("#traffic")
-    tab.page.wait_for_function("() => document.querySelector('[data-traffic]').dataset.drawn")
+    tab.open("/deployments/tumour/production")
+    rows = tab.page.locator("#revisions tbody tr")
+    assert "stopped" in rows.first.inner_text()
     tab.shot("deployment-before-rollback")
     tab.page.select_option("#rollback-form select[name=to]", "1")
     tab.page.click("#rollback-form button")
     tab.page.wait_for_load_state("networkidle")
-    assert tab.page.url.endswith("/deployments/churn-api/staging")
-    rows = tab.page.locator("#revisions tbody tr")
+    assert tab.page.url.endswith("/deployments/tumour/production")
     newest = rows.first.inner_text()
     assert "rollback" in newest
-    assert "churn@1" in newest
+    assert "tumour@3" in newest
     assert "live" in newest
-    assert "rolled-back" in rows.nth(1).inner_text()
+    assert "stopped" in rows.nth(1).inner_text()  # revision 3 stays as the demo left it
     assert "ready" in tab.page.inner_text("#health")
+    tab.page.wait_for_function("() => document.querySelector('[data-traffic]').dataset.drawn")
+    assert "tumour@3" in tab.page.inner_text("#traffic")
     tab.shot("deployment-rolled-back")
-    with Client(filled.folder / ".syllabus", cwd=filled.folder, create=False) as client:
-        live = client.get_deployment("churn-api", "staging").live
+    with demo_client(filled.folder) as client:
+        live = client.get_deployment("tumour", "production").live
         assert live is not None
-        assert (live.action, live.model_ref, live.based_on) == ("rollback", "churn@1", 1)
+        assert (live.action, live.model_ref, live.based_on) == ("rollback", "tumour@3", 1)
     assert tab.errors == []
 
 
 def test_monitoring_pipelines_and_maturity(tab: Tab, filled: Filled) -> None:
-    tab.open("/monitoring/churn-monitor")
+    with demo_client(filled.folder) as client:
+        drifted = client.monitor_windows("tumour-production")[-1].summary["drifted"]
+        retrain = client.get_pipeline_run(filled.pipeline_runs[0])
+    tab.open("/monitoring/tumour-production")
     assert tab.page.locator("[data-plot] .main-svg").count() >= 4  # drift, scores, perf, latency
     alerts = tab.page.inner_text("table.alerts")
-    assert "psi(monthly_charges) > 0.1" in alerts
+    assert "drift_share > 0.3" in alerts
     assert "firing" in alerts
-    drifted = tab.page.locator("#features tr.drifted td:first-child").all_inner_texts()
-    assert drifted == ["monthly_charges"]
+    shown = tab.page.locator("#features tr.drifted td:first-child").all_inner_texts()
+    assert sorted(shown) == sorted(drifted)
+    assert "worst_area" in shown  # the new scanner's areas
     report = tab.page.frame_locator("iframe.report")
     assert report.locator(".js-plotly-plot").count() > 0  # the distributions, drawn in the frame
     assert tab.errors == []
 
-    tab.open(f"/pipeline-runs/{filled.pipeline_runs[-1]}")
+    tab.open(f"/pipeline-runs/{filled.pipeline_runs[0]}")  # the retraining the alert started
+    statuses = dict(
+        zip(
+            tab.page.locator("#steps td:nth-child(1)").all_inner_texts(),
+            tab.page.locator("#steps td:nth-child(2)").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert statuses == {s.step: s.status.value for s in retrain.steps}
+    assert set(statuses.values()) == {"succeeded"}
+    assert tab.page.evaluate("() => document.getElementById('dag').naturalWidth") > 100
+    assert tab.errors == []
+
+    tab.open(f"/pipeline-runs/{filled.pipeline_runs[-1]}")  # numbers again: load is cached
     statuses = dict(
         zip(
             tab.page.locator("#steps td:nth-child(1)").all_inner_texts(),
@@ -253,10 +295,9 @@ def test_monitoring_pipelines_and_maturity(tab: Tab, filled: Filled) -> None:
     )
     assert statuses == {"load": "cached", "square": "succeeded", "total": "succeeded"}
     assert "1 from the cache" in tab.page.inner_text("#cache-summary")
-    assert tab.page.evaluate("() => document.getElementById('dag').naturalWidth") > 100
     assert tab.errors == []
 
     tab.open("/maturity")
-    assert tab.page.inner_text("#level") in ("0", "1", "2", "3")
+    assert tab.page.inner_text("#level") == "3"  # as the demo reported
     assert tab.page.locator("table.checklist tr[data-criterion]").count() >= 8
     assert tab.errors == []

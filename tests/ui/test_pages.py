@@ -29,7 +29,7 @@ def _csrf(http: httpx.Client, path: str) -> str:
 
 
 def test_pages_answer_with_security_headers(http: httpx.Client, filled: Filled) -> None:
-    for path in ("/", "/runs", f"/runs/{filled.gallery}", "/models/churn", "/datasets/churn/1"):
+    for path in ("/", "/runs", f"/runs/{filled.gallery}", "/models/tumour", "/datasets/scans/1"):
         response = http.get(path)
         assert response.status_code == 200, (path, response.text[:500])
         assert response.headers["content-type"].startswith("text/html")
@@ -51,7 +51,7 @@ def test_stored_text_is_escaped_everywhere(http: httpx.Client, filled: Filled) -
         f"/runs/{filled.gallery}/artifacts?path=files/analysis.ipynb",
         "/notebook?path=analysis.ipynb",
         f"/runs/{filled.gallery}/code",  # the run's notebook, inline
-        "/models/churn",  # the request's comment
+        "/models/tumour",  # the request's comment
         "/models",
     ]
     for path in pages:
@@ -137,9 +137,9 @@ def test_static_files_are_a_fixed_list(http: httpx.Client) -> None:
 
 
 def test_forms_need_their_csrf_token(http: httpx.Client, ui_client: Client, ui_url: str) -> None:
-    request = ui_client.request_transition("churn@2", "archived", comment="csrf probe")
+    request = ui_client.request_transition("tumour@2", "archived", comment="csrf probe")
     path = f"/requests/{request.id}/approve"
-    token = _csrf(http, "/models/churn")
+    token = _csrf(http, "/models/tumour")
     assert http.post(path, data={}).status_code == 403  # no token
     assert http.post(path, data={"csrf_token": "forged"}).status_code == 403
     with httpx.Client(base_url=ui_url) as stranger:  # a token without its cookie
@@ -148,30 +148,30 @@ def test_forms_need_their_csrf_token(http: httpx.Client, ui_client: Client, ui_u
         path, data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
     )
     assert foreign.status_code == 403
-    assert [r.id for r in ui_client.list_transition_requests("churn")].count(request.id) == 1
+    assert [r.id for r in ui_client.list_transition_requests("tumour")].count(request.id) == 1
     rejected = http.post(
         f"/requests/{request.id}/reject", data={"csrf_token": token, "comment": "not now"}
     )
     assert rejected.status_code == 200
     assert "rejected" in rejected.text
-    assert request.id not in [r.id for r in ui_client.list_transition_requests("churn")]
-    assert ui_client.get_model_version("churn@2").stage.value == "production"
+    assert request.id not in [r.id for r in ui_client.list_transition_requests("tumour")]
+    assert ui_client.get_model_version("tumour@2").stage.value == "staging"
 
 
 def test_a_refused_promotion_shows_its_gates(http: httpx.Client, ui_client: Client) -> None:
-    token = _csrf(http, "/models/churn/1")
+    token = _csrf(http, "/models/tumour/4")
     response = http.post(
-        "/models/churn/1/promote", data={"csrf_token": token, "to": "staging", "comment": "try"}
+        "/models/tumour/4/promote", data={"csrf_token": token, "to": "production", "comment": "try"}
     )
     assert response.status_code == 409
     assert "Promotion refused" in response.text
-    assert "metric val_auc" in response.text
-    assert ui_client.get_model_version("churn@1").stage.value == "development"
+    assert "staging" in response.text  # the policy takes production from staging only
+    assert ui_client.get_model_version("tumour@4").stage.value == "development"
 
 
 def test_sign_in_and_roles(auth_url: str, filled: Filled, ui_client: Client) -> None:
     with httpx.Client(base_url=auth_url) as anon:
-        first = anon.get("/models/churn")
+        first = anon.get("/models/tumour")
         assert first.status_code == 303
         assert first.headers["location"].startswith("/login")
         assert anon.get("/static/ui.css").status_code == 200  # assets need no user
@@ -183,7 +183,7 @@ def test_sign_in_and_roles(auth_url: str, filled: Filled, ui_client: Client) -> 
         assert away.status_code == 303
         assert away.headers["location"] == "/"  # never sent to another site
         assert "httponly" in away.headers["set-cookie"].lower()
-        assert anon.get("/models/churn").status_code == 200
+        assert anon.get("/models/tumour").status_code == 200
 
     request = ui_client.request_transition("toy@1", "testing", comment="role probe")
     headers = {"Authorization": "Bearer viewer-token"}
@@ -257,20 +257,22 @@ def test_mounted_under_a_prefix_with_the_servers_user(ui_client: Client) -> None
         assert links
         assert all(link.startswith("/ui/") for link in links), links
         assert "carol" in page.text.split("</header>")[0]
-        token = _csrf_with(http, "/ui/models/churn/1", carol)
+        token = _csrf_with(http, "/ui/models/tumour/1", carol)
         denied = http.post(
-            "/ui/models/churn/1/promote", data={"csrf_token": token, "to": "testing"}, headers=carol
+            "/ui/models/tumour/1/promote",
+            data={"csrf_token": token, "to": "testing"},
+            headers=carol,
         )
         assert denied.status_code == 403  # an editor asks; a maintainer promotes
         assert "it needs maintainer" in denied.text
         asked = http.post(
-            "/ui/models/churn/1/request",
+            "/ui/models/tumour/1/request",
             data={"csrf_token": token, "to": "archived", "comment": "old"},
             headers=carol,
         )
         assert asked.status_code == 303
-        assert asked.headers["location"] == "/ui/models/churn"
-    pending = ui_client.list_transition_requests("churn")
+        assert asked.headers["location"] == "/ui/models/tumour"
+    pending = ui_client.list_transition_requests("tumour")
     assert [r.comment for r in pending if r.to_stage.value == "archived"] == ["old"]
 
 
