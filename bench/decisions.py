@@ -23,6 +23,9 @@ the bootstrap is skipped by default (``--resamples N`` computes it, for the inte
 evaluation would also store; it does not change a decision). Next to the gate, on the same
 test sets: the previous rule (one-sided at 5 %) and the naive rule the issue warns about
 (promote when the challenger's point AUC is ahead by more than ``min_delta``).
+Then ``require: not_worse`` with ``--margin`` (0.01): a challenger truly worse by exactly
+the margin (the null's boundary: passes at most 5 %, nominally 2.5 %) and an equal one
+(how often non-inferiority is shown; no target).
 
 Targets: the gate promotes a worse or an equal challenger in at most 5 % of the test sets,
 and a better one at the documented effect size in at least 70 %. Each rate is printed
@@ -154,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-delta", type=float, default=0.0)
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument(
+        "--margin", type=float, default=0.01, help="not_worse margin (0: skip that table)"
+    )
+    ap.add_argument(
         "--curve",
         default="0.005,0.0075,0.01,0.0125,0.015,0.02",
         help="true AUC gains of the power curve (comma-separated; empty: none)",
@@ -215,6 +221,30 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['se']:.5f}; an exact one-sided {alpha:.3g} z-test with that spread promotes "
             f"{ideal:.2%} (the gate: {row['gate']:.2%})"
         )
+    if args.margin > 0:
+        nonworse = BeatsSettings(
+            metrics=("roc_auc",),
+            confidence=args.confidence,
+            require="not_worse",
+            margin=args.margin,
+        )
+        nw = Table(title=f"require: not_worse, margin {args.margin:g} ({args.sets} test sets)")
+        for col in ("challenger", "true AUC delta", "gate passes", "95 % Wilson interval",
+                    "target", "verdict"):  # fmt: skip
+            nw.add_column(col, justify="left" if col == "challenger" else "right")
+        for name, delta in (("worse by the margin", -args.margin), ("equal", 0.0)):
+            row = run_case(rng, args, nonworse, mu_for(base + delta), args.sets)
+            low, high = row["interval"]
+            bad = delta <= -args.margin
+            nw.add_row(
+                name,
+                f"{delta:+.4f}",
+                f"{row['gate']:.2%} ({row['hits']}/{row['sets']})",
+                f"[{low:.2%}, {high:.2%}]",
+                f"<= {MAX_FALSE:.0%}" if bad else "-",
+                ("PASS" if row["gate"] <= MAX_FALSE else "MISS") if bad else "-",
+            )
+        console.print(nw)
     gains = [float(g) for g in args.curve.split(",") if g.strip()]
     if gains:
         sd = summary["equal"]["sd"]
