@@ -195,8 +195,9 @@ SETTINGS: tuple[Setting, ...] = (
         "deploy.predictions",
         "str",
         None,
-        "Folder of the prediction logs served models write (Parquet segments per service, "
-        "read by monitoring). Default: the workspace's predictions/ folder.",
+        "Folder or s3://bucket/prefix of the prediction logs served models write (Parquet "
+        "segments per service, read by monitoring). Default: <blobs URL>/predictions when the "
+        "blobs are on S3, else the workspace's predictions/ folder.",
     ),
     Setting(
         "pipeline_executor",
