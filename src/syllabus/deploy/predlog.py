@@ -465,8 +465,8 @@ class PredictionLogWriter:
         if variant not in _VARIANTS:
             raise InvalidArgumentError(f"variant must be one of {', '.join(_VARIANTS)}")
         try:
-            lengths = {len(v) for v in inputs.values()}
-            lengths.update([len(v) for v in outputs.values()])
+            lengths = set(map(len, inputs.values()))
+            lengths.update(map(len, outputs.values()))
         except TypeError:  # a 0-d array or a scalar counts as one row
             lengths = {_length(v) for v in (*inputs.values(), *outputs.values())}
         if len(lengths) != 1:
