@@ -185,6 +185,24 @@ def test_corrupt_header_is_detected(backend: LocalBackend, store_dir: Path) -> N
         LocalBackend(store_dir).read(r.digest)
 
 
+def test_read_many_reads_neighbours_together_and_checks_each_header(
+    backend: LocalBackend, store_dir: Path
+) -> None:
+    records = [rec(random_bytes(50 + i)) for i in range(20)]
+    backend.write(records)
+    backend.close()
+    reader = LocalBackend(store_dir)
+    order = [r.digest for r in records[::-1]] + [records[3].digest, records[3].digest]
+    assert list(reader.read_many(order)) == [*records[::-1], records[3], records[3]]
+    reader.close()
+    pack = packs(store_dir)[0]
+    data = bytearray(pack.read_bytes())
+    data[8] ^= 0xFF  # first byte of the first record's digest
+    pack.write_bytes(bytes(data))
+    with pytest.raises(BlobCorruptError, match=records[0].digest):
+        list(LocalBackend(store_dir).read_many([r.digest for r in records]))
+
+
 def test_fork_child_starts_its_own_pack(backend: LocalBackend, store_dir: Path) -> None:
     parent_rec, child_rec = rec(b"parent"), rec(b"child")
     backend.write([parent_rec])  # buffered in the parent at fork time

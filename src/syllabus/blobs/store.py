@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import json
 import logging
 import mmap
 import os
@@ -465,7 +466,8 @@ class BlobStore:
             return None
         return decode_chunklist(logical_bytes(record), digest=record.digest)
 
-    def _sniff_manifest(self, record: Record) -> Manifest | None:
+    def _manifest_bytes(self, record: Record) -> bytes | None:
+        """The serialized manifest ``record`` holds, or None when it holds no manifest."""
         if record.flags & Flags.CHUNKLIST:
             refs = decode_chunklist(logical_bytes(record), digest=record.digest)
             try:
@@ -474,15 +476,38 @@ class BlobStore:
                 return None  # cannot tell; dangling() and verify() report the missing chunk
             if not first.startswith(MANIFEST_MAGIC):
                 return None
-            data = self.read_bytes(record.digest)  # BlobNotFoundError: a damaged manifest
-        else:
-            data = logical_bytes(record)
-            if not data.startswith(MANIFEST_MAGIC):
-                return None
+            return self.read_bytes(record.digest)  # BlobNotFoundError: a damaged manifest
+        data = logical_bytes(record)
+        return data if data.startswith(MANIFEST_MAGIC) else None
+
+    def _sniff_manifest(self, record: Record) -> Manifest | None:
+        data = self._manifest_bytes(record)
+        if data is None:
+            return None
         try:
             return Manifest.parse(data)
         except InvalidArgumentError:
             return None  # a file that happens to start like a manifest
+
+    def _sniff_files(self, record: Record) -> tuple[set[Digest], set[Digest]] | None:
+        """A manifest's file digests and those of its files larger than WHOLE_MAX, read
+        without building (and validating the paths of) a Manifest: a transfer needs only
+        these. None when ``record`` holds no manifest."""
+        data = self._manifest_bytes(record)
+        if data is None:
+            return None
+        listed = _listed_files(data)
+        if listed is not None:
+            return listed
+        try:
+            manifest = Manifest.parse(data)
+        except InvalidArgumentError:
+            return None
+        files = manifest.values()
+        return (
+            {e.digest for e in files if e.kind == "file"},
+            {e.digest for e in files if e.kind == "file" and e.size > WHOLE_MAX},
+        )
 
     def _parts(self, record: Record, *, strict: bool = True, sized: bool = False) -> set[Digest]:
         """Digests ``record`` refers to, stored or not: a chunked blob's chunks; for a
@@ -497,7 +522,11 @@ class BlobStore:
             refs = decode_chunklist(logical_bytes(record), digest=record.digest)
             parts.update(d for d, _ in refs)
         try:
-            manifest = self._sniff_manifest(record)
+            if sized:  # only files larger than WHOLE_MAX are stored chunked
+                listed = self._sniff_files(record)
+            else:
+                manifest = self._sniff_manifest(record)
+                listed = None if manifest is None else (manifest.file_digests(),) * 2
         except BlobNotFoundError as exc:
             if not strict:
                 return parts
@@ -505,14 +534,10 @@ class BlobStore:
                 f"manifest {record.digest} is missing chunks, so what it references is "
                 "unknown; run verify"
             ) from exc
-        if manifest is not None:
-            files = manifest.file_digests()
+        if listed is not None:
+            files, maybe_chunked = listed
             parts |= files
-            if sized:  # only files larger than WHOLE_MAX are stored chunked
-                files = {
-                    e.digest for e in manifest.values() if e.kind == "file" and e.size > WHOLE_MAX
-                }
-            for digest in self.backend.contains(files):
+            for digest in self.backend.contains(maybe_chunked):
                 if self.backend.info(digest).flags & Flags.CHUNKLIST:
                     parts.update(d for d, _ in self.chunks(digest) or [])
         return parts
@@ -701,3 +726,30 @@ def _local_backend(path: Path) -> ObjectBackend:
     from syllabus.blobs.local import LocalBackend
 
     return LocalBackend(path)
+
+
+def _listed_files(data: bytes) -> tuple[set[Digest], set[Digest]] | None:
+    """File digests (all, and of files larger than WHOLE_MAX) of a manifest in its
+    one-entry-per-line form, with one ``json.loads``; None if any line is unexpected (the
+    caller then parses it fully)."""
+    body = data[len(MANIFEST_MAGIC) :]
+    if not body.endswith(b"\n"):
+        return None
+    try:
+        rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
+        files: set[Digest] = set()
+        large: set[Digest] = set()
+        for row in rows:
+            if type(row) is not list:
+                return None
+            kind, size = row[1], row[3]
+            if kind == "f" and len(row) == 5 and type(size) is int:
+                digest = Digest(row[4])
+                files.add(digest)
+                if size > WHOLE_MAX:
+                    large.add(digest)
+            elif kind not in ("l", "d"):
+                return None
+    except (ValueError, TypeError, IndexError, KeyError, InvalidArgumentError):
+        return None
+    return files, large
