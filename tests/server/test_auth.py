@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from syllabus.errors import AuthenticationError, PermissionDeniedError
 from syllabus.refs import Stage
 from syllabus.registry.models import VersionSpec
 from syllabus.registry.store import Audit
+from tests.fixtures.cli import Runner
 from tests.server.conftest import AuthServer
 
 ROLES = ("viewer", "editor", "maintainer", "admin")
@@ -173,3 +175,74 @@ def test_tokens_are_stored_hashed(auth_server: AuthServer) -> None:
     for secret in auth_server.tokens.values():
         assert secret not in stored
         assert not any(secret in h for h in stored)
+
+
+def test_monitoring_viewers_read_editors_write_maintainers_delete(
+    https: dict[str, Http],
+) -> None:
+    from syllabus.client.remote import RemoteMonitoring
+
+    editor = RemoteStore(https["editor"], "monitoring")
+    viewer = RemoteStore(https["viewer"], "monitoring")
+    with pytest.raises(PermissionDeniedError, match=r"viewer .* needs editor"):
+        viewer.add_profile("p" * 64, "ref.parquet", 10, 1, "ab" * 32)
+    profile = editor.add_profile("p" * 64, "ref.parquet", 10, 1, "ab" * 32)
+    values = {"name": "m-auth", "service": "svc", "profile_id": profile.id, "window_kind": "rows",
+              "window_size": 10, "log_path": "/nonexistent-log", "config": {"features": ["a"],
+              "webhooks": [{"url": "http://127.0.0.1:9/hook", "secret": "s3cret"}]}}  # fmt: skip
+    with pytest.raises(PermissionDeniedError):
+        viewer.create_monitor(values, "spoofed")
+    monitor = editor.create_monitor(values, "spoofed")
+    assert monitor.created_by == "editor"  # the authenticated user, whatever was sent
+    assert monitor.config["webhooks"][0]["secret"] == "s3cret"  # editors wrote it
+    for read in (viewer.get_monitor("m-auth"), viewer.list_monitors()[0]):
+        assert read.config["webhooks"] == [{"url": "http://127.0.0.1:9/hook", "secret": ""}]
+    assert viewer.windows(monitor.id) == []
+    assert viewer.processed(monitor.id, "predictions") == {}
+    assert viewer.events() == []
+    with pytest.raises(PermissionDeniedError):
+        viewer.add_rule(monitor.id, "drift_share > 0.3", "user", "x")
+    rule = editor.add_rule(monitor.id, "drift_share > 0.3", "user", "x")
+    assert (rule.created_by, viewer.list_rules(monitor.id)) == ("editor", [rule])
+    with pytest.raises(PermissionDeniedError):
+        viewer.acquire(monitor.id, "me", 1000)
+    with pytest.raises(PermissionDeniedError, match="needs editor"):
+        RemoteMonitoring(https["viewer"]).run("m-auth")
+    status = RemoteMonitoring(https["viewer"]).status("m-auth")
+    assert (status.pending_segments, status.windows, status.latest) == (0, 0, None)
+    assert status.monitor.config["webhooks"][0]["secret"] == ""
+    with pytest.raises(PermissionDeniedError, match="needs maintainer"):
+        editor.delete_monitor(monitor.id)
+    RemoteStore(https["maintainer"], "monitoring").delete_monitor(monitor.id)
+    assert viewer.list_monitors() == []
+
+
+def test_workspace_info_for_viewers(auth_server: AuthServer, https: dict[str, Http]) -> None:
+    from syllabus.client.remote import RemoteBackend
+    from syllabus.client.uris import Location
+    from syllabus.config import Settings
+
+    location = Location("remote", auth_server.uri(), None, None)
+    backend = RemoteBackend(location, Settings(workspace=None, token=auth_server.tokens["viewer"]))
+    try:
+        info = backend.workspace_info()
+    finally:
+        backend.close()
+    assert (info.workspace, info.database.backend) == ("default", "sqlite")
+    assert info.database.revision == info.database.head
+    assert info.database.tables["server_users"] >= 5
+    r = httpx.get(f"{auth_server.url}/api/v1/w/default/info")
+    assert r.status_code == 401
+
+
+@pytest.mark.slow
+def test_info_command_through_a_server(syllabus: Runner, auth_server: AuthServer) -> None:
+    env = {"SYLLABUS_URI": auth_server.uri(), "SYLLABUS_TOKEN": auth_server.tokens["viewer"]}
+    out = syllabus("info", "--json", env=env)
+    assert out.code == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert (info["workspace"], info["database"]["backend"]) == ("default", "sqlite")
+    assert info["settings"]["uri"]["value"] == auth_server.uri()
+    refused = syllabus("db", "current", env=env)
+    assert refused.code == 1
+    assert "db and store maintenance (fsck, gc, du) run on the server itself" in refused.stderr

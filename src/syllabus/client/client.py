@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,12 @@ class Info:
     blob_stored_bytes: int
     blob_logical_bytes: int
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _shown(values: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    return {
+        k: {"value": v, "source": settings.sources.get(k, "default")} for k, v in values.items()
+    }
 
 
 class Client(
@@ -183,6 +189,11 @@ class Client(
         from syllabus.meta import info as db_info
 
         backend = self._open(write=False)
+        remote = getattr(backend, "workspace_info", None)
+        if remote is not None:  # a server's workspace, as the server sees it
+            shown = {"uri": self.settings.uri} if self.settings.uri else {}
+            info: Info = remote()
+            return replace(info, settings=_shown(shown, self.settings))
         try:
             engine = backend.engine  # creates the schema of a new, empty database
         except SchemaOutdatedError:
@@ -203,10 +214,7 @@ class Client(
             blob_objects=usage.total.count,
             blob_stored_bytes=usage.total.stored_bytes,
             blob_logical_bytes=usage.total.logical_bytes,
-            settings={
-                k: {"value": v, "source": self.settings.sources.get(k, "default")}
-                for k, v in shown.items()
-            },
+            settings=_shown(shown, self.settings),
         )
 
     def db_current(self) -> tuple[str | None, str]:

@@ -104,26 +104,29 @@ _RETRY_STATUS = frozenset({502, 503, 504})
 _ATTEMPTS = 5
 
 
-def _protocols() -> dict[str, tuple[type, ...]]:
-    from syllabus.code.store import CodeStore
-    from syllabus.datasets.store import DatasetStore
-    from syllabus.deploy.store import DeployStore
-    from syllabus.evaluation.store import EvaluationStore
-    from syllabus.monitoring.store import MonitoringStore
-    from syllabus.pipelines.store import PipelineStore
-    from syllabus.registry.store import GovernanceStore, RegistryStore
-    from syllabus.tracking.store import TrackingStore
+_PROTOCOLS: Final = {
+    "tracking": ("syllabus.tracking.store", ("TrackingStore",)),
+    "datasets": ("syllabus.datasets.store", ("DatasetStore",)),
+    "code": ("syllabus.code.store", ("CodeStore",)),
+    "registry": ("syllabus.registry.store", ("RegistryStore", "GovernanceStore")),
+    "evaluation": ("syllabus.evaluation.store", ("EvaluationStore",)),
+    "deploy": ("syllabus.deploy.store", ("DeployStore",)),
+    "monitoring": ("syllabus.monitoring.store", ("MonitoringStore",)),
+    "pipelines": ("syllabus.pipelines.store", ("PipelineStore",)),
+}
 
-    return {
-        "tracking": (TrackingStore,),
-        "datasets": (DatasetStore,),
-        "code": (CodeStore,),
-        "registry": (RegistryStore, GovernanceStore),
-        "evaluation": (EvaluationStore,),
-        "deploy": (DeployStore,),
-        "monitoring": (MonitoringStore,),
-        "pipelines": (PipelineStore,),
-    }
+
+def _protocols(component: str) -> tuple[type, ...]:
+    """The store Protocol(s) of ``component``, importing that component's module only (a
+    server builds one component's routes without importing every other component)."""
+    import importlib
+
+    try:
+        module_name, names = _PROTOCOLS[component]
+    except KeyError:
+        raise InvalidArgumentError(f"no component {component!r} on the wire") from None
+    module = importlib.import_module(module_name)
+    return tuple(getattr(module, name) for name in names)
 
 
 COMPONENTS: Final = (
@@ -171,7 +174,7 @@ class CallSpec:
 def protocol_methods(component: str) -> list[str]:
     """The public methods of a component's store Protocol(s), in definition order."""
     names: list[str] = []
-    for proto in _protocols()[component]:
+    for proto in _protocols(component):
         names.extend(n for n, v in vars(proto).items() if not n.startswith("_") and callable(v))
     return names
 
@@ -179,7 +182,7 @@ def protocol_methods(component: str) -> list[str]:
 def protocol_docs(component: str) -> dict[str, str]:
     """``{method: docstring}`` of a component's store Protocol(s), without building models."""
     docs: dict[str, str] = {}
-    for proto in _protocols()[component]:
+    for proto in _protocols(component):
         for name, value in vars(proto).items():
             if not name.startswith("_") and callable(value):
                 docs[name] = inspect.getdoc(value) or name.replace("_", " ")
@@ -189,7 +192,7 @@ def protocol_docs(component: str) -> dict[str, str]:
 def _method(component: str, method: str) -> tuple[Callable[..., Any], dict[str, Any]]:
     import sys
 
-    for proto in _protocols()[component]:
+    for proto in _protocols(component):
         fn = vars(proto).get(method)
         if fn is not None and not method.startswith("_"):
             return fn, vars(sys.modules[proto.__module__])
@@ -200,6 +203,22 @@ _WIRE_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     # Tuple keys are not JSON: metric points travel as a list of series, with a batch id.
     ("tracking", "log_metrics"): {"points": list[MetricSeries], "batch_id": str | None},
 }
+
+
+def _eager(hint: Any) -> Any:
+    """``hint`` with ``Iterable[X]``/``Iterator[X]`` as ``list[X]``: pydantic validates
+    iterables lazily, inside the store call, where a bad item would be a crash rather than
+    an invalid request."""
+    import collections.abc
+    import types
+
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (collections.abc.Iterable, collections.abc.Iterator) and args:
+        return list[_eager(args[0])]  # type: ignore[misc]
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_eager(a) for a in args)]  # noqa: UP007
+    return hint
 
 
 def wire_model(title: str, hint: Any) -> type[BaseModel]:
@@ -229,7 +248,7 @@ def call_spec(component: str, method: str) -> CallSpec:
     for name, param in sig.parameters.items():
         if name == "self":
             continue
-        hint = overrides.get(name, hints[name])
+        hint = overrides.get(name, _eager(hints[name]))
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (hint, default)
     for name, hint in overrides.items():
@@ -423,8 +442,11 @@ def monitoring_answers() -> tuple[type[BaseModel], type[BaseModel]]:
 def info_answer() -> type[BaseModel]:
     """The answer model of ``GET /w/<workspace>/info`` (what ``syllabus info`` shows)."""
     from syllabus.client.client import Info
+    from syllabus.meta import DbInfo
 
-    return wire_model("WorkspaceInfo", Info)
+    model = wire_model("WorkspaceInfo", Info)
+    model.model_rebuild(_types_namespace={"DbInfo": DbInfo})  # Info names it for type checks
+    return model
 
 
 class RemoteMonitoring:

@@ -9,8 +9,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from syllabus import __version__
-from syllabus.server.models import ROLE_NAMES
-from syllabus.server.routes._rpc import ERROR_RESPONSES
+from syllabus.server.models import ROLE_NAMES, Role
+from syllabus.server.routes._rpc import ERROR_RESPONSES, WORKSPACE_PATH
 from syllabus.server.state import ServerState
 
 __all__ = ["router"]
@@ -103,6 +103,36 @@ def router(state: ServerState) -> APIRouter:
             roles={w: r.label for w, r in p.roles.items()},
             token_workspace=p.token_workspace,
         )
+
+    @r.get(
+        "/w/{workspace}/info",
+        tags=["server"],
+        response_class=Response,
+        responses={200: {"description": "What `syllabus info` shows", "content": {
+            "application/json": {"schema": {"type": "object"}}}}},
+    )  # fmt: skip
+    def workspace_info(request: Request, workspace: WORKSPACE_PATH) -> Response:
+        """A workspace: versions, database (URL without secrets), schema revision, row
+        counts and sizes, blob store usage (viewers)."""
+        from syllabus.client.client import Info
+        from syllabus.client.remote import info_answer
+        from syllabus.meta import info as db_info
+
+        state.auth.require(request, workspace, Role.VIEWER, "workspace info")
+        ws = state.workspace(workspace)
+        usage = ws.backend.blobs.du()
+        info = Info(
+            version=__version__,
+            workspace=ws.name,
+            database=db_info(ws.backend.engine),
+            blobs_url=ws.backend.blobs.url,
+            blobs_backend=type(ws.backend.blobs.backend).__name__,
+            blob_objects=usage.total.count,
+            blob_stored_bytes=usage.total.stored_bytes,
+            blob_logical_bytes=usage.total.logical_bytes,
+        )
+        body = info_answer().model_construct(info).model_dump_json(warnings=False)  # type: ignore[arg-type]
+        return Response(body, media_type="application/json")
 
     @r.get("/admin/users", response_model=list[UserOut], tags=["admin"])
     def list_users(request: Request) -> Any:
