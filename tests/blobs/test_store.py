@@ -168,6 +168,24 @@ def test_corrupt_chunk_detected_while_streaming(store: BlobStore, store_dir: Pat
     bad.close()
 
 
+def test_get_file_checks_a_chunked_file_once_and_keeps_nothing_of_a_bad_chunk(
+    store: BlobStore, store_dir: Path, tmp_path: Path
+) -> None:
+    data = random_bytes(WHOLE_MAX + 3 * CHUNK_AVG, 11)
+    digest = store.put_bytes(data)
+    store.close()
+    (pack,) = (store_dir / "packs").glob("*.pack")
+    flipped = bytearray(pack.read_bytes())
+    flipped[len(flipped) // 2] ^= 1  # inside a chunk: only the whole file's id tells
+    pack.write_bytes(bytes(flipped))
+    dest = tmp_path / "file.bin"
+    bad = BlobStore(LocalBackend(store_dir))
+    with pytest.raises(BlobCorruptError, match=digest):
+        bad.get_file(digest, dest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]  # no file, no temp file
+    bad.close()
+
+
 def test_get_file_is_atomic_and_verified(store: BlobStore, store_dir: Path, tmp_path: Path) -> None:
     data = random_bytes(WHOLE_MAX + 10, 9)
     digest = store.put_bytes(data)

@@ -82,6 +82,7 @@ _MAX_READ_HANDLES: Final = 64
 _READ_BATCH: Final = 512  # records read_many looks up under one lock hold
 _READ_GAP: Final = 64 * 1024  # bytes between two records read_many reads through
 _READ_SPAN: Final = 8 * 1024 * 1024  # bytes one read_many pread covers at most
+_READ_ALONE: Final = 64 * 1024  # records this large are read alone, without a copy
 _RACY_NS: Final = 2_000_000_000  # a folder changed this recently may change again unseen
 _FADVISE: Final = getattr(os, "posix_fadvise", None)  # Linux and most Unixes; not macOS
 
@@ -486,15 +487,22 @@ class LocalBackend:
 
     def _read_packed(self, digest: Digest, pack_id: str, entry: IndexEntry) -> Record:
         start = entry.offset - RECORD_HEADER.size
-        length = RECORD_HEADER.size + entry.stored_len
-        data = os.pread(self._read_fd(pack_id), length, start)
+        fd = self._read_fd(pack_id)
         source = f"object {digest} in pack {pack_id}"
-        if len(data) != length:
-            raise BlobCorruptError(f"{source} is truncated")
-        raw, _flags, size, stored_len = RECORD_HEADER.unpack_from(data)
+        if entry.stored_len >= _READ_ALONE:  # header, then the payload: no copy of it
+            header = os.pread(fd, RECORD_HEADER.size, start)
+            payload = os.pread(fd, entry.stored_len, entry.offset)
+            if len(header) != RECORD_HEADER.size or len(payload) != entry.stored_len:
+                raise BlobCorruptError(f"{source} is truncated")
+        else:
+            data = os.pread(fd, RECORD_HEADER.size + entry.stored_len, start)
+            if len(data) != RECORD_HEADER.size + entry.stored_len:
+                raise BlobCorruptError(f"{source} is truncated")
+            header, payload = data[: RECORD_HEADER.size], data[RECORD_HEADER.size :]
+        raw, _flags, size, stored_len = RECORD_HEADER.unpack(header)
         if raw != digest.to_bytes() or stored_len != entry.stored_len or size != entry.size:
             raise BlobCorruptError(f"{source}: record header does not match the index")
-        return Record(digest, entry.flags, entry.size, data[RECORD_HEADER.size :])
+        return Record(digest, entry.flags, entry.size, payload)
 
     def _read_loose(self, digest: Digest) -> Record | None:
         path = self._loose_path(digest)
@@ -546,36 +554,49 @@ class LocalBackend:
         :meth:`read`, one by one.
         """
         wanted = list(digests)
-        for start in range(0, len(wanted), _READ_BATCH):
-            yield from self._read_batch(wanted[start : start + _READ_BATCH])
+        start = 0
+        while start < len(wanted):
+            records, start = self._read_batch(wanted, start)
+            yield from records
 
-    def _read_batch(self, digests: list[Digest]) -> list[Record]:
+    def _read_batch(self, wanted: list[Digest], start: int) -> tuple[list[Record], int]:
+        """Records of ``wanted[start:stop]`` and ``stop``: at most :data:`_READ_BATCH`
+        digests and about :data:`_READ_SPAN` bytes, so a batch of large chunks stays small."""
         found: dict[Digest, Record] = {}
         with self._locked():
             self._ensure_loaded()
             spans: list[tuple[str, IndexEntry]] = []
-            for digest in digests:
-                loc = self._index.get(digest)
+            stop, nbytes = start, 0
+            while stop < len(wanted) and stop - start < _READ_BATCH and nbytes < _READ_SPAN:
+                loc = self._index.get(wanted[stop])
+                stop += 1
                 if loc is not None:
                     spans.append(loc)
+                    nbytes += loc[1].stored_len
             spans.sort(key=lambda loc: (loc[0], loc[1].offset))
             i = 0
             while i < len(spans):
                 pack_id, first = spans[i]
                 j, end = i + 1, first.offset + first.stored_len
-                while j < len(spans):  # records that follow each other in the pack
-                    nxt_pack, nxt = spans[j]
+                while first.stored_len < _READ_ALONE and j < len(spans):
+                    nxt_pack, nxt = spans[j]  # small records that follow each other
                     gap = nxt.offset - RECORD_HEADER.size - end
-                    if nxt_pack != pack_id or not 0 <= gap <= _READ_GAP:
+                    if nxt_pack != pack_id or nxt.stored_len >= _READ_ALONE:
                         break
-                    if nxt.offset + nxt.stored_len - first.offset > _READ_SPAN:
+                    if (
+                        not 0 <= gap <= _READ_GAP
+                        or nxt.offset + nxt.stored_len - first.offset > _READ_SPAN
+                    ):
                         break
                     end = nxt.offset + nxt.stored_len
                     j += 1
                 with contextlib.suppress(FileNotFoundError):  # repacked away: read() retries
-                    found.update(self._read_span(pack_id, spans[i:j]))
+                    if j == i + 1:
+                        found[first.digest] = self._read_packed(first.digest, pack_id, first)
+                    else:
+                        found.update(self._read_span(pack_id, spans[i:j]))
                 i = j
-        return [found.get(d) or self.read(d) for d in digests]
+        return [found.get(d) or self.read(d) for d in wanted[start:stop]], stop
 
     def _read_span(
         self, pack_id: str, entries: list[tuple[str, IndexEntry]]

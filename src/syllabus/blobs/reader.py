@@ -20,10 +20,17 @@ class BlobReader(io.RawIOBase):
     every chunk as it is read and the whole file's BLAKE3 at EOF. A mismatch raises
     :class:`~syllabus.errors.BlobCorruptError` naming the digest, before any bad byte of
     that chunk is returned.
+
+    ``verify_chunks=False`` skips the per-chunk check and keeps only the whole file's (each
+    byte is hashed once instead of twice): for a caller that discards everything it read
+    unless EOF is reached without an error, such as a write to a temp file renamed at the end.
     """
 
-    def __init__(self, backend: ObjectBackend, digest: Digest, record: Record) -> None:
+    def __init__(
+        self, backend: ObjectBackend, digest: Digest, record: Record, *, verify_chunks: bool = True
+    ) -> None:
         super().__init__()
+        self._verify_chunks = verify_chunks
         self._backend = backend
         self.digest = digest
         self.size = record.size
@@ -53,11 +60,13 @@ class BlobReader(io.RawIOBase):
             if chunk.digest != ref or chunk.size != length:
                 raise BlobCorruptError(f"object {self.digest}: chunk {ref} read back as another")
             try:
-                data = verified_bytes(chunk)
+                data = verified_bytes(chunk) if self._verify_chunks else logical_bytes(chunk)
             except BlobCorruptError as exc:
                 raise BlobCorruptError(
                     f"object {self.digest} is corrupt: chunk {ref} does not hash to its id"
                 ) from exc
+            if len(data) != length:
+                raise BlobCorruptError(f"object {self.digest}: chunk {ref} has the wrong size")
             assert self._whole is not None
             self._whole.update(data)
             self._loaded += len(data)
