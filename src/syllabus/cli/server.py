@@ -105,6 +105,12 @@ def _announce_when_ready(host: str, port: int, ready_file: Path | None) -> None:
 @click.option("--max-body", default="16MiB", show_default=True, help="Largest JSON request body.")
 @click.option("--ui/--no-ui", default=True, show_default=True, help="Serve the web UI at /ui.")
 @click.option(
+    "--presign/--no-presign",
+    default=True,
+    show_default=True,
+    help="Blobs on S3: large records travel straight to and from the bucket (presigned URLs).",
+)
+@click.option(
     "--ready-file", type=click.Path(path_type=Path), help="Write {host, port} here once serving."
 )
 def server_command(  # noqa: PLR0917 - click passes every option positionally
@@ -118,6 +124,7 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
     cors_origin: tuple[str, ...],
     max_body: str,
     ui: bool,
+    presign: bool,
     ready_file: Path | None,
 ) -> None:
     """Serve the REST API (every component), the web UI and Prometheus metrics.
@@ -143,6 +150,7 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
         limits=Limits(max_body=parse_size(max_body)),
         cors_origins=cors_origin,
         s3_endpoint_url=os.environ.get("SYLLABUS_S3_ENDPOINT_URL") or None,
+        presign=presign,
         ui=ui,
     )
     if not _is_loopback(host) and auth is not True:

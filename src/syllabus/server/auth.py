@@ -5,11 +5,18 @@ user needs a role in the request's workspace at least as high as the route's (a 
 bound to one workspace works only there; server admins have every role everywhere).
 With auth disabled (a server on 127.0.0.1 with no users), requests are anonymous and
 allowed, and audit records keep the name the client sent.
+
+A token's principal is kept for :data:`CACHE_SECONDS` per process, so a client's requests
+do not each look it up: a change made through this server (a revoked token, a new role)
+applies at once, one made elsewhere (another worker, ``syllabus admin`` on the database)
+within that time.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+import time
+from typing import TYPE_CHECKING, Final
 
 from syllabus.errors import AuthenticationError, PermissionDeniedError
 from syllabus.server.models import Principal, Role
@@ -19,7 +26,10 @@ if TYPE_CHECKING:
 
     from syllabus.server.sql import SqlAuthStore
 
-__all__ = ["Auth", "bearer_token"]
+__all__ = ["CACHE_SECONDS", "Auth", "bearer_token"]
+
+CACHE_SECONDS: Final = 2.0
+_CACHE_MAX: Final = 10_000
 
 
 def bearer_token(request: Request) -> str | None:
@@ -36,6 +46,26 @@ class Auth:
     def __init__(self, store: SqlAuthStore, *, enabled: bool) -> None:
         self.store = store
         self.enabled = enabled
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop the principals kept (users, roles or tokens changed)."""
+        with self._lock:
+            self._cache.clear()
+
+    def _authenticate(self, token: str) -> Principal:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._cache.get(token)
+        if kept is not None and now - kept[0] < CACHE_SECONDS:
+            return kept[1]
+        principal = self.store.authenticate(token)
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[token] = (now, principal)
+        return principal
 
     def principal(self, request: Request) -> Principal | None:
         """The caller (None when auth is disabled); AuthenticationError without a valid token."""
@@ -50,7 +80,7 @@ class Auth:
                 "this server needs an API token: set SYLLABUS_TOKEN (an admin makes one with "
                 "`syllabus admin tokens create`)"
             )
-        principal = self.store.authenticate(token)
+        principal = self._authenticate(token)
         request.state.principal = principal
         return principal
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 __all__ = ["ServerConfig", "ServerState", "Workspace"]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_AUTH_CHANGES = (
+    "set_user",
+    "remove_user",
+    "grant",
+    "revoke_role",
+    "revoke_token",
+)
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,20 @@ class ServerState:
     def auth_store(self) -> SqlAuthStore:
         from syllabus.server.sql import SqlAuthStore
 
-        return SqlAuthStore(self.workspaces[self.config.main].backend.engine)
+        store = SqlAuthStore(self.workspaces[self.config.main].backend.engine)
+        for name in _AUTH_CHANGES:  # a change made here applies to the next request at once
+            setattr(store, name, self._forgetting(getattr(store, name)))
+        return store
+
+    def _forgetting(self, change: Callable[..., Any]) -> Callable[..., Any]:
+        def changed(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return change(*args, **kwargs)
+            finally:
+                if "auth" in self.__dict__:
+                    self.auth.forget()
+
+        return changed
 
     @cached_property
     def auth(self) -> Auth:
