@@ -354,7 +354,7 @@ def test_feedback_joins_the_logged_prediction(churn: Running) -> None:
         churn.post_json("/feedback", {"request_id": "fb-1", "label": 1, "rows": [-1]}), 400, "rows"
     )
     churn.app.writer.flush()  # type: ignore[union-attr]
-    root = Path(churn.app.writer.folder).parent  # type: ignore[union-attr]
+    root = Path(churn.app.writer.segments.location).parent  # type: ignore[union-attr]
     predictions = read_segments(list_segments(root, "churn-svc"))
     feedback = read_segments(list_segments(root, "churn-svc", "feedback"))
     joined = predictions.join(feedback, keys=["request_id", "row"], join_type="inner")
