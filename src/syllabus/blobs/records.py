@@ -60,8 +60,9 @@ _Compressors = tuple[zstandard.ZstdCompressor, zstandard.ZstdCompressor, zstanda
 
 def _compressors() -> _Compressors:
     """This thread's (probe, sample, best) compressors (a context is not thread-safe)."""
-    trio: _Compressors | None = getattr(_local, "cctx", None)
-    if trio is None:
+    try:
+        trio: _Compressors = _local.cctx
+    except AttributeError:
         trio = (
             zstandard.ZstdCompressor(level=_PROBE_LEVEL),
             zstandard.ZstdCompressor(level=1),
@@ -80,6 +81,13 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 def encode_payload(data: bytes | memoryview) -> tuple[Flags, bytes]:
     """``(flags, payload)`` for logical bytes: zstd only if it saves at least 10%."""
+    n = len(data)
+    if _MIN_SIZE <= n <= 4 * _SAMPLE and type(data) is bytes:
+        # The usual small file, inlined (one call per file of a folder of small files).
+        if len(_compressors()[0].compress(data)) > n * _MIN_GAIN:
+            return Flags.NONE, data
+        packed = _compressors()[2].compress(data)
+        return (Flags.ZSTD, packed) if len(packed) <= n * _MIN_GAIN else (Flags.NONE, data)
     flags, payload = encode_borrowed(data)
     return flags, payload if isinstance(payload, bytes) else bytes(payload)
 
