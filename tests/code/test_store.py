@@ -135,3 +135,18 @@ def test_ambiguous_prefix(store: SqlCodeStore) -> None:
     if all(m.id.startswith(common) for m in made[:2]):
         with pytest.raises(InvalidArgumentError, match="ambiguous"):
             store.get_environment(common)
+
+
+def test_a_run_links_to_stored_records_only(store: SqlCodeStore) -> None:
+    run = "0" * 31 + "2"
+    with pytest.raises(NotFoundError, match=r"code snapshot '0+' not found"):
+        store.link_run(run, snapshot_id="0" * 32, environment_id=None, checkpoint_id=None,
+                       root=None, entry_point=None, argv=[])  # fmt: skip
+    snap = store.put_snapshot(
+        digest=D[0], kind="files", commit=None, branch=None, remote=None, dirty=False, blobs=[]
+    )
+    with pytest.raises(NotFoundError, match="environment"):
+        store.link_run(run, snapshot_id=snap.id, environment_id="f" * 32, checkpoint_id=None,
+                       root=None, entry_point=None, argv=[])  # fmt: skip
+    with pytest.raises(NotFoundError, match="captured no code"):
+        store.get_run_link(run)  # nothing was linked

@@ -138,3 +138,13 @@ def test_concurrent_applies_get_distinct_numbers(engine: sa.Engine, store: SqlDe
         t.join()
     assert not errors
     assert sorted(numbers) == [1, 2, 3, 4, 5, 6]
+
+
+def test_revisions_name_stored_model_versions(engine: sa.Engine, store: SqlDeployStore) -> None:
+    versions = _versions(engine)
+    with pytest.raises(NotFoundError, match=r"model version '0+' not found"):
+        store.create_revision("churn", "staging", _spec(["0" * 32], 1), "ann")
+    with pytest.raises(NotFoundError, match=r"model version 'f+' not found"):
+        store.create_revision("churn", "staging", _spec([versions[0], "f" * 32], 1, canary=2), "a")
+    with pytest.raises(NotFoundError, match="no deployment named 'churn'"):
+        store.get_deployment("churn", "staging")  # nothing was made

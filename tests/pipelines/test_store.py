@@ -131,3 +131,10 @@ def test_cache_entries_are_replaced_and_reference_their_blob(store: SqlPipelineS
             sa.text("SELECT digest FROM blob_refs WHERE owner_type = 'step_cache'")
         ).all()
     assert {r.digest for r in owners} == {"ef" * 32}  # the replaced result may be collected
+
+
+def test_unknown_pipeline_ids_are_not_found(store: SqlPipelineStore) -> None:
+    from syllabus.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match="pipeline id"):
+        store.sync_triggers("0" * 32, [("a", "cron", {"cron": "@daily"}, None)])

@@ -203,7 +203,18 @@ class SqlCodeStore:
             "argv": json.dumps(list(argv)),
             "created_at": now,
         }
+        named = (
+            (code_snapshots, snapshot_id, "code snapshot"),
+            (environments, environment_id, "environment"),
+            (notebook_checkpoints, checkpoint_id, "notebook checkpoint"),
+        )
         with transaction(self._engine) as conn:
+            for table, given, what in named:
+                if (
+                    given is not None
+                    and not conn.execute(sa.select(table.c.id).where(table.c.id == given)).first()
+                ):
+                    raise NotFoundError(f"{what} {given!r} not found (a run links to it)")
             conn.execute(sa.delete(run_code).where(run_code.c.run_id == run_id))
             conn.execute(sa.insert(run_code).values(run_id=run_id, **values))
         return RunLink(

@@ -16,11 +16,13 @@ from syllabus.deploy.models import STATUSES, Deployment, Revision, RevisionSpec
 from syllabus.errors import InvalidArgumentError, NotFoundError
 from syllabus.meta import transaction
 from syllabus.meta.tables.deploy import deployment_revisions, deployments
+from syllabus.meta.tables.registry import model_versions
 
 __all__ = ["SqlDeployStore"]
 
 _D = deployments
 _R = deployment_revisions
+_V = model_versions
 _RETRIES = 5
 
 
@@ -86,6 +88,15 @@ class SqlDeployStore:
     def _create(self, name: str, env: str, spec: RevisionSpec, actor: str) -> Revision:
         now = _now_ms()
         with transaction(self._engine) as conn:
+            named = (spec.model_version_id, spec.canary_version_id, spec.shadow_version_id)
+            wanted = sorted({v for v in named if v is not None})
+            found = set(conn.execute(sa.select(_V.c.id).where(_V.c.id.in_(wanted))).scalars())
+            missing = [v for v in wanted if v not in found]
+            if missing:
+                raise NotFoundError(
+                    f"model version {missing[0]!r} not found (a deployment revision names the "
+                    "model versions it serves)"
+                )
             did = conn.execute(
                 sa.select(_D.c.id).where(_D.c.name == name, _D.c.env == env)
             ).scalar()

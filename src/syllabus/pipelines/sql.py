@@ -217,6 +217,8 @@ class SqlPipelineStore:
     def sync_triggers(self, pipeline_id: str, specs: Sequence[TriggerSpec]) -> list[Trigger]:
         now = _now()
         with transaction(self._engine) as conn:
+            if not conn.execute(sa.select(_P.c.id).where(_P.c.id == pipeline_id)).first():
+                raise NotFoundError(f"pipeline id {pipeline_id!r} not found")
             existing = {
                 r.name: r
                 for r in conn.execute(sa.select(_T).where(_T.c.pipeline_id == pipeline_id))
@@ -394,6 +396,8 @@ class SqlPipelineStore:
 
     def create_run(self, run: PipelineRun, steps: Sequence[StepRun]) -> None:
         with transaction(self._engine) as conn:
+            if not conn.execute(sa.select(_P.c.id).where(_P.c.id == run.pipeline_id)).first():
+                raise NotFoundError(f"pipeline id {run.pipeline_id!r} not found")
             conn.execute(
                 sa.insert(_R).values(
                     id=run.id,
