@@ -187,12 +187,13 @@ class DatasetService:
         else:
             raise InvalidArgumentError(f"cannot add {source}: not a regular file or folder")
         latest = self.store.latest_version(name)
-        profiles = self._profiles(folder, manifest, latest) if profile else None
+        entries = manifest.entries()  # one list: Mapping iteration costs a lookup per entry
+        profiles = self._profiles(folder, entries, latest) if profile else None
         self.blobs.flush()
         spec = VersionSpec(
             tree=str(tree),
             kind=kind,  # type: ignore[arg-type]
-            file_count=sum(1 for e in manifest.values() if e.kind == "file"),
+            file_count=sum(1 for e in entries if e.kind == "file"),
             size=manifest.total_size,
             message=message,
             author=self.user,
@@ -205,7 +206,7 @@ class DatasetService:
             self.store.set_tag(version.id, tag)
         if tags:
             version = self.resolve(version.ref)
-        current = {p: str(e.digest) for p, e in manifest.items() if e.kind == "file"}
+        current = {e.path: str(e.digest) for e in entries if e.kind == "file"}
         cache.remember(found, current)
         cache.tree, cache.ref, cache.clean = version.tree, version.ref, True
         cache.save()
@@ -272,11 +273,11 @@ class DatasetService:
         return manifest, self.blobs.put_bytes(manifest.serialize())
 
     def _profiles(
-        self, folder: Path, manifest: Manifest, previous: DatasetVersion | None
+        self, folder: Path, files: list[ManifestEntry], previous: DatasetVersion | None
     ) -> str | None:
         """Profile the tabular files (reusing the previous version's profiles of unchanged
         content); returns the digest of the profiles manifest, or None."""
-        tabular = [e for e in manifest.values() if e.kind == "file" and table_format(e.path)]
+        tabular = [e for e in files if e.kind == "file" and table_format(e.path)]
         if not tabular:
             return None
         known: dict[str, ManifestEntry] = {}
