@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -236,6 +237,19 @@ class MlflowApi:
 # -- the workload ---------------------------------------------------------------------------
 
 
+async def _retried(call: Callable[[], Any], attempts: int = 3) -> Any:
+    """Set-up calls retried on a dropped connection (a loaded machine makes either server
+    drop one now and then before the measured part starts)."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
 async def workload(
     api: Any, clients: int, duration: float, batch: int, search_every: int
 ) -> dict[str, Any]:
@@ -244,8 +258,10 @@ async def workload(
     async with httpx.AsyncClient(
         timeout=120, limits=limits, headers={"Content-Type": "application/json"}
     ) as http:
-        exp_id = await api.setup(http, "load")
-        run_ids = await asyncio.gather(*(api.create_run(http, exp_id, i) for i in range(clients)))
+        exp_id = await _retried(lambda: api.setup(http, "load"))
+        run_ids = await asyncio.gather(
+            *(_retried(functools.partial(api.create_run, http, exp_id, i)) for i in range(clients))
+        )
         sent = dict.fromkeys(run_ids, 0)
         deadline = time.perf_counter() + duration
 

@@ -120,6 +120,48 @@ def test_concurrent_writers_through_several_workers(
         server.stop()
 
 
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads worker processes from /proc")
+def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(
+    tmp_path: Path, served: tuple[str, str]
+) -> None:
+    db, blobs = served
+    server = ServerProcess(tmp_path, "--db", db, "--blobs", blobs, "--port", "0", "--workers", "2")
+    try:
+        workers = _children(server.proc.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = _children(server.proc.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.1)
+        replaced = _children(server.proc.pid)
+        assert len(replaced) == 2
+        assert victim not in replaced
+        with Client(server.url) as client:  # every worker still serves
+            for _ in range(6):
+                assert client.create_experiment(f"e{time.monotonic_ns()}").id
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0
+    for pid in replaced:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
 @pytest.mark.slow
 def test_server_killed_mid_upload_leaves_no_partial_object_and_the_client_resumes(
     tmp_path: Path, served: tuple[str, str], monkeypatch: pytest.MonkeyPatch
