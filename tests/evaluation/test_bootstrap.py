@@ -172,3 +172,16 @@ def test_delong_from_one_sort_matches_rank_definition() -> None:
     assert auc_b == pytest.approx(skm.roc_auc_score(y, b))
     assert result.se is not None
     assert result.statistic == pytest.approx((auc_a - auc_b) / result.se)
+
+
+@pytest.mark.parametrize(("n", "units"), [(500, None), (10_007, 1000), (10_000, 1000)])
+def test_takes_give_each_resamples_rows(n: int, units: int | None) -> None:
+    """Custom metrics see each resample's values, grouped rows copied group by group:
+    the same values as gathering the resample's rows one by one."""
+    p = plan(n, 5, 4, max_units=units)
+    values = np.random.default_rng(1).normal(size=n)
+    labels = np.arange(n) % 3
+    idx, _w = next(p.resamples())
+    for rows, take in zip(p.rows_of(idx), p.takes(idx), strict=True):
+        np.testing.assert_array_equal(take(values), values[rows])
+        np.testing.assert_array_equal(take(labels), labels[rows])

@@ -143,7 +143,8 @@ class Metric:
     positive: Array | None = None
     exact: Callable[[Array], Array] | None = None  # row weights -> values (rank metrics)
     point: float | None = None  # the exact value, when ``finish`` is an expansion
-    indexed: Callable[[Array], float] | None = None  # custom metrics: row indices -> value
+    # custom metrics: (per-row array -> the resample's values) -> value
+    indexed: Callable[[Callable[[Any], Array]], float] | None = None
     per_class: bool = False
 
 
@@ -363,8 +364,8 @@ def _custom(name: str, fn: CustomMetric, y_true: Any, y_pred: Any, cols: Columns
     better = bool(getattr(fn, "greater_is_better", True))
     if not getattr(fn, "per_row", False):
 
-        def indexed(idx: Array) -> float:
-            return float(fn(y_true[idx], y_pred[idx]))
+        def indexed(take: Callable[[Any], Array]) -> float:
+            return float(fn(take(y_true), take(y_pred)))
 
         return Metric(name, None, better, "bootstrap", indexed=indexed)
     n = len(y_true)
@@ -662,7 +663,6 @@ def bootstrap(
     else:
         samples = [[[] for _ in m.metrics] for m in models]
     out: list[dict[str, MetricSamples]] = []
-    everything = np.arange(n)
     for mi, model in enumerate(models):
         total = model.columns.total()[None, :]
         result: dict[str, MetricSamples] = {}
@@ -672,7 +672,8 @@ def bootstrap(
             elif metric.finish is not None:
                 point = _call(metric.finish, total)[0]
             else:
-                point = _indexed(metric, [everything])[0]
+                assert metric.indexed is not None
+                point = metric.indexed(np.asarray)  # the data itself
             chunks = samples[mi][ki]
             drawn = np.concatenate(chunks) if chunks else np.empty((0,))
             if len(drawn):
@@ -720,10 +721,10 @@ def _resampled(models: Sequence[Scored], p: Plan) -> list[list[list[Array]]]:
                 samples[mi][ki].append(value)
         if indexed:  # custom functions: resample by resample, every model on its rows
             values = np.empty((len(indexed), len(idx)))
-            for r, rows in enumerate(p.rows_of(idx)):
+            for r, take in enumerate(p.takes(idx)):
                 for j, (_, _, metric) in enumerate(indexed):
                     assert metric.indexed is not None
-                    values[j, r] = metric.indexed(rows)
+                    values[j, r] = metric.indexed(take)
             for j, (mi, ki, _) in enumerate(indexed):
                 samples[mi][ki].append(values[j])
     return samples
@@ -732,8 +733,3 @@ def _resampled(models: Sequence[Scored], p: Plan) -> list[list[list[Array]]]:
 def _call(fn: Callable[[Array], Array], x: Array) -> Array:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(fn(x), dtype=np.float64)
-
-
-def _indexed(metric: Metric, rows: Sequence[Array]) -> Array:
-    assert metric.indexed is not None
-    return np.array([metric.indexed(r) for r in rows], dtype=np.float64)

@@ -23,7 +23,7 @@ ROC AUC, a paired t-test on per-row losses, and a paired-bootstrap p-value for t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Final, Literal
@@ -112,6 +112,46 @@ class Plan:
         for chosen in idx:
             rows = members[chosen].ravel()
             yield rows[rows >= 0] if padded else rows
+
+    def takes(self, idx: Array) -> Iterator[Callable[[Any], Array]]:
+        """For each resample in ``idx``, a function from a per-row array to the values
+        of that resample's rows (in :meth:`rows_of` order). With groups of rows, each
+        array is laid out group by group once, so a resample copies whole groups
+        (contiguous runs) instead of gathering a million scattered rows."""
+        if self.units is None:
+            for rows in idx:
+
+                def pick(values: Any, rows: Array = rows) -> Array:
+                    out: Array = np.asarray(values)[rows]
+                    return out
+
+                yield pick
+            return
+        members, padded = self._members
+        for chosen in idx:
+            valid = (members[chosen] >= 0).ravel() if padded else None
+
+            def take(values: Any, chosen: Array = chosen, valid: Array | None = valid) -> Array:
+                table = self._grouped(values)
+                out: Array = table[chosen].reshape(-1, *table.shape[2:])
+                return out if valid is None else out[valid]
+
+            yield take
+
+    def _grouped(self, values: Any) -> Array:
+        """``values`` laid out as a ``size x width`` table of each group's rows (kept
+        while the plan lives; padding holds the first row's value)."""
+        cache = self._tables
+        key = id(values)
+        if key not in cache or cache[key][0] is not values:
+            members, _ = self._members
+            cache[key] = (values, np.asarray(values)[np.maximum(members, 0)])
+        table: Array = cache[key][1]
+        return table
+
+    @cached_property
+    def _tables(self) -> dict[int, tuple[Any, Array]]:
+        return {}
 
     @cached_property
     def _members(self) -> tuple[Array, bool]:
