@@ -140,7 +140,8 @@ FLOORS = {
     "copy": "kernel copy of the file (shutil.copyfile)",
     "copy_fsync": "kernel copy + fsync",
     "blake3": "BLAKE3 of the file alone (multi-threaded)",
-    "cas": "BLAKE3 || kernel copy + fsync (durable content-addressed floor)",
+    "cas_parallel": "BLAKE3 || kernel copy + fsync, in parallel",
+    "cas": "durable content-addressed floor (the faster of the two above)",
     "tree_copy": "shutil.copytree of the folder (no fsync)",
 }
 
@@ -447,8 +448,11 @@ def floors(folder: Path, file: Path, tree: Path) -> dict[str, Any]:
     * ``copy``: a kernel copy of the file (``shutil.copyfile``: sendfile, what MLflow does);
     * ``copy_fsync``: the same, then fsync of the copy (the copy made durable);
     * ``blake3``: BLAKE3 of the file alone, multi-threaded, over a mapping;
-    * ``cas``: what any durable content-addressed store must do at least: hash the file
-      (one thread) while copying it and syncing the copy (the other), in parallel;
+    * ``cas_parallel``: hash the file (one thread) while copying it and syncing the copy
+      (the other);
+    * ``cas``: what any durable content-addressed store must do at least, the faster of
+      ``cas_parallel`` and ``blake3`` + ``copy_fsync`` one after the other (on a loaded
+      machine the parallel form can lose);
     * ``tree_copy``: ``shutil.copytree`` of the folder (what MLflow's ``log_artifacts`` does).
 
     Each is timed like a tool's step: ``os.sync()`` before (untimed), "sync" after.
@@ -479,7 +483,10 @@ def floors(folder: Path, file: Path, tree: Path) -> dict[str, Any]:
     step("copy", lambda: shutil.copyfile(file, folder / "copy.bin"))
     step("copy_fsync", lambda: copy_fsync(folder / "copy-fsync.bin"))
     step("blake3", lambda: _blake3_file(file))
-    step("cas", cas)
+    step("cas_parallel", cas)
+    par, seq_a, seq_b = out["cas_parallel"], out["blake3"], out["copy_fsync"]
+    seq = {"seconds": seq_a["seconds"] + seq_b["seconds"], "sync": seq_b["sync"]}
+    out["cas"] = min(par, seq, key=lambda d: d["seconds"])
     step("tree_copy", lambda: shutil.copytree(tree, folder / "tree"))
     return out
 
