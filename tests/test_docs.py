@@ -55,6 +55,16 @@ def _examples() -> list[tuple[str, str]]:
 EXAMPLES = _examples()
 
 
+def _init(workdir: Path) -> None:
+    """What `syllabus init` does (its own example runs the command), in this process: one
+    console-script start less for each of the hundred examples."""
+    from syllabus import Client
+    from syllabus.client import init_workspace
+
+    with Client(init_workspace(workdir)) as client:
+        client.open()
+
+
 def _prepare_datasets(workdir: Path) -> None:
     """Two versions of dataset ``churn`` from ``data/``, pushed to remote ``backup``."""
     from syllabus import Client
@@ -173,7 +183,7 @@ def test_every_example_runs(
         assert f"Syllabus demo in {run.folder}" in run.stderr
         return
     if command != "syllabus init":
-        assert syllabus("init").code == 0
+        _init(workdir)
     if command.startswith(("syllabus data", "syllabus remote")):
         _prepare_datasets(workdir)
     if command.startswith(("syllabus runs", "syllabus experiments")):

@@ -1,6 +1,6 @@
 """``syllabus ui``: the example starts the UI on a free port; ``run`` waits for its ready
 file, loads the overview and a runs page over HTTP on 127.0.0.1, then stops it (SIGINT,
-as Ctrl+C would) and reports how it ended."""
+as Ctrl+C would) and reports how it ended (and whether it said where it listens)."""
 
 from __future__ import annotations
 
@@ -63,5 +63,7 @@ def run(syllabus: Runner, workdir: Path, example: str) -> Result:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
+    if "Syllabus UI on http://127.0.0.1:" not in err:
+        problems.append("the UI did not say where it listens")
     code = 1 if problems else (0 if proc.returncode in (0, 130) else proc.returncode)
     return Result(code, out, err + "\n".join(problems))

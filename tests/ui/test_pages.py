@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -221,16 +220,6 @@ def test_the_evaluation_report_is_sandboxed(http: httpx.Client, filled: Filled) 
     assert report.status_code == 200
     assert report.headers["content-security-policy"].endswith("sandbox")
     assert "<svg" in report.text
-
-
-def test_ui_command_serves_the_workspace(syllabus: object, workdir: Path) -> None:
-    from tests.doc_examples import ui as example
-
-    assert syllabus("init").code == 0  # type: ignore[operator]
-    example.prepare(workdir, "")
-    result = example.run(syllabus, workdir, "syllabus ui --port 0 --ready-file ready.json")  # type: ignore[arg-type]
-    assert result.code == 0, result.stderr
-    assert "Syllabus UI on http://127.0.0.1:" in result.stderr
 
 
 @dataclass(frozen=True)
