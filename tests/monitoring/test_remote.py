@@ -49,6 +49,7 @@ def test_monitoring_through_a_server(
     monitor = client.create_monitor("m", service="svc", reference=str(workdir / "ref.parquet"),
                                     window="500 rows", log_path=log)  # fmt: skip
     assert client.get_monitor("m") == monitor
+    assert monitor.log_path == str(log)  # a path on the server, as given
     assert client.add_alert_rule("m", "psi(age) > 0.2").expr == "psi(age) > 0.2"
     _log(log, 500, 60, 6)
     assert client.monitor_status("m").pending_segments == 1  # counted by the server

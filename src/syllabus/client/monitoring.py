@@ -310,7 +310,9 @@ class MonitoringAPI:
         }  # fmt: skip
         if _existing is not None:
             return svc.update(_existing, **args)
-        root = None if log_path is None else str(Path(log_path).expanduser().resolve())
+        root = None if log_path is None else str(log_path)
+        if root is not None and "://" not in root and self._monitoring_runner() is None:
+            root = str(Path(root).expanduser().resolve())  # a server's path is its own
         return svc.create(name, log_path=root, origin=_origin, **args)
 
     def get_monitor(self, name: str) -> Monitor:
