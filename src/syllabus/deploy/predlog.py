@@ -597,8 +597,9 @@ class PredictionLogWriter:
 # most of the log's CPU): snappy, cheap to encode and read everywhere; dictionary pages
 # only for the text columns that repeat per request (request ids, models, variants), which
 # the table already holds dictionary-encoded, so the writer copies the dictionary instead
-# of hashing every value; statistics only for the columns a reader filters on; no Arrow
-# schema in the footer, so those columns read back as plain strings.
+# of hashing every value (request ids stay plain strings when every request has one row:
+# all distinct, a dictionary would only cost); statistics only for the columns a reader
+# filters on; no Arrow schema in the footer, so those columns read back as plain strings.
 _DICTIONARY = ("request_id", "model", "variant")
 _STATISTICS = ("request_id", "row", "ts", "model", "version", "variant")
 
@@ -606,7 +607,11 @@ _STATISTICS = ("request_id", "row", "ts", "model", "version", "variant")
 def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
     return {
         "compression": "snappy",
-        "use_dictionary": [n for n in _DICTIONARY if n in schema.names],
+        "use_dictionary": [
+            n
+            for n in _DICTIONARY
+            if n in schema.names and pa.types.is_dictionary(schema.field(n).type)
+        ],
         "write_statistics": [n for n in _STATISTICS if n in schema.names],
         "store_schema": False,
     }
@@ -631,7 +636,10 @@ def _predictions_table(batches: list[_Batch]) -> pa.Table:
     which = _numbers(np.repeat(np.arange(len(batches), dtype=np.int32), n_rows))
     starts = np.repeat(np.cumsum([0, *n_rows[:-1]]), n_rows)
     arrays: dict[str, Any] = {
-        "request_id": _per_row([b.request_id for b in batches], which),
+        # one row per request (all distinct): plain strings, cheaper than a dictionary
+        "request_id": pa.array([b.request_id for b in batches], pa.string())
+        if total == len(batches)
+        else _per_row([b.request_id for b in batches], which),
         "row": _numbers((np.arange(total) - starts).astype(np.int32)),
         "ts": _numbers(repeat((b.ts_ms for b in batches), np.int64)).view(_TS),
         "model": _per_row([b.model for b in batches], which),
