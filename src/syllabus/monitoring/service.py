@@ -428,6 +428,7 @@ class MonitoringService:
                     state = states.setdefault(start, WindowState(profile.state()))
                     state.add_batch(profile, part, names)
                 rows += batch.num_rows
+            segment.close()
             rows_seen += file_rows
             processed.append(("predictions", name, file_rows))
         segment_rows = {**seen, **{n: r for _, n, r in processed}}
@@ -670,6 +671,7 @@ def _labelled_predictions(
                 part = part.append_column("file", pa.array([name] * idx.size, pa.string()))
                 found.append(part.append_column("pos", pa.array(pos + idx, pa.int64())))
             pos += batch.num_rows
+        segment.close()
     if not found:
         return None
     return pa.concat_tables(found, promote_options="permissive")
