@@ -12,7 +12,7 @@ import pytest
 from syllabus.code import SqlCodeStore
 from syllabus.errors import InvalidArgumentError, NotFoundError
 from syllabus.meta import BlobRefs, create_engine, ensure_schema
-from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_store
 
 _ = live_server  # a fixture the remote parameters use
 
@@ -29,13 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlCodeSto
     if not request.param.startswith("remote"):
         yield SqlCodeStore(engine)
     else:  # the same store through a live server
-        from syllabus.client.remote import Http, RemoteStore
-
-        http = Http(remote_workspace(request, url, tmp_path))
-        over_http = RemoteStore(http, "code")
-        over_http._engine = engine  # type: ignore[attr-defined] # the tests look into the database
-        yield over_http  # type: ignore[misc]
-        http.close()
+        yield remote_store(request, url, tmp_path, "code", engine)
     engine.dispose()
 
 

@@ -18,7 +18,7 @@ from syllabus.meta import create_engine, ensure_schema
 from syllabus.registry.models import VersionSpec
 from syllabus.registry.sql import SqlRegistryStore
 from syllabus.registry.store import Audit
-from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_store
 
 _ = live_server  # a fixture the remote parameters use
 
@@ -43,11 +43,7 @@ def store(
     if not str(request.node.callspec.params["url"]).startswith("remote"):
         yield SqlDeployStore(engine)
         return
-    from syllabus.client.remote import Http, RemoteStore
-
-    http = Http(remote_workspace(request, url, tmp_path))
-    yield RemoteStore(http, "deploy")  # type: ignore[misc] # the same store through a live server
-    http.close()
+    yield remote_store(request, url, tmp_path, "deploy")  # the same store through a live server
 
 
 def _versions(engine: sa.Engine) -> list[str]:

@@ -15,7 +15,7 @@ from syllabus.errors import AlreadyExistsError, ConflictError, InvalidArgumentEr
 from syllabus.meta import create_engine, ensure_schema
 from syllabus.monitoring.models import WindowUpdate
 from syllabus.monitoring.sql import SqlMonitoringStore
-from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_store
 
 _ = live_server  # a fixture the remote parameters use
 
@@ -34,13 +34,7 @@ def store(request: pytest.FixtureRequest, url: str, tmp_path: Path) -> Iterator[
     if not str(request.node.callspec.params["url"]).startswith("remote"):
         yield SqlMonitoringStore(eng)
     else:  # the same store through a live server
-        from syllabus.client.remote import Http, RemoteStore
-
-        http = Http(remote_workspace(request, url, tmp_path))
-        over_http = RemoteStore(http, "monitoring")
-        over_http._engine = eng  # type: ignore[attr-defined] # the tests look into the database
-        yield over_http  # type: ignore[misc]
-        http.close()
+        yield remote_store(request, url, tmp_path, "monitoring", eng)
     eng.dispose()
 
 

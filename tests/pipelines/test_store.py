@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from syllabus.meta import create_engine, ensure_schema
 from syllabus.pipelines.models import CacheEntry
 from syllabus.pipelines.sql import SqlPipelineStore
-from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
+from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_store
 
 _ = live_server  # a fixture the remote parameters use
 
@@ -26,13 +26,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlPipelin
     if not request.param.startswith("remote"):
         yield SqlPipelineStore(engine)
     else:  # the same store through a live server
-        from syllabus.client.remote import Http, RemoteStore
-
-        http = Http(remote_workspace(request, url, tmp_path))
-        over_http = RemoteStore(http, "pipelines")
-        over_http._engine = engine  # type: ignore[attr-defined] # the tests look into the database
-        yield over_http  # type: ignore[misc]
-        http.close()
+        yield remote_store(request, url, tmp_path, "pipelines", engine)
     engine.dispose()
 
 

@@ -106,6 +106,26 @@ def db_url_for(request: pytest.FixtureRequest, param: str, tmp_path: Path) -> st
     return f"sqlite:///{tmp_path / 'meta.db'}"
 
 
+def remote_store(
+    request: pytest.FixtureRequest,
+    db_url: str,
+    tmp_path: Path,
+    component: str,
+    engine: Any = None,
+) -> Any:
+    """``component``'s store of a workspace over ``db_url``, through the session's live
+    server (closed at teardown); with ``engine`` it carries it as ``_engine`` for tests
+    that look into the database."""
+    from syllabus.client.remote import Http, RemoteStore
+
+    http = Http(remote_workspace(request, db_url, tmp_path))
+    request.addfinalizer(http.close)
+    store = RemoteStore(http, component)
+    if engine is not None:
+        store._engine = engine  # type: ignore[attr-defined]
+    return store
+
+
 def remote_workspace(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> str:
     """A workspace over ``db_url`` on the session's live server, for this test."""
     live: LiveServer = request.getfixturevalue("live_server")
