@@ -15,7 +15,10 @@ with a fresh time-ordered id and held with an exclusive ``flock`` for as long as
 written: ``delete`` (repack) skips locked packs, so it never rewrites a pack under a writer.
 Records are buffered in memory, spilled to the pack file when the buffer passes
 :data:`SPILL_BYTES` and committed by :meth:`LocalBackend.flush`: fsync the pack, then append
-the index entries and fsync the index. A kill at any point leaves at worst unindexed bytes at
+the index entries and fsync the index. The spills of ``write_through`` (a big add) go
+past the page cache with ``O_DIRECT`` where the filesystem allows it (bytes synced at the
+next flush gain nothing from being cached, and filling the cache costs more CPU than the
+disk write; see :meth:`LocalBackend._spill_direct`). A kill at any point leaves at worst unindexed bytes at
 the end of a pack (garbage that repack drops) or a torn index tail (ignored by its CRC).
 
 Readers keep an in-memory index of every ``.idx`` file, loaded lazily and refreshed on a
@@ -38,6 +41,7 @@ import contextlib
 import errno
 import fcntl
 import logging
+import mmap
 import os
 import threading
 import time
@@ -85,6 +89,10 @@ _READ_SPAN: Final = 8 * 1024 * 1024  # bytes one read_many pread covers at most
 _READ_ALONE: Final = 64 * 1024  # records this large are read alone, without a copy
 _RACY_NS: Final = 2_000_000_000  # a folder changed this recently may change again unseen
 _FADVISE: Final = getattr(os, "posix_fadvise", None)  # Linux and most Unixes; not macOS
+_O_DIRECT: Final = getattr(os, "O_DIRECT", 0)  # Linux and some BSDs; not macOS
+_DIRECT_ALIGN: Final = 4096  # offset, length and buffer address of a direct write
+_DIRECT_STAGE: Final = 8 * 1024 * 1024  # the aligned buffer direct writes go through
+_DIRECT_MIN: Final = 256 * 1024  # fewer buffered bytes than this are written buffered
 
 
 def _listdir(path: Path) -> list[str]:
@@ -111,6 +119,8 @@ class _Writer:
     buffered: int = 0
     pending: dict[Digest, IndexEntry] = field(default_factory=dict)  # not yet indexed
     spilled: int = 0  # bytes of `pending` already written to the file (no fsync yet)
+    direct_fd: int | None = None  # the pack opened with O_DIRECT (see _spill_direct)
+    direct_ok: bool = True  # False once direct writes failed here: buffered from then on
 
 
 class LocalBackend:
@@ -137,6 +147,7 @@ class LocalBackend:
         self._loose_heads: set[str] | None = None  # see _look_at_loose
         self._loose_key: tuple[int, int] | None = None
         self._writers = WritersLock(self._root)
+        self._stage: mmap.mmap | None = None  # see _spill_direct
         self._closed = False
 
     # -- set-up -------------------------------------------------------------------------
@@ -179,7 +190,9 @@ class LocalBackend:
         self._lock = threading.RLock()
         if self._writer is not None:
             # Close our copies only: never flock(LOCK_UN), that would unlock the parent's pack.
-            for fd in (self._writer.pack_fd, self._writer.idx_fd):
+            for fd in (self._writer.pack_fd, self._writer.idx_fd, self._writer.direct_fd):
+                if fd is None:
+                    continue
                 with contextlib.suppress(OSError):
                     os.close(fd)
             self._writer = None  # its buffered records are the parent's to commit
@@ -334,7 +347,8 @@ class LocalBackend:
         pack_path = self._packs / f"{pack_id}.pack"
         idx_path = self._packs / f"{pack_id}.idx"
         try:
-            pack_fd = os.open(pack_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            # Read-write: a direct spill reads back the partial block it rewrites.
+            pack_fd = os.open(pack_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             fcntl.flock(pack_fd, fcntl.LOCK_EX)
             os.write(pack_fd, PACK_MAGIC)
             idx_fd = os.open(idx_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
@@ -398,6 +412,11 @@ class LocalBackend:
         """
         if not w.buffer:
             return
+        if writeback and w.buffered >= _DIRECT_MIN and self._spill_direct(w):
+            w.spilled += w.buffered
+            w.buffer = []
+            w.buffered = 0
+            return
         try:
             _write_all(w.pack_fd, w.buffer)
         except OSError as exc:
@@ -411,6 +430,71 @@ class LocalBackend:
         w.spilled += w.buffered
         w.buffer = []
         w.buffered = 0
+
+    def _spill_direct(self, w: _Writer) -> bool:
+        """Write the buffered bytes to the pack with ``O_DIRECT``, past the page cache;
+        False (nothing written, the caller writes buffered) where that is not possible.
+
+        The path of a big add: bytes that are synced at the next flush anyway gain nothing
+        from the page cache, and filling it costs (on the VMs measured here, new page-cache
+        pages cost more than the disk write itself: 1 GiB buffered took 3.6 s, direct 0.5 s).
+        Direct writes need aligned offsets, lengths and memory, so the bytes are copied
+        into an aligned buffer starting at the block that holds the pack's current end (its
+        partial head, read back, is rewritten with the same bytes); the last partial block
+        is written buffered. Durability is unchanged: ``flush`` fsyncs the pack, which also
+        commits the direct writes' allocations, before any index entry names them.
+        """
+        if not (_O_DIRECT and w.direct_ok):
+            return False
+        end = w.offset + w.spilled  # where the buffered bytes go
+        base = end - end % _DIRECT_ALIGN
+        try:
+            if w.direct_fd is None:
+                w.direct_fd = os.open(self._packs / f"{w.pack_id}.pack", os.O_WRONLY | _O_DIRECT)
+            head = _pread_exact(w.pack_fd, end - base, base)
+            if self._stage is None:  # anonymous mmap: page-aligned; used under the lock
+                self._stage = mmap.mmap(-1, _DIRECT_STAGE)
+            stage = self._stage
+            fill = len(head)
+            stage[:fill] = head
+            for buf in w.buffer:
+                view = memoryview(buf).cast("B")
+                i = 0
+                while i < len(view):
+                    n = min(_DIRECT_STAGE - fill, len(view) - i)
+                    stage[fill : fill + n] = view[i : i + n]
+                    fill += n
+                    i += n
+                    if fill == _DIRECT_STAGE:
+                        _pwrite_all(w.direct_fd, stage, fill, base)
+                        base += fill
+                        fill = 0
+            full = fill - fill % _DIRECT_ALIGN
+            if full:
+                _pwrite_all(w.direct_fd, stage, full, base)
+                base += full
+            if fill > full:
+                os.pwrite(w.pack_fd, stage[full:fill], base)
+            os.lseek(w.pack_fd, end + w.buffered, os.SEEK_SET)
+        except OSError as exc:
+            # EINVAL: no O_DIRECT on this filesystem, or other alignment rules. What was
+            # written is rewritten buffered, from the same offset.
+            log.debug("direct pack writes off in %s: %s", self._root, exc)
+            w.direct_ok = False
+            self._close_direct(w)
+            try:
+                os.lseek(w.pack_fd, end, os.SEEK_SET)
+            except OSError as err:
+                raise StorageError(f"blob store {self._root}: cannot write pack ({err})") from err
+            return False
+        return True
+
+    @staticmethod
+    def _close_direct(w: _Writer) -> None:
+        if w.direct_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(w.direct_fd)
+            w.direct_fd = None
 
     def flush(self) -> None:
         """Sync the pack, then append and sync the index entries of every buffered record."""
@@ -439,6 +523,7 @@ class LocalBackend:
         if w is None:
             return
         self._writer = None
+        self._close_direct(w)
         for fd in (w.idx_fd, w.pack_fd):  # closing the pack fd releases its flock
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -866,6 +951,9 @@ class LocalBackend:
                 self.flush()
                 self._close_writer()
                 self._drop_read_fds()
+                if self._stage is not None:
+                    self._stage.close()
+                    self._stage = None
             finally:
                 self._writers.release()
 
@@ -878,6 +966,28 @@ class LocalBackend:
 
 def _with_offset(entry: IndexEntry, offset: int) -> IndexEntry:
     return IndexEntry(entry.digest, entry.flags, entry.size, offset, entry.stored_len, entry.mtime)
+
+
+def _pread_exact(fd: int, length: int, offset: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    if len(data) != length:
+        raise OSError(errno.EIO, f"short read ({len(data)} of {length} bytes)")
+    return data
+
+
+def _pwrite_all(fd: int, stage: mmap.mmap, length: int, offset: int) -> None:
+    """Write ``stage[:length]`` at ``offset``; a direct write's short write is retried
+    from the next aligned position (a short count is always a whole number of blocks)."""
+    view = memoryview(stage)
+    done = 0
+    try:
+        while done < length:
+            n = os.pwrite(fd, view[done:length], offset + done)
+            if n <= 0 or (n % _DIRECT_ALIGN and done + n < length):
+                raise OSError(errno.EIO, f"short direct write ({n} bytes)")
+            done += n
+    finally:
+        view.release()
 
 
 def _write_all(fd: int, buffers: list[bytes]) -> None:
