@@ -18,8 +18,9 @@ Records are buffered in memory, spilled to the pack file when the buffer passes
 the index entries and fsync the index. The spills of ``write_through`` (a big add) go
 past the page cache with ``O_DIRECT`` where the filesystem allows it (bytes synced at the
 next flush gain nothing from being cached, and filling the cache costs more CPU than the
-disk write; see :meth:`LocalBackend._spill_direct`). A kill at any point leaves at worst unindexed bytes at
-the end of a pack (garbage that repack drops) or a torn index tail (ignored by its CRC).
+disk write; see :meth:`LocalBackend._spill_direct`). A kill at any point leaves at worst
+unindexed bytes at the end of a pack (garbage that repack drops) or a torn index tail
+(ignored by its CRC).
 
 Readers keep an in-memory index of every ``.idx`` file, loaded lazily and refreshed on a
 miss (new files, and only the new tail of grown ones), so records written by other processes
