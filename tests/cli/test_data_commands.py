@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
 def _ok(result: object) -> str:
@@ -67,7 +67,7 @@ def test_push_and_pull_carry_metadata_and_report_conflicts(syllabus: Runner, wor
     alice, bob = workdir / "alice", workdir / "bob"
     for ws in (alice, bob):
         ws.mkdir()
-        _ok(syllabus("init", cwd=ws))
+        init_here(ws)
         _ok(syllabus("remote", "add", "origin", str(workdir / "remote"), cwd=ws))
     (alice / "f.txt").write_text("one")
     _ok(syllabus("data", "add", "d", "f.txt", "-m", "first", "--tag", "gold", cwd=alice))

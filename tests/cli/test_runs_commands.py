@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from syllabus import Client
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
 def _two_runs(workdir: Path) -> tuple[str, str]:
@@ -27,7 +27,7 @@ def _two_runs(workdir: Path) -> tuple[str, str]:
 
 
 def test_experiments_lifecycle(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     created = syllabus("experiments", "create", "churn", "-d", "first")
     assert created.code == 0, created.stderr
     exp_id = created.stdout.strip()
@@ -46,7 +46,7 @@ def test_experiments_lifecycle(syllabus: Runner, workdir: Path) -> None:
 
 
 def test_runs_list_filter_order_columns(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     _, second = _two_runs(workdir)
     out = syllabus(
         "runs", "list", "-e", "churn", "-f", "metrics.acc > 0.75", "-c", "id,name,metrics.acc",
@@ -69,7 +69,7 @@ def test_runs_list_filter_order_columns(syllabus: Runner, workdir: Path) -> None
 
 
 def test_runs_show_compare_metrics(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     first, second = _two_runs(workdir)
     shown = syllabus("runs", "show", first)
     assert shown.code == 0, shown.stderr
@@ -88,7 +88,7 @@ def test_runs_show_compare_metrics(syllabus: Runner, workdir: Path) -> None:
 
 
 def test_runs_delete_restore_artifacts_download(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     first, second = _two_runs(workdir)
     assert syllabus("runs", "delete", first).code == 0
     listed = json.loads(syllabus("runs", "list", "--json").stdout)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from syllabus import Client
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
 def _store_something(workdir: Path) -> tuple[str, str]:
@@ -16,7 +16,7 @@ def _store_something(workdir: Path) -> tuple[str, str]:
 
 
 def test_fsck_passes_then_reports_corruption(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     _store_something(workdir)
     ok = syllabus("store", "fsck")
     assert ok.code == 0, ok.stderr
@@ -35,7 +35,7 @@ def test_fsck_passes_then_reports_corruption(syllabus: Runner, workdir: Path) ->
 
 
 def test_gc_lists_then_deletes_with_yes(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     a, b = _store_something(workdir)
     young = syllabus("store", "gc")
     assert young.code == 0
@@ -52,8 +52,8 @@ def test_gc_lists_then_deletes_with_yes(syllabus: Runner, workdir: Path) -> None
     assert syllabus("store", "gc", "--grace", "0s").stdout.strip() == ""
 
 
-def test_gc_bad_grace_is_a_one_line_error(syllabus: Runner) -> None:
-    assert syllabus("init").code == 0
+def test_gc_bad_grace_is_a_one_line_error(syllabus: Runner, workdir: Path) -> None:
+    init_here(workdir)
     result = syllabus("store", "gc", "--grace", "soon")
     assert result.code == 1
     assert result.stderr.strip().splitlines() == [
@@ -62,7 +62,7 @@ def test_gc_bad_grace_is_a_one_line_error(syllabus: Runner) -> None:
 
 
 def test_du_table_json_and_csv(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     _store_something(workdir)
     rows = json.loads(syllabus("store", "du", "--json").stdout)
     total = next(r for r in rows if r["group"] == "total")

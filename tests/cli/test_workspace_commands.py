@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
 def test_init_creates_a_workspace_once(syllabus: Runner, workdir: Path) -> None:
@@ -20,7 +20,7 @@ def test_init_creates_a_workspace_once(syllabus: Runner, workdir: Path) -> None:
 
 
 def test_commands_find_the_workspace_from_a_subfolder(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     deep = workdir / "src" / "pkg"
     deep.mkdir(parents=True)
     result = syllabus("info", "--json", cwd=deep)
@@ -60,14 +60,14 @@ def test_uri_env_points_at_another_workspace(
 ) -> None:
     other = tmp_path / "other"
     other.mkdir()
-    assert syllabus("init", cwd=other).code == 0
+    init_here(other)
     result = syllabus("info", "--json", env={"SYLLABUS_URI": str(other)})
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["workspace"] == str(other / ".syllabus")
 
 
-def test_db_current_and_upgrade(syllabus: Runner) -> None:
-    assert syllabus("init").code == 0
+def test_db_current_and_upgrade(syllabus: Runner, workdir: Path) -> None:
+    init_here(workdir)
     current = syllabus("db", "current", "--json")
     assert current.code == 0
     state = json.loads(current.stdout)

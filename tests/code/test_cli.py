@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.code.conftest import GIT_ENV, git, make_repo, notebook, write_nb
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 SCRIPT = """\
 import sys
@@ -31,7 +31,7 @@ def run_script(workdir: Path, *args: str) -> None:
 def test_code_and_env_commands(syllabus: Runner, workdir: Path) -> None:
     make_repo(workdir, {"train.py": SCRIPT, ".gitignore": ".syllabus/\n"})
     git(workdir, "remote", "add", "origin", "https://bob:pa55word@git.example.com/ml.git")
-    assert syllabus("init").code == 0
+    init_here(workdir)
     run_script(workdir, "0.1")
     (workdir / "helper.py").write_text("H = 1\n")  # untracked
     with (workdir / "train.py").open("a") as fh:
@@ -79,7 +79,7 @@ def test_code_and_env_commands(syllabus: Runner, workdir: Path) -> None:
 
 def test_capture_can_be_switched_off(syllabus: Runner, workdir: Path) -> None:
     make_repo(workdir, {"train.py": SCRIPT})
-    assert syllabus("init").code == 0
+    init_here(workdir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYLLABUS_")}
     env["SYLLABUS_CAPTURE_CODE"] = "false"
     subprocess.run([sys.executable, "train.py", "1"], cwd=workdir, env=env, check=True)
@@ -89,7 +89,7 @@ def test_capture_can_be_switched_off(syllabus: Runner, workdir: Path) -> None:
 
 
 def test_notebook_commands(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     path = write_nb(workdir / "nb" / "eda.ipynb", notebook(("code", "a = 1", "x")))
     first = syllabus("notebook", "checkpoint", "nb/eda.ipynb", "-m", "start")
     assert first.code == 0

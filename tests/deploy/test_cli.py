@@ -10,11 +10,11 @@ import pytest
 
 from syllabus import Client
 from tests.deploy.conftest import SPEC, register_linear
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
 def test_bad_spec_is_one_line_and_changes_nothing(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     (workdir / "bad.yaml").write_text(SPEC.replace("workers: 1", "wokers: 1"))
     result = syllabus("deploy", "apply", "bad.yaml", "--env", "staging")
     assert result.code == 1
@@ -28,7 +28,7 @@ def test_bad_spec_is_one_line_and_changes_nothing(syllabus: Runner, workdir: Pat
 
 
 def test_render_history_and_batch(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     with Client(cwd=workdir) as client:
         register_linear(client, "churn", 2.0)
         register_linear(client, "churn", 3.0)

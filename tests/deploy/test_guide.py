@@ -13,7 +13,7 @@ import pytest
 from syllabus import Client
 from syllabus.deploy.spec import parse_spec
 from tests.deploy.conftest import register_linear
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 
@@ -25,11 +25,13 @@ def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
     parsed = parse_spec(spec)
     assert parsed.overrides("production") == {"target", "workers", "traffic", "kubernetes"}
     (workdir / "deploy.yaml").write_text(spec)
-    assert syllabus("init").code == 0
+    init_here(workdir)
     with Client(cwd=workdir) as client:
         register_linear(client, "churn", 2.0)
         register_linear(client, "churn", 3.0)
-        (workdir / "new.csv").write_text("x\n1.0\n2.0\n3.0\n")
+        # two rows: one chunk of `--chunk-rows 2`, scored in this process; the process
+        # pool (several chunks) is tests/deploy/test_batch.py's
+        (workdir / "new.csv").write_text("x\n1.0\n2.0\n")
         client.add_dataset("new", workdir / "new.csv")
     commands = [
         line.removeprefix("$ ")

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from syllabus import Client
 from tests.evaluation.conftest import populate
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "evaluation.md"
 
 
 def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
     text = GUIDE.read_text()
-    assert syllabus("init").code == 0
+    init_here(workdir)
     with Client(cwd=workdir) as client:
         populate(client, workdir)
     commands = [

@@ -15,7 +15,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from syllabus import Client
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
 def met(report: object) -> dict[str, bool]:
@@ -160,7 +160,7 @@ def test_a_later_level_does_not_count_without_the_earlier_ones(workdir: Path) ->
 
 
 def test_cli(syllabus: Runner, workdir: Path) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     result = syllabus("maturity")
     assert result.code == 0
     assert "maturity: below level 0" in result.stdout

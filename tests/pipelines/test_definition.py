@@ -14,7 +14,7 @@ from syllabus.errors import InvalidArgumentError
 from syllabus.pipelines import dataset
 from syllabus.pipelines.dag import layers, render_svg, render_text
 from syllabus.pipelines.definition import load_yaml
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
 @step
@@ -159,7 +159,7 @@ def failing():
 def test_cli_run_failure_resume_and_dag(
     syllabus: Runner, steps_module: Callable[..., str], workdir: Path
 ) -> None:
-    assert syllabus("init").code == 0
+    init_here(workdir)
     mod = steps_module(FAILING)
     result = syllabus("pipeline", "run", f"{mod}:failing", "--executor", "inline")
     assert result.code == 1

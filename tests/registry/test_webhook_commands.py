@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.fixtures.cli import Runner
+from tests.fixtures.cli import Runner, init_here
 
 
-def test_add_list_remove(syllabus: Runner) -> None:
-    assert syllabus("init").code == 0
+def test_add_list_remove(syllabus: Runner, workdir: Path) -> None:
+    init_here(workdir)
     added = syllabus(
         "models",
         "webhooks",
