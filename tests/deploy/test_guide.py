@@ -1,5 +1,5 @@
-"""docs/deploy.md runs: its spec parses, its console commands run in order against real
-server processes, then its Python snippet."""
+"""docs/deploy.md runs: its spec parses, its console commands run in order (the CLI in this
+process) against real server processes, then its Python snippet."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 
 
 @pytest.mark.slow
-def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
+def test_guide_runs(syllabus_here: Runner, workdir: Path) -> None:
     text = GUIDE.read_text()
     (spec,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
     parsed = parse_spec(spec)
@@ -43,7 +43,7 @@ def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
     outputs = {}
     try:
         for command in commands:
-            result = syllabus(*shlex.split(command)[1:])
+            result = syllabus_here(*shlex.split(command)[1:])
             assert result.code == 0, f"{command!r} failed: {result.stderr}"
             outputs[command] = result.stdout
     finally:

@@ -1,4 +1,5 @@
-"""docs/evaluation.md runs: its console commands in order, then its Python snippet."""
+"""docs/evaluation.md runs: its console commands in order (the CLI in this process), then
+its Python snippet."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.fixtures.cli import Runner, init_here
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "evaluation.md"
 
 
-def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
+def test_guide_runs(syllabus_here: Runner, workdir: Path) -> None:
     text = GUIDE.read_text()
     init_here(workdir)
     with Client(cwd=workdir) as client:
@@ -28,7 +29,7 @@ def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
     assert len(commands) >= 5
     outputs = {}
     for command in commands:
-        result = syllabus(*shlex.split(command)[1:])
+        result = syllabus_here(*shlex.split(command)[1:])
         assert result.code == 0, f"{command!r} failed: {result.stderr}"
         outputs[command] = result.stdout
     assert "better" in outputs[commands[1]]
