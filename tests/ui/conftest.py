@@ -312,6 +312,10 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
+_CHARTS_SETTLED = """() => [...document.querySelectorAll('[data-metric-chart]')].every(
+    (el) => el.dataset.drawn === '1' || el.classList.contains('chart-error'))"""
+
+
 @dataclass
 class Tab:
     """A browser page that records console errors and uncaught exceptions."""
@@ -321,9 +325,12 @@ class Tab:
     errors: list[str]
 
     def open(self, path: str) -> Any:
+        """Load ``path`` and wait until it is complete: its load event (scripts, styles,
+        images, frames) and then the one thing a page fetches afterwards, the data of its
+        metric charts (each is drawn, or shows why it could not be)."""
         self.errors.clear()
         response = self.page.goto(self.base + path, wait_until="load")
-        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_function(_CHARTS_SETTLED)
         return response
 
     def shot(self, name: str) -> Path:
