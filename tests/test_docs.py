@@ -172,8 +172,15 @@ def _prepare_evaluations(workdir: Path) -> None:
 
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_every_example_runs(
-    syllabus: Runner, workdir: Path, command: str, example: str, request: pytest.FixtureRequest
+    syllabus_here: Runner,
+    workdir: Path,
+    command: str,
+    example: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Each example's command line through the console script's entry point in this
+    process (the script itself starts in tests/cli): a hundred interpreter starts less."""
+    syllabus = syllabus_here
     if command == "syllabus demo":
         # The whole loop takes a minute: the session runs it once, as this very command
         # line with its own folder (tests.fixtures.demo), and tests/test_demo.py checks it.

@@ -3,7 +3,8 @@
 Model ``churn`` versions 1 and 2 (scikit-learn regressions on column ``x``), dataset
 ``new`` (column ``x``), and ``deploy.yaml`` (service ``churn``, local target, staging on
 churn@1 with churn@2 as a 50 % canary, production on churn@2). Examples that change a live
-deployment find one running; every server an example started is stopped afterwards.
+deployment find one running; status, history and rollback find two rendered (kubernetes)
+revisions; every server an example started is stopped afterwards.
 """
 
 from __future__ import annotations
@@ -56,17 +57,17 @@ def prepare(workdir: Path, example: str) -> None:
     (workdir / "deploy.yaml").write_text(SPEC)
     words = shlex.split(example)
     with Client(cwd=workdir) as client:
-        if words[2] in ("status", "history"):
-            # rendered revisions (kubernetes): something to show, no process to start
-            (workdir / "k8s.yaml").write_text(SPEC.replace("target: local", "target: kubernetes"))
-            client.apply_deployment(workdir / "k8s.yaml", "staging")
-            client.apply_deployment(workdir / "k8s.yaml", "staging")
-        elif words[2] == "rollback":
+        if words[2] in ("status", "history", "rollback"):
+            # rendered revisions (kubernetes): something to show and to roll back to, no
+            # process to start (a local rollback's processes: tests/deploy/test_local.py
+            # and the guide, tests/deploy/test_guide.py)
+            k8s = SPEC.replace("target: local", "target: kubernetes")
             (workdir / "first.yaml").write_text(
-                SPEC.replace("  staging: {}", "  staging: {traffic: {}}")
+                k8s.replace("  staging: {}", "  staging: {traffic: {}}")
             )
+            (workdir / "k8s.yaml").write_text(k8s)
             client.apply_deployment(workdir / "first.yaml", "staging")
-            client.apply_deployment(workdir / "deploy.yaml", "staging")
+            client.apply_deployment(workdir / "k8s.yaml", "staging")
         elif words[2] in ("stop", "promote-canary"):
             client.apply_deployment(workdir / "deploy.yaml", "staging")
 
