@@ -1,4 +1,5 @@
-"""``syllabus experiments`` and ``syllabus runs`` through the real console script."""
+"""``syllabus experiments`` and ``syllabus runs`` through the CLI in this process (the
+console script itself starts in test_workspace_commands.py)."""
 
 from __future__ import annotations
 
@@ -26,80 +27,80 @@ def _two_runs(workdir: Path) -> tuple[str, str]:
     return ids[0], ids[1]
 
 
-def test_experiments_lifecycle(syllabus: Runner, workdir: Path) -> None:
+def test_experiments_lifecycle(syllabus_here: Runner, workdir: Path) -> None:
     init_here(workdir)
-    created = syllabus("experiments", "create", "churn", "-d", "first")
+    created = syllabus_here("experiments", "create", "churn", "-d", "first")
     assert created.code == 0, created.stderr
     exp_id = created.stdout.strip()
-    listed = json.loads(syllabus("experiments", "list", "--json").stdout)
+    listed = json.loads(syllabus_here("experiments", "list", "--json").stdout)
     assert [(e["id"], e["name"], e["description"]) for e in listed] == [(exp_id, "churn", "first")]
-    dup = syllabus("experiments", "create", "churn")
+    dup = syllabus_here("experiments", "create", "churn")
     assert dup.code == 1
     assert dup.stderr.startswith("Error: experiment 'churn' already exists")
-    assert syllabus("experiments", "rename", "churn", "churn-2").code == 0
-    assert syllabus("experiments", "delete", "churn-2").code == 0
-    assert json.loads(syllabus("experiments", "list", "--json").stdout) == []
-    deleted = syllabus("experiments", "list", "--deleted", "--csv").stdout
+    assert syllabus_here("experiments", "rename", "churn", "churn-2").code == 0
+    assert syllabus_here("experiments", "delete", "churn-2").code == 0
+    assert json.loads(syllabus_here("experiments", "list", "--json").stdout) == []
+    deleted = syllabus_here("experiments", "list", "--deleted", "--csv").stdout
     assert "churn-2" in deleted
-    assert syllabus("experiments", "restore", exp_id[:8]).code == 0
-    assert "churn-2" in syllabus("experiments", "list").stdout
+    assert syllabus_here("experiments", "restore", exp_id[:8]).code == 0
+    assert "churn-2" in syllabus_here("experiments", "list").stdout
 
 
-def test_runs_list_filter_order_columns(syllabus: Runner, workdir: Path) -> None:
+def test_runs_list_filter_order_columns(syllabus_here: Runner, workdir: Path) -> None:
     init_here(workdir)
     _, second = _two_runs(workdir)
-    out = syllabus(
+    out = syllabus_here(
         "runs", "list", "-e", "churn", "-f", "metrics.acc > 0.75", "-c", "id,name,metrics.acc",
         "--csv",
     )  # fmt: skip
     assert out.code == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert rows == [{"id": second, "name": "r1", "metrics.acc": "0.9"}]
-    ordered = json.loads(syllabus("runs", "list", "-o", "metrics.acc asc", "--json").stdout)
+    ordered = json.loads(syllabus_here("runs", "list", "-o", "metrics.acc asc", "--json").stdout)
     assert [r["name"] for r in ordered] == ["r0", "r1"]
     assert ordered[0]["params"] == {"lr": "0.1", "model": "rf"}
     assert ordered[0]["metrics"]["acc"]["step"] == 2
-    table = syllabus("runs", "list")
+    table = syllabus_here("runs", "list")
     assert "r0" in table.stdout
     assert "metrics.acc" in table.stdout
-    bad = syllabus("runs", "list", "-f", "metrics.acc >")
+    bad = syllabus_here("runs", "list", "-f", "metrics.acc >")
     assert bad.code == 1
     assert "at character 14" in bad.stderr
     assert bad.stderr.count("\n") == 1
 
 
-def test_runs_show_compare_metrics(syllabus: Runner, workdir: Path) -> None:
+def test_runs_show_compare_metrics(syllabus_here: Runner, workdir: Path) -> None:
     init_here(workdir)
     first, second = _two_runs(workdir)
-    shown = syllabus("runs", "show", first)
+    shown = syllabus_here("runs", "show", first)
     assert shown.code == 0, shown.stderr
     assert "lr = 0.1" in shown.stdout
     assert "notes/readme.txt" in shown.stdout
-    as_json = json.loads(syllabus("runs", "show", "latest", "--json").stdout)
+    as_json = json.loads(syllabus_here("runs", "show", "latest", "--json").stdout)
     assert as_json["id"] == second
     assert as_json["metric_history"]["acc"]["points"] == 3
-    compared = json.loads(syllabus("runs", "compare", first, second, "--json").stdout)
+    compared = json.loads(syllabus_here("runs", "compare", first, second, "--json").stdout)
     fields = [row["field"] for row in compared]
     assert fields == ["params.lr", "metrics.acc"]  # model is the same in both: hidden
-    metrics = syllabus("runs", "metrics", "latest~1", "--key", "acc", "--csv").stdout
+    metrics = syllabus_here("runs", "metrics", "latest~1", "--key", "acc", "--csv").stdout
     rows = list(csv.DictReader(io.StringIO(metrics)))
     assert [r["step"] for r in rows] == ["0", "1", "2"]
     assert float(rows[-1]["value"]) == 0.7
 
 
-def test_runs_delete_restore_artifacts_download(syllabus: Runner, workdir: Path) -> None:
+def test_runs_delete_restore_artifacts_download(syllabus_here: Runner, workdir: Path) -> None:
     init_here(workdir)
     first, second = _two_runs(workdir)
-    assert syllabus("runs", "delete", first).code == 0
-    listed = json.loads(syllabus("runs", "list", "--json").stdout)
+    assert syllabus_here("runs", "delete", first).code == 0
+    listed = json.loads(syllabus_here("runs", "list", "--json").stdout)
     assert [r["id"] for r in listed] == [second]
-    assert syllabus("runs", "restore", first).code == 0
-    assert len(json.loads(syllabus("runs", "list", "--json").stdout)) == 2
-    arts = json.loads(syllabus("runs", "artifacts", first, "--json").stdout)
+    assert syllabus_here("runs", "restore", first).code == 0
+    assert len(json.loads(syllabus_here("runs", "list", "--json").stdout)) == 2
+    arts = json.loads(syllabus_here("runs", "artifacts", first, "--json").stdout)
     assert [a["path"] for a in arts] == ["notes/readme.txt"]
-    got = syllabus("runs", "download", first, "notes", "--dest", "out")
+    got = syllabus_here("runs", "download", first, "notes", "--dest", "out")
     assert got.code == 0, got.stderr
     assert (workdir / "out" / "notes" / "readme.txt").read_text() == "run 0\n"
-    missing = syllabus("runs", "show", "abcdef")
+    missing = syllabus_here("runs", "show", "abcdef")
     assert missing.code == 1
     assert "run 'abcdef' not found" in missing.stderr

@@ -1,4 +1,4 @@
-"""`syllabus models webhooks add|list|remove` through the real console script."""
+"""`syllabus models webhooks add|list|remove` through the CLI in this process."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 from tests.fixtures.cli import Runner, init_here
 
 
-def test_add_list_remove(syllabus: Runner, workdir: Path) -> None:
+def test_add_list_remove(syllabus_here: Runner, workdir: Path) -> None:
     init_here(workdir)
-    added = syllabus(
+    added = syllabus_here(
         "models",
         "webhooks",
         "add",
@@ -24,18 +24,18 @@ def test_add_list_remove(syllabus: Runner, workdir: Path) -> None:
     )
     assert added.code == 0, added.stderr
     hook_id = added.stdout.strip()
-    listed = json.loads(syllabus("models", "webhooks", "list", "--json").stdout)
+    listed = json.loads(syllabus_here("models", "webhooks", "list", "--json").stdout)
     assert [(h["id"], h["url"], h["events"], h["model"]) for h in listed] == [
         (hook_id, "http://127.0.0.1:9/hook", "stage_changed", "churn")
     ]
-    assert "s3cret" not in syllabus("models", "webhooks", "list", "--csv").stdout
-    bad = syllabus("models", "webhooks", "remove", "xyz")
+    assert "s3cret" not in syllabus_here("models", "webhooks", "list", "--csv").stdout
+    bad = syllabus_here("models", "webhooks", "remove", "xyz")
     assert bad.code == 1
     assert "give its URL or at least 6 hex characters" in bad.stderr
-    assert syllabus("models", "webhooks", "remove", hook_id[:14]).code == 0
-    assert json.loads(syllabus("models", "webhooks", "list", "--json").stdout) == []
-    again = syllabus("models", "webhooks", "remove", "http://127.0.0.1:9/hook")
+    assert syllabus_here("models", "webhooks", "remove", hook_id[:14]).code == 0
+    assert json.loads(syllabus_here("models", "webhooks", "list", "--json").stdout) == []
+    again = syllabus_here("models", "webhooks", "remove", "http://127.0.0.1:9/hook")
     assert again.code == 1
     assert "no webhook sends to" in again.stderr
-    no_secret = syllabus("models", "webhooks", "add", "http://127.0.0.1:9/x")
+    no_secret = syllabus_here("models", "webhooks", "add", "http://127.0.0.1:9/x")
     assert no_secret.code == 2
