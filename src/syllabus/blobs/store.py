@@ -10,8 +10,7 @@ not written again, so a re-ingest after a small edit writes only the touched chu
 ``put_file`` on a large file mmaps it and overlaps the work: the chunker (which holds the
 GIL) runs on the calling thread while worker threads hash chunks, compress where it pays
 and append to the backend, and one more hashes the whole file with BLAKE3's own threads.
-While the chunker runs the GIL switch interval is short (0.2 ms), so the workers, which
-release the GIL around each hash and write, are not each kept waiting 5 ms to get it back.
+While the chunker runs the GIL switch interval is short (see :mod:`syllabus.blobs.tuning`).
 ``put_file`` and ``put_tree`` return once their objects are durable; ``put_bytes`` is
 buffered until :meth:`BlobStore.flush` (or ``close``).
 
@@ -27,9 +26,8 @@ import logging
 import mmap
 import os
 import stat
-import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +59,7 @@ from syllabus.blobs.records import (
     encode_payload,
     logical_bytes,
 )
+from syllabus.blobs.tuning import short_switch_interval
 from syllabus.errors import (
     BlobNotFoundError,
     InvalidArgumentError,
@@ -80,7 +79,6 @@ matched against the relative path and against the base name (``"*.tmp"``, ``".gi
 _BATCH_BYTES = 32 * 1024 * 1024  # chunk bytes handed to a worker at once
 _TREE_BATCH_FILES = 256
 _COPY_BUFFER = 1024 * 1024
-_SWITCH_INTERVAL = 0.0002  # seconds; see _short_switch_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +233,7 @@ class BlobStore:
         reported = 0
         batch: list[tuple[int, int]] = []
         batch_bytes = 0
-        with memoryview(mm) as view, _short_switch_interval():
+        with memoryview(mm) as view, short_switch_interval():
             for span in chunk_spans(view):
                 batch.append(span)
                 batch_bytes += span[1]
@@ -636,37 +634,6 @@ class BlobStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
-
-
-@contextlib.contextmanager
-def _short_switch_interval() -> Iterator[None]:
-    """Run the block with a short GIL switch interval (:data:`_SWITCH_INTERVAL`).
-
-    The compiled chunker holds the GIL while it scans, and the workers that hash and write
-    the chunks release it around every call: with the default 5 ms interval each of them
-    waits up to 5 ms for the GIL after every hash or write (a convoy: the chunker is done
-    long before them, the work is serialized). With a short interval they get it back at
-    once. Process-wide, so nested and concurrent users share one saved value, restored
-    when the last one leaves.
-    """
-    global _switch_users, _switch_saved  # noqa: PLW0603 - one process-wide setting
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, _SWITCH_INTERVAL))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
 
 
 def _copy(reader: BlobReader, out: IO[bytes], advance: Callable[[int], None]) -> None:

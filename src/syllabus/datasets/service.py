@@ -24,6 +24,7 @@ from syllabus.blobs.digest import Digest
 from syllabus.blobs.manifest import Manifest, ManifestEntry
 from syllabus.blobs.reader import BlobReader
 from syllabus.blobs.store import BlobStore
+from syllabus.blobs.tuning import bulk
 from syllabus.datasets import checkout as _checkout
 from syllabus.datasets.diff import DatasetDiff, TableDiff, compare_profiles, diff_rows
 from syllabus.datasets.models import (
@@ -143,6 +144,7 @@ class DatasetService:
 
     # -- adding --------------------------------------------------------------------------
 
+    @bulk
     def add(
         self,
         name: str,
@@ -494,6 +496,7 @@ class DatasetService:
             return Path(index[name])
         return (Path.cwd() / name).resolve()
 
+    @bulk
     def status(self, ref: str, folder: Path | str | None = None) -> StatusReport:
         """What differs between a working folder and a version (for a bare name: the
         version last added or checked out there, else the latest)."""
@@ -529,6 +532,7 @@ class DatasetService:
                 pass
         return self.resolve(parsed)
 
+    @bulk
     def checkout(
         self,
         ref: str,
@@ -627,6 +631,7 @@ class DatasetService:
                 return remote
         raise NotFoundError(f"no remote {name!r}; see `syllabus remote list`")
 
+    @bulk
     def push(
         self, ref: str, remote: str | None = None, *, progress: ProgressCallback = null_progress
     ) -> TransferResult:
@@ -637,6 +642,7 @@ class DatasetService:
 
         return sync.push(self, ref, remote, progress)
 
+    @bulk
     def pull(
         self, ref: str, remote: str | None = None, *, progress: ProgressCallback = null_progress
     ) -> TransferResult:
