@@ -159,15 +159,15 @@ def test_a_later_level_does_not_count_without_the_earlier_ones(workdir: Path) ->
     assert report.level == 0  # no registered model: level 1 is missing
 
 
-def test_cli(syllabus: Runner, workdir: Path) -> None:
+def test_cli(syllabus_here: Runner, workdir: Path) -> None:
     init_here(workdir)
-    result = syllabus("maturity")
+    result = syllabus_here("maturity")
     assert result.code == 0
     assert "maturity: below level 0" in result.stdout
     assert "missing Runs are tracked" in result.stdout
     with Client(cwd=workdir) as client:
         level0(client)
-    data = json.loads(syllabus("maturity", "--json").stdout)
+    data = json.loads(syllabus_here("maturity", "--json").stdout)
     assert data["level"] == 0
     assert data["levels"]["0"]["met"] is True
     assert {c["key"] for c in data["criteria"] if not c["met"]} >= {"datasets", "lineage"}

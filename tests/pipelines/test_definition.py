@@ -157,25 +157,25 @@ def failing():
 
 
 def test_cli_run_failure_resume_and_dag(
-    syllabus: Runner, steps_module: Callable[..., str], workdir: Path
+    syllabus_here: Runner, steps_module: Callable[..., str], workdir: Path
 ) -> None:
     init_here(workdir)
     mod = steps_module(FAILING)
-    result = syllabus("pipeline", "run", f"{mod}:failing", "--executor", "inline")
+    result = syllabus_here("pipeline", "run", f"{mod}:failing", "--executor", "inline")
     assert result.code == 1
     assert "ValueError: bad input" in result.stdout
     assert f"syllabus pipeline run {mod} --resume" in result.stderr
-    again = syllabus("pipeline", "run", mod, "--resume", "--executor", "inline", "--json")
+    again = syllabus_here("pipeline", "run", mod, "--resume", "--executor", "inline", "--json")
     assert again.code == 1
-    bad = syllabus("pipeline", "run", mod, "-p", "oops")
+    bad = syllabus_here("pipeline", "run", mod, "-p", "oops")
     assert bad.code == 2
     assert "is not KEY=VALUE" in bad.stderr
-    dag = syllabus("pipeline", "dag", mod, "-o", "dag.svg")
+    dag = syllabus_here("pipeline", "dag", mod, "-o", "dag.svg")
     assert dag.code == 0
     assert ET.parse(workdir / "dag.svg").getroot().tag.endswith("svg")
-    wrong = syllabus("pipeline", "dag", mod, "-o", "dag.gif")
+    wrong = syllabus_here("pipeline", "dag", mod, "-o", "dag.gif")
     assert wrong.code == 2
-    runs = syllabus("pipeline", "runs", mod, "--json")
+    runs = syllabus_here("pipeline", "runs", mod, "--json")
     assert runs.code == 0
 
 
