@@ -22,6 +22,12 @@ __all__ = ["server_command"]
 
 log = logging.getLogger("syllabus.server")
 
+_REUSEPORT: int | None = getattr(socket, "SO_REUSEPORT", None)
+"""Where the platform has it, each forked worker listens on a socket of its own bound to
+the server's port, and the kernel spreads new connections evenly over them; one socket
+shared by every worker lets whichever worker wakes first accept most of them (long-lived
+keep-alive clients then load one worker while the others idle)."""
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -165,6 +171,8 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if workers > 1 and _REUSEPORT is not None:
+        sock.setsockopt(socket.SOL_SOCKET, _REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     bound = sock.getsockname()[1]
@@ -176,13 +184,13 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
         announce.start()
         _serve(create_app(config), sock, log_level)
         return
-    from syllabus.server.state import ServerState
-
-    state = ServerState(config)  # create or check every schema once, before workers race
-    for ws in state.workspaces.values():
-        _ = ws.backend.engine
-    state.close()
     if not hasattr(os, "fork"):  # pragma: no cover - no fork here: uvicorn spawns workers
+        from syllabus.server.state import ServerState
+
+        state = ServerState(config)  # create or check every schema once, before workers race
+        for ws in state.workspaces.values():
+            _ = ws.backend.engine
+        state.close()
         announce.start()
         os.environ[CONFIG_ENV] = config.to_json()
         uvicorn.run(
@@ -196,7 +204,9 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
             ws="none",
         )
         return
-    _serve_forked(create_app(config), sock, log_level, workers, announce)
+    app = create_app(config)
+    app.state.syllabus.prepare()  # the workers inherit checked schemas, not connections
+    _serve_forked(app, sock, log_level, workers, announce)
 
 
 def _serve(app: object, sock: socket.socket, log_level: str) -> None:
@@ -214,6 +224,19 @@ def _serve(app: object, sock: socket.socket, log_level: str) -> None:
     server.run(sockets=[sock])
 
 
+def _own_socket(shared: socket.socket, port: int) -> socket.socket:
+    """A worker's own listening socket on the server's port (the bound, never listening
+    socket of the supervisor keeps the port while workers come and go)."""
+    assert _REUSEPORT is not None
+    own = socket.socket(shared.family, socket.SOCK_STREAM)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    own.setsockopt(socket.SOL_SOCKET, _REUSEPORT, 1)
+    own.bind((shared.getsockname()[0], port))
+    own.listen(2048)
+    shared.close()
+    return own
+
+
 def _serve_forked(
     app: object, sock: socket.socket, log_level: str, workers: int, announce: threading.Thread
 ) -> None:
@@ -223,7 +246,9 @@ def _serve_forked(
     it restarts a worker that dies and stops them all on SIGTERM or SIGINT."""
     import signal
 
-    sock.listen(2048)
+    port = sock.getsockname()[1]
+    if _REUSEPORT is None:
+        sock.listen(2048)  # one queue that every worker accepts from
     stopping = False
     started: dict[int, float] = {}
 
@@ -234,7 +259,7 @@ def _serve_forked(
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _serve(app, sock, log_level)
+                _serve(app, sock if _REUSEPORT is None else _own_socket(sock, port), log_level)
                 code = 0
             except BaseException:
                 log.exception("server worker failed")

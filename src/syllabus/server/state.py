@@ -158,6 +158,17 @@ class ServerState:
             enabled = self.auth_store.count_users() > 0
         return Auth(self.auth_store, enabled=enabled)
 
+    def prepare(self) -> None:
+        """Create or check every workspace's schema and settle whether auth is on, then
+        close the connections that took: a server forking workers calls this first, so
+        they neither race to create schemas nor each check them again, and inherit no
+        open connection."""
+        for ws in self.workspaces.values():
+            _ = ws.backend.engine
+        _ = self.auth
+        for ws in self.workspaces.values():
+            ws.backend.raw_engine.dispose()
+
     def close(self) -> None:
         for ws in self.workspaces.values():
             ws.close()
