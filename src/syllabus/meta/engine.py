@@ -50,9 +50,12 @@ READONLY: Final = "syllabus_readonly"
 ``BEGIN`` (a snapshot that never blocks writers) instead of ``BEGIN IMMEDIATE``."""
 
 _PG_CONNECT_TIMEOUT_S: Final = 10
-_PG_POOL_SIZE: Final = 5
-_PG_MAX_OVERFLOW: Final = 10
+_PG_POOL_SIZE: Final = 10
+_PG_MAX_OVERFLOW: Final = 20
 _PG_POOL_RECYCLE_S: Final = 1800
+_PG_PING_IDLE_S: Final = 10.0
+"""A pooled PostgreSQL connection idle for longer is pinged before use (one that was used
+just now is not: a ping per checkout is a round trip on every request of a busy server)."""
 
 _EXPECTED = "expected sqlite:///path/to/file.db or postgresql://user@host:port/database"
 
@@ -136,12 +139,13 @@ def create_engine(url: str) -> Engine:
             connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT_S
         engine = sa.create_engine(
             parsed,
-            pool_pre_ping=True,
             pool_size=_PG_POOL_SIZE,
             max_overflow=_PG_MAX_OVERFLOW,
             pool_recycle=_PG_POOL_RECYCLE_S,
             connect_args=connect_args,
         )
+        event.listen(engine.pool, "checkin", _pg_on_checkin)
+        event.listen(engine.pool, "checkout", _pg_on_checkout)
     event.listen(engine, "handle_error", _translate_connect_error)
     _track_for_fork(engine)
     return engine
@@ -196,6 +200,29 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+_IDLE_SINCE: Final = "syllabus_idle_since"
+
+
+def _pg_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _pg_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection that sat idle in the pool for a while (the server may have closed
+    it, or restarted); a dead one is replaced before the caller sees it."""
+    since = record.info.get(_IDLE_SINCE)
+    if since is None or time.monotonic() - since < _PG_PING_IDLE_S:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:  # any failure: the pool makes a new connection
+        raise sa.exc.DisconnectionError(one_line(exc)) from exc
 
 
 # --- errors -------------------------------------------------------------------------------
