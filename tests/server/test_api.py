@@ -265,6 +265,35 @@ def test_metric_batches_are_applied_once_when_retried(uri: str) -> None:
 
 
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_extreme_metric_points_are_stored_exactly(
+    db: str, live_server: LiveServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Points travel to PostgreSQL as binary COPY rows (and fall back to text when a value
+    does not fit): the limits of each field and special floats come back unchanged."""
+    uri = live_server.add_workspace(db_url_for(request, db, tmp_path), tmp_path / "blobs")
+    request.addfinalizer(lambda: live_server.drop_workspace(uri.rsplit("/", 1)[1]))
+    http = Http(uri)
+    request.addfinalizer(http.close)
+    store = RemoteTrackingStore(http)
+    exp = store.create_experiment("extremes")
+    run = store.create_run(
+        exp.id, run_id="0" * 8 + "3" * 24, name="r", user="u", host="h", start_time=1
+    )
+    values = [5e-324, 1.7976931348623157e308, -math.inf, math.inf, 0.1 + 0.2, math.nan, -1.5]
+    steps = [2**63 - 1, -(2**63), 0, -1, 1, 2**53 + 1, 7]
+    points = [(s, 2**62 + i, v) for i, (s, v) in enumerate(zip(steps, values, strict=True))]
+    store.log_metrics({(run.id, "x"): points})
+    got = {(p.step, p.timestamp): p.value for p in store.get_metric_history(run.id, "x")}
+    assert len(got) == len(points)
+    for step, ts, value in points:
+        assert got[(step, ts)] == value or (math.isnan(value) and math.isnan(got[(step, ts)]))
+    assert store.get_run(run.id).metrics["x"].step == 2**63 - 1
+    with pytest.raises(InvalidArgumentError):  # past bigint: refused, nothing written
+        store.log_metrics({(run.id, "x"): [(1, 1, 1.0), (2**63, 2, 2.0)]})
+    assert len(store.get_metric_history(run.id, "x")) == len(points)
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_a_retry_during_a_failing_first_attempt_loses_no_points(
     db: str,
     live_server: LiveServer,

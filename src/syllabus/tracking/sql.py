@@ -2,18 +2,18 @@
 
 Rows never leave this module; callers get :mod:`~syllabus.tracking.models` values. Hot
 paths avoid per-row ORM work: metric points go in with one driver-level ``executemany``
-(SQLite) or ``COPY`` (PostgreSQL) per flush; metric key ids and run keys are cached per
-store (neither changes once assigned).
+(SQLite) or binary ``COPY`` (PostgreSQL) per flush; metric key ids and run keys are cached
+per store (neither changes once assigned).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain, islice
-from math import isnan
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -70,7 +70,16 @@ _END_QMARK: Final = (
     "UPDATE runs SET status = ?, end_time = ?, error = coalesce(?, error) WHERE pk = ?"
 )
 _IN_BATCH: Final = 500
-_COPY_SQL: Final = "COPY metrics (run_pk, key_id, step, timestamp, seq, value) FROM STDIN"
+_COPY_SQL: Final = (
+    "COPY metrics (run_pk, key_id, step, timestamp, seq, value) FROM STDIN (FORMAT BINARY)"
+)
+# PostgreSQL's binary COPY: a signature, flags and header extension length, then per row
+# the number of fields and each field's length and big-endian value (length -1: NULL),
+# then -1. metrics is (bigint, integer, bigint, bigint, bigint, double precision).
+_COPY_HEAD: Final = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TAIL: Final = struct.pack(">h", -1)
+_COPY_ROW: Final = struct.Struct(">hiqiiiqiqiqid").pack
+_COPY_ROW_NAN: Final = struct.Struct(">hiqiiiqiqiqi").pack
 _LATEST_BODY: Final = (
     "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value) "
     "SELECT run_pk, key_id, step, timestamp, value FROM metrics "
@@ -87,6 +96,24 @@ _SEQ_QMARK: Final = "UPDATE runs SET next_seq = ? WHERE pk = ?"
 # statement (built in C from the buffer's tuples) instead of a tuple per point halves the
 # cost, and the GIL is released once per statement rather than once per point.
 _ROWS_PER_INSERT: Final = (256, 16, 1)
+
+
+def _binary_copy(todo: Iterable[_Series]) -> bytes:
+    """The points of ``todo`` as one binary COPY payload (five times cheaper to build than
+    text rows written one by one, and cheaper for the server to parse). Raises
+    ``struct.error`` for an integer past 64 bits."""
+    parts = [_COPY_HEAD]
+    row, nan_row = _COPY_ROW, _COPY_ROW_NAN
+    for pk, kid, seq, series in todo:
+        parts += [
+            # NaN (the only value unequal to itself) is stored as NULL, as SQLite does
+            row(6, 8, pk, 4, kid, 8, step, 8, ts, 8, i, 8, value)
+            if value == value  # noqa: PLR0124
+            else nan_row(6, 8, pk, 4, kid, 8, step, 8, ts, 8, i, -1)
+            for i, (step, ts, value) in enumerate(series, seq)
+        ]
+    parts.append(_COPY_TAIL)
+    return b"".join(parts)
 
 
 def _values_sql(n: int) -> str:
@@ -685,12 +712,12 @@ class SqlTrackingStore:
         driver = conn.connection.driver_connection
         assert driver is not None
         if self._dialect == "postgresql":
+            try:
+                data = _binary_copy(todo)
+            except struct.error as exc:  # as sqlite3 reports an integer past 64 bits
+                raise OverflowError(f"a metric point is out of range: {exc}") from None
             with driver.cursor() as cur, cur.copy(_COPY_SQL) as copy:
-                write = copy.write_row
-                for pk, kid, seq, series in todo:
-                    for i, (step, ts, value) in enumerate(series, seq):
-                        # NaN is stored as NULL, as SQLite does
-                        write((pk, kid, step, ts, i, None if isnan(value) else value))
+                copy.write(data)
             return
         params: dict[int, list[tuple[Any, ...]]] = {n: [] for n in _ROWS_PER_INSERT}
         for pk, kid, seq, series in todo:
