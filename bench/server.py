@@ -88,15 +88,18 @@ def tree_count(pid: int) -> int:
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> float:
     started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.02)
+    # One client for every probe: httpx.get() makes a new client (and TLS context) per
+    # call, tens of ms of CPU that the poll took from the server it was waiting for.
+    with httpx.Client(timeout=2) as http:
+        while time.perf_counter() - started < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                if http.get(url).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
     raise RuntimeError(f"{url} not healthy after {timeout} s")
 
 
@@ -254,18 +257,30 @@ async def workload(
     api: Any, clients: int, duration: float, batch: int, search_every: int
 ) -> dict[str, Any]:
     stats = Stats()
-    limits = httpx.Limits(max_connections=clients + 5, max_keepalive_connections=clients + 5)
-    async with httpx.AsyncClient(
-        timeout=120, limits=limits, headers={"Content-Type": "application/json"}
-    ) as http:
+
+    def connection() -> httpx.AsyncClient:
+        # One connection per client: a pool shared by all clients scans every connection
+        # on each request (a third of the load generator's CPU, which competes with the
+        # server for the machine's two cores).
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        return httpx.AsyncClient(
+            timeout=120, limits=limits, headers={"Content-Type": "application/json"}
+        )
+
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(connection())
+        own = [await stack.enter_async_context(connection()) for _ in range(clients)]
         exp_id = await _retried(lambda: api.setup(http, "load"))
         run_ids = await asyncio.gather(
-            *(_retried(functools.partial(api.create_run, http, exp_id, i)) for i in range(clients))
+            *(
+                _retried(functools.partial(api.create_run, own[i], exp_id, i))
+                for i in range(clients)
+            )
         )
         sent = dict.fromkeys(run_ids, 0)
         deadline = time.perf_counter() + duration
 
-        async def client(run_id: str) -> None:
+        async def client(run_id: str, http: httpx.AsyncClient) -> None:
             step = 0
             n = 0
             while time.perf_counter() < deadline:
@@ -291,11 +306,11 @@ async def workload(
                         stats.errors += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(client(r) for r in run_ids))
+        await asyncio.gather(*(client(r, c) for r, c in zip(run_ids, own, strict=True)))
         elapsed = time.perf_counter() - started
         gate = asyncio.Semaphore(4)  # reading every series back, a few at a time
 
-        async def count(run_id: str) -> int:
+        async def count(run_id: str, http: httpx.AsyncClient) -> int:
             async with gate:
                 for attempt in range(3):
                     try:
@@ -306,7 +321,7 @@ async def workload(
                         await asyncio.sleep(1.0)
                 raise AssertionError("unreachable")
 
-        counts = await asyncio.gather(*(count(r) for r in run_ids))
+        counts = await asyncio.gather(*(count(r, c) for r, c in zip(run_ids, own, strict=True)))
     exact = all(counts[i] == sent[r] for i, r in enumerate(run_ids))
     return {
         "points": stats.points,
