@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PYTEST_ARGS ?= --durations=25
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= --durations=25 -n $(PYTEST_WORKERS)
 
 .PHONY: help install demo test lint format bench clean chromium
 

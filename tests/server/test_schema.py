@@ -37,6 +37,14 @@ CHECKS = [
 ]
 
 
+def test_the_document_covers_every_component() -> None:
+    labels = [result.ok().label for result in schema.get_all_operations()]
+    assert len(labels) > 100
+    components = ("tracking", "datasets", "code", "registry", "evaluation", "deploy")
+    for part in (*components, "monitoring", "pipelines", "blobs"):
+        assert any(f"/api/v1/w/{{workspace}}/{part}/" in label for label in labels), part
+
+
 @pytest.mark.slow
 @schema.parametrize()
 @settings(
