@@ -80,6 +80,20 @@ def test_valid_policy() -> None:
             "policy: churn\nstages:\n  staging:\n    gates:\n      - approvals: {count: 0}\n",
             r"p.yaml:5: count must be",
         ),
+        (
+            "policy: churn\nstages:\n  production:\n    gates:\n      - beats: {metrc: auc}\n",
+            r"p.yaml:5: beats gate: unknown key 'metrc'",
+        ),
+        (
+            "policy: churn\nstages:\n  production:\n    gates:\n"
+            "      - beats: {metric: roc_auc, require: not_worse}\n",
+            r"p.yaml:5: beats gate: require: not_worse needs margin > 0",
+        ),
+        (
+            "policy: churn\nstages:\n  production:\n    gates:\n"
+            "      - beats: {metric: roc_auc, confidence: 1.5}\n",
+            r"p.yaml:5: beats gate: confidence must be in \[0.5, 1\)",
+        ),
     ],
 )
 def test_errors_name_the_line(text: str, message: str) -> None:

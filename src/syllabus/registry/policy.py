@@ -41,6 +41,7 @@ from syllabus._utils.yamlnodes import mapping_items, node_line, node_value
 from syllabus.config import parse_duration
 from syllabus.errors import ConfigError, InvalidArgumentError
 from syllabus.refs import STAGES, Stage, validate_name
+from syllabus.registry.beats import parse_beats
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -209,10 +210,15 @@ def _approvals_gate(source: str, value: yaml.Node) -> dict[str, Any]:
 
 
 def _beats_gate(source: str, value: yaml.Node) -> dict[str, Any]:
-    """The evaluation gate; its settings are checked by the evaluation component."""
+    """The evaluation gate: its settings are checked here, with the policy's line, and
+    judged by the evaluation component at promotion."""
     beats = yaml.safe_load(yaml.serialize(value))
     if not isinstance(beats, dict):
         raise _fail(source, value, "beats gate takes a mapping (champion, metric, ...)")
+    try:
+        parse_beats(beats)
+    except InvalidArgumentError as exc:
+        raise _fail(source, value, f"beats gate: {exc}") from None
     return beats
 
 
