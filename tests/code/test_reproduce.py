@@ -112,7 +112,7 @@ def test_reproduce_round_trip(project: Path, tmp_path: Path) -> None:
 
 
 def test_non_deterministic_run_names_the_metric(
-    project: Path, syllabus: Runner, tmp_path: Path
+    project: Path, syllabus_here: Runner, tmp_path: Path
 ) -> None:
     original = _run(project, "noisy.py")
     with Client(cwd=project) as client:
@@ -127,17 +127,17 @@ def test_non_deterministic_run_names_the_metric(
     assert f"differs by {noise.abs_diff:.3g}" in verdict.reason
 
     # the CLI prints the verdict and exits 1; a loose enough tolerance reproduces
-    result = syllabus("reproduce", original)
+    result = syllabus_here("reproduce", original)
     assert result.code == 1, result.stderr
     assert "not reproduced: noise" in result.stdout
-    loose = syllabus("reproduce", original, "--abs-tolerance", "1", "--json")
+    loose = syllabus_here("reproduce", original, "--abs-tolerance", "1", "--json")
     assert loose.code == 0, loose.stdout + loose.stderr
     data = json.loads(loose.stdout)
     assert data["reproduced"] is True
     assert data["new_run_id"]
 
 
-def test_dry_run_changes_nothing(project: Path, syllabus: Runner, tmp_path: Path) -> None:
+def test_dry_run_changes_nothing(project: Path, syllabus_here: Runner, tmp_path: Path) -> None:
     original = _run(project, "train.py", "1.0")
     ws = project / ".syllabus"
 
@@ -153,13 +153,13 @@ def test_dry_run_changes_nothing(project: Path, syllabus: Runner, tmp_path: Path
 
     before = state()
     folder = tmp_path / "planned"
-    result = syllabus("reproduce", "latest", "--dry-run", "--folder", str(folder))
+    result = syllabus_here("reproduce", "latest", "--dry-run", "--folder", str(folder))
     assert result.code == 0, result.stderr
     assert "train.py 1.0" in result.stdout
     assert "input train" in result.stdout
     assert "churn@1" in result.stdout
     assert "dry run" in result.stderr
-    plan = syllabus("reproduce", "latest", "--dry-run", "--json")
+    plan = syllabus_here("reproduce", "latest", "--dry-run", "--json")
     assert plan.code == 0, plan.stderr
     data = json.loads(plan.stdout)
     assert data["run_id"] == original
@@ -219,7 +219,7 @@ def test_not_reproducible_runs_say_why(project: Path, tmp_path: Path) -> None:
     assert "ValueError" in verdict.output
 
 
-def test_guide_commands_run(project: Path, syllabus: Runner) -> None:
+def test_guide_commands_run(project: Path, syllabus_here: Runner) -> None:
     """The console lines of docs/code.md's reproduce section, on the training script."""
     guide = Path(__file__).resolve().parents[2] / "docs" / "code.md"
     section = guide.read_text().split("## Reproducing a run", 1)[1].split("\n## ", 1)[0]
@@ -231,7 +231,7 @@ def test_guide_commands_run(project: Path, syllabus: Runner) -> None:
     assert len(commands) == 3
     original = _run(project, "train.py", "0.5")
     for command in commands:
-        result = syllabus(*shlex.split(command)[1:])
+        result = syllabus_here(*shlex.split(command)[1:])
         assert result.code == 0, f"{command!r}: {result.stdout}{result.stderr}"
     with Client(cwd=project) as client:
         runs = client.search_runs(order_by=["start_time asc"])
