@@ -72,7 +72,7 @@ def test_monitoring_through_a_server(
 
 @pytest.mark.slow
 def test_monitor_commands_through_a_server(
-    syllabus: Runner, client: Client, uri: str, workdir: Path, tmp_path: Path
+    syllabus_here: Runner, client: Client, uri: str, workdir: Path, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(5)
     ref = pa.table({"age": rng.normal(40, 10, 2000), "city": rng.choice(["a", "b"], 2000)})
@@ -82,11 +82,11 @@ def test_monitor_commands_through_a_server(
                           window="500 rows", log_path=log, rules=["psi(age) > 0.2"])  # fmt: skip
     _log(log, 500, 60, 6)
     env = {"SYLLABUS_URI": uri}
-    run = syllabus("monitor", "run", "m", env=env)
+    run = syllabus_here("monitor", "run", "m", env=env)
     assert run.code == 0, run.stderr
     assert "alert fired: psi(age) > 0.2" in run.stdout
-    status = json.loads(syllabus("monitor", "status", "m", "--json", env=env).stdout)
+    status = json.loads(syllabus_here("monitor", "status", "m", "--json", env=env).stdout)
     assert (status["pending_segments"], status["windows"]) == (0, 1)
-    report = syllabus("monitor", "report", "m", "--html", "m.html", env=env)
+    report = syllabus_here("monitor", "report", "m", "--html", "m.html", env=env)
     assert report.code == 0, report.stderr
     assert "drift score per feature" in (workdir / "m.html").read_text()

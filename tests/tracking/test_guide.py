@@ -1,4 +1,5 @@
-"""docs/tracking.md runs: every Python block in order, then every console command."""
+"""docs/tracking.md runs: every Python block in order, then every console command (the CLI
+in this process)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.fixtures.cli import Runner
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "tracking.md"
 
 
-def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
+def test_guide_runs(syllabus_here: Runner, workdir: Path) -> None:
     text = GUIDE.read_text()
     init_workspace(workdir)
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
@@ -32,5 +33,5 @@ def test_guide_runs(syllabus: Runner, workdir: Path) -> None:
     ]
     assert len(commands) >= 6
     for command in commands:
-        result = syllabus(*shlex.split(command)[1:])
+        result = syllabus_here(*shlex.split(command)[1:])
         assert result.code == 0, f"{command!r} failed: {result.stderr}"
