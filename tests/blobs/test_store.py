@@ -452,7 +452,12 @@ def test_put_files_stores_several_files_with_one_flush(
         paths.append(path)
     flushes: list[None] = []
     real_flush = store.backend.flush
-    monkeypatch.setattr(store.backend, "flush", lambda: (flushes.append(None), real_flush())[1])
+
+    def counted_flush() -> None:
+        flushes.append(None)
+        real_flush()
+
+    monkeypatch.setattr(store.backend, "flush", counted_flush)
     seen: list[int] = []
     entries = store.put_files(paths, progress=lambda n, _t: seen.append(n))
     assert [e.digest for e in entries] == [blake3.blake3(d).hexdigest() for d in datas]

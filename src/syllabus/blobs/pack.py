@@ -27,8 +27,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, NamedTuple
 
 from syllabus.blobs.backend import Flags, ObjectInfo, Record
 from syllabus.blobs.digest import Digest
@@ -56,9 +55,12 @@ INDEX_ENTRY: Final = _ENTRY_BODY.size + 4
 _CRC: Final = struct.Struct("<I")
 
 
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """Where one record's payload sits inside a pack."""
+class IndexEntry(NamedTuple):
+    """Where one record's payload sits inside a pack.
+
+    A named tuple rather than a frozen dataclass: a store index holds one per record and an
+    add of 10,000 files makes 10,000, and a tuple is built in a fraction of the time.
+    """
 
     digest: Digest
     flags: Flags
