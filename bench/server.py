@@ -20,8 +20,10 @@ import asyncio
 import functools
 import json
 import os
+import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -254,9 +256,19 @@ async def _retried(call: Callable[[], Any], attempts: int = 3) -> Any:
 
 
 async def workload(
-    api: Any, clients: int, duration: float, batch: int, search_every: int
+    api: Any,
+    clients: int,
+    warmup: float,
+    measure: float,
+    batch: int,
+    search_every: int,
+    experiment: str,
 ) -> dict[str, Any]:
+    """One slice: ``clients`` fresh runs in a fresh experiment, load for ``warmup`` seconds
+    (not counted) then ``measure`` seconds (counted), then the requests in flight finish
+    (not counted) and every run's series is read back."""
     stats = Stats()
+    done: list[tuple[float, int]] = []  # (when a log call was acknowledged, points)
 
     def connection() -> httpx.AsyncClient:
         # One connection per client: a pool shared by all clients scans every connection
@@ -270,7 +282,7 @@ async def workload(
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(connection())
         own = [await stack.enter_async_context(connection()) for _ in range(clients)]
-        exp_id = await _retried(lambda: api.setup(http, "load"))
+        exp_id = await _retried(lambda: api.setup(http, experiment))
         run_ids = await asyncio.gather(
             *(
                 _retried(functools.partial(api.create_run, own[i], exp_id, i))
@@ -278,36 +290,47 @@ async def workload(
             )
         )
         sent = dict.fromkeys(run_ids, 0)
-        deadline = time.perf_counter() + duration
+        started = time.perf_counter()
+        window = (started + warmup, started + warmup + measure)
+
+        def counted(t: float) -> bool:
+            return window[0] <= t < window[1]
 
         async def client(run_id: str, http: httpx.AsyncClient) -> None:
             step = 0
             n = 0
-            while time.perf_counter() < deadline:
+            while time.perf_counter() < window[1]:
                 now = int(time.time() * 1000)
                 points = [(step + k, now, 1.0 / (step + k + 1) + 0.5) for k in range(batch)]
                 t0 = time.perf_counter()
                 try:
                     await api.log(http, run_id, points)
                 except (RuntimeError, httpx.HTTPError):
-                    stats.errors += 1
+                    if time.perf_counter() >= window[0]:
+                        stats.errors += 1
                     continue
-                stats.log_lat.append(time.perf_counter() - t0)
+                t1 = time.perf_counter()
+                done.append((t1, batch))
                 sent[run_id] += batch
-                stats.points += batch
                 step += batch
                 n += 1
-                if n % search_every == 0:
+                if counted(t1):
+                    stats.points += batch
+                if t1 >= window[0]:  # the slow calls that finish while draining count too
+                    stats.log_lat.append(t1 - t0)
+                if n % search_every == 0 and t1 < window[1]:
                     t0 = time.perf_counter()
                     try:
                         await api.search(http, exp_id)
-                        stats.search_lat.append(time.perf_counter() - t0)
+                        t1 = time.perf_counter()
+                        if t1 >= window[0]:
+                            stats.search_lat.append(t1 - t0)
                     except (RuntimeError, httpx.HTTPError):
-                        stats.errors += 1
+                        if time.perf_counter() >= window[0]:
+                            stats.errors += 1
 
-        started = time.perf_counter()
         await asyncio.gather(*(client(r, c) for r, c in zip(run_ids, own, strict=True)))
-        elapsed = time.perf_counter() - started
+        drained = time.perf_counter() - window[1]
         gate = asyncio.Semaphore(4)  # reading every series back, a few at a time
 
         async def count(run_id: str, http: httpx.AsyncClient) -> int:
@@ -323,10 +346,22 @@ async def workload(
 
         counts = await asyncio.gather(*(count(r, c) for r, c in zip(run_ids, own, strict=True)))
     exact = all(counts[i] == sent[r] for i, r in enumerate(run_ids))
+    # Steady state: the points acknowledged in each 5 s of the slice, warm-up included.
+    timeline = [0] * (int((warmup + measure) // 5) + 1)
+    for t, n in done:
+        if t < window[1]:
+            timeline[int((t - started) // 5)] += n
+    half = window[0] + measure / 2
+    first = sum(n for t, n in done if window[0] <= t < half)
+    second = sum(n for t, n in done if half <= t < window[1])
     return {
         "points": stats.points,
-        "seconds": elapsed,
-        "points_per_s": stats.points / elapsed,
+        "seconds": measure,
+        "points_per_s": stats.points / measure,
+        "first_half_points_per_s": first / (measure / 2),
+        "second_half_points_per_s": second / (measure / 2),
+        "timeline_points_per_s": [n / 5 for n in timeline],
+        "drain_s": drained,
         "batches": len(stats.log_lat),
         "searches": len(stats.search_lat),
         "log_p50_ms": pct(stats.log_lat, 0.5),
@@ -335,6 +370,7 @@ async def workload(
         "search_p99_ms": pct(stats.search_lat, 0.99),
         "errors": stats.errors,
         "exactly_once": exact,
+        "sent_points": sum(sent.values()),
         "stored_points": sum(counts),
     }
 
@@ -407,47 +443,66 @@ def ensure_mlflow_pg() -> str | None:
     return None
 
 
-def run_one(
+def start_measured(
     label: str,
     start: Callable[..., tuple[subprocess.Popen[bytes], str, float]],
-    api_cls: Any,
     db: str,
     args: argparse.Namespace,
     tmp: Path,
-) -> dict[str, Any]:
+) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
+    """Start a server twice (the first start creates the schema, the second is timed on an
+    existing database) and measure its idle memory; the second one stays up."""
     first, _, created = start(db, tmp / f"{label}-blobs", args.workers, tmp)
-    stop(first)  # the first start creates the schema; the timed one opens an existing database
+    stop(first)
     print(f"{label}: first start (creates the schema) {created:.2f} s")
     proc, base, started = start(db, tmp / f"{label}-blobs", args.workers, tmp)
-    try:
-        time.sleep(2.0)  # let it settle before measuring idle memory
-        idle = tree_rss(proc.pid)
-        procs = tree_count(proc.pid)
-        print(
-            f"{label}: started in {started:.2f} s, idle RSS {idle / 2**20:.0f} MB "
-            f"in {procs} processes"
+    time.sleep(2.0)  # let it settle before measuring idle memory
+    idle = tree_rss(proc.pid)
+    procs = tree_count(proc.pid)
+    print(
+        f"{label}: started in {started:.2f} s, idle RSS {idle / 2**20:.0f} MB in {procs} processes"
+    )
+    info = {"start_s": started, "first_start_s": created, "idle_rss_mb": idle / 2**20}
+    info["processes"] = procs
+    return proc, base, info
+
+
+def run_slice(label: str, api: Any, number: int, args: argparse.Namespace) -> dict[str, Any]:
+    measure = args.duration / args.slices
+    result: dict[str, Any] = asyncio.run(
+        workload(
+            api, args.clients, args.warmup, measure, args.batch, args.search_every,
+            f"load-{number}",
         )
-        result: dict[str, Any] = asyncio.run(
-            workload(api_cls(base), args.clients, args.duration, args.batch, args.search_every)
-        )
-        result.update(
-            start_s=started, first_start_s=created, idle_rss_mb=idle / 2**20, processes=procs
-        )
-        print(
-            f"{label}: {result['points_per_s']:,.0f} points/s, "
-            f"log p50 {result['log_p50_ms']:.1f} ms "
-            f"p99 {result['log_p99_ms']:.1f} ms, search p50 {result['search_p50_ms']:.1f} ms "
-            f"p99 {result['search_p99_ms']:.1f} ms, errors {result['errors']}, "
-            f"exactly once: {result['exactly_once']}"
-        )
-        return result
-    finally:
-        stop(proc)
+    )  # fmt: skip
+    result.update(server=label, slice=number, load_average=os.getloadavg()[0])
+    steady = result["second_half_points_per_s"] / max(result["first_half_points_per_s"], 1e-9)
+    timeline = " ".join(f"{v / 1000:.1f}" for v in result["timeline_points_per_s"])
+    print(
+        f"slice {number} {label:8}: {result['points_per_s']:>9,.0f} points/s "
+        f"(halves {result['first_half_points_per_s']:,.0f} / "
+        f"{result['second_half_points_per_s']:,.0f}, {steady:.2f}), "
+        f"log p50 {result['log_p50_ms']:.0f} ms p99 {result['log_p99_ms']:.0f} ms, "
+        f"search p50 {result['search_p50_ms']:.0f} ms p99 {result['search_p99_ms']:.0f} ms, "
+        f"errors {result['errors']}, exactly once: {result['exactly_once']} "
+        f"({result['stored_points']:,} of {result['sent_points']:,}), "
+        f"drain {result['drain_s']:.1f} s, load {result['load_average']:.1f}"
+    )
+    print(f"  {label} thousand points/s per 5 s, warm-up included: {timeline}")
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument(
+        "--duration", type=float, default=60.0,
+        help="measured seconds per server, split evenly across the slices",
+    )  # fmt: skip
+    parser.add_argument("--slices", type=int, default=3, help="slices per server")
+    parser.add_argument(
+        "--warmup", type=float, default=10.0,
+        help="seconds of load at the start of each slice that are not counted",
+    )  # fmt: skip
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000, help="points per batch (MLflow's max)")
@@ -457,8 +512,11 @@ def main() -> int:
         default=os.environ.get("SYLLABUS_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/test",
     )
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--seed", type=int, help="shuffle the order within each pair")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
+    if args.slices < 1 or args.duration <= 0 or args.warmup < 0:
+        parser.error("--slices must be at least 1, --duration positive, --warmup not negative")
 
     admin = sa.create_engine(
         sa.engine.make_url(args.pg).set(drivername="postgresql+psycopg"),
@@ -467,34 +525,54 @@ def main() -> int:
     )
     suffix = uuid.uuid4().hex[:8]
     names = {"syllabus": f"bench_syllabus_{suffix}", "mlflow": f"bench_mlflow_{suffix}"}
-    results: dict[str, Any] = {"version": git_describe(), "args": vars(args)}
+    results: dict[str, Any] = {"version": git_describe(), "args": vars(args), "slices": []}
     tmp = Path(tempfile.mkdtemp(prefix="syllabus-bench-server-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    apis: dict[str, Any] = {}
     try:
         with admin.connect() as conn:
             for name in names.values():
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         url = sa.engine.make_url(args.pg)
-        syl_db = url.set(drivername="postgresql", database=names["syllabus"]).render_as_string(
-            False
+        syl_db = url.set(drivername="postgresql", database=names["syllabus"])
+        proc, base, results["syllabus"] = start_measured(
+            "syllabus", start_syllabus, syl_db.render_as_string(False), args, tmp
         )
-        results["syllabus"] = run_one("syllabus", start_syllabus, SyllabusApi, syl_db, args, tmp)
+        procs.append(proc)
+        apis["syllabus"] = SyllabusApi(base)
         if not args.no_mlflow:
             problem = ensure_mlflow_pg()
             if problem:
                 print(f"mlflow: skipped ({problem})")
             else:
                 ml_db = url.set(drivername="postgresql+psycopg2", database=names["mlflow"])
-                ml_db = ml_db.render_as_string(False)
-                results["mlflow"] = run_one("mlflow", start_mlflow, MlflowApi, ml_db, args, tmp)
-                s, m = results["syllabus"], results["mlflow"]
-                ratio = s["points_per_s"] / m["points_per_s"] if m["points_per_s"] else float("inf")
-                results["ratio"] = ratio
-                print(
-                    f"ratio: {ratio:.1f}x the points/s of MLflow; start {s['start_s']:.2f} s vs "
-                    f"{m['start_s']:.2f} s; idle {s['idle_rss_mb']:.0f} MB vs "
-                    f"{m['idle_rss_mb']:.0f} MB"
+                proc, base, results["mlflow"] = start_measured(
+                    "mlflow", start_mlflow, ml_db.render_as_string(False), args, tmp
                 )
+                procs.append(proc)
+                apis["mlflow"] = MlflowApi(base)
+        # Both servers stay up; the load alternates between them, one slice at a time, so
+        # that what else the machine is doing falls on both alike. Pair i runs Syllabus
+        # first when i is even and MLflow first when it is odd (or a seeded shuffle).
+        shuffle = random.Random(args.seed) if args.seed is not None else None
+        number = 0
+        pairs: list[dict[str, dict[str, Any]]] = []
+        for i in range(args.slices):
+            order = list(apis)
+            if shuffle is not None:
+                shuffle.shuffle(order)
+            elif i % 2:
+                order.reverse()
+            pair: dict[str, dict[str, Any]] = {}
+            for label in order:
+                number += 1
+                pair[label] = run_slice(label, apis[label], number, args)
+                results["slices"].append(pair[label])
+            pairs.append(pair)
+        summarize(results, pairs)
     finally:
+        for proc in procs:
+            stop(proc)
         with admin.connect() as conn:
             for name in names.values():
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -502,8 +580,46 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         write_json(args.json, results)
-    ok = results["syllabus"]["exactly_once"] and results.get("mlflow", {}).get("exactly_once", True)
-    return 0 if ok else 1
+    return 0 if results["syllabus"]["exactly_once"] else 1
+
+
+def summarize(results: dict[str, Any], pairs: list[dict[str, dict[str, Any]]]) -> None:
+    syl = [p["syllabus"] for p in pairs]
+    s = results["syllabus"]
+    s["exactly_once"] = all(r["exactly_once"] for r in syl)
+    s["points_per_s"] = statistics.median(r["points_per_s"] for r in syl)
+    print(
+        f"syllabus: median {s['points_per_s']:,.0f} points/s over {len(syl)} slices, "
+        f"exactly once in every slice: {s['exactly_once']}; "
+        f"start {s['start_s']:.2f} s ({'PASS' if s['start_s'] < 2 else 'MISS'} < 2 s), "
+        f"idle {s['idle_rss_mb']:.0f} MB ({'PASS' if s['idle_rss_mb'] < 300 else 'MISS'} "
+        f"< 300 MB)"
+    )
+    if "mlflow" not in results:
+        return
+    m = results["mlflow"]
+    mls = [p["mlflow"] for p in pairs]
+    m["exactly_once"] = all(r["exactly_once"] for r in mls)
+    m["points_per_s"] = statistics.median(r["points_per_s"] for r in mls)
+    ratios = [
+        p["syllabus"]["points_per_s"] / p["mlflow"]["points_per_s"]
+        if p["mlflow"]["points_per_s"]
+        else float("inf")
+        for p in pairs
+    ]
+    ratio = statistics.median(ratios)
+    results["ratios"] = ratios
+    results["ratio"] = ratio
+    print(
+        f"mlflow: median {m['points_per_s']:,.0f} points/s, exactly once in every slice: "
+        f"{m['exactly_once']}, errors {sum(r['errors'] for r in mls)}; start "
+        f"{m['start_s']:.2f} s, idle {m['idle_rss_mb']:.0f} MB in {m['processes']} processes"
+    )
+    print(
+        "paired ratios (Syllabus / MLflow points/s): "
+        + ", ".join(f"{r:.1f}x" for r in ratios)
+        + f"; median {ratio:.1f}x ({'PASS' if ratio >= 20 else 'MISS'} >= 20x)"
+    )
 
 
 if __name__ == "__main__":
