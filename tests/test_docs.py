@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -170,6 +173,32 @@ def _prepare_evaluations(workdir: Path) -> None:
         client.evaluate("churn@3", "holdout@1", "label", against="churn@2", resamples=50)
 
 
+EXAMPLE_HOOK = "https://ci.example/hook"
+
+
+@pytest.fixture
+def hook_receiver() -> Iterator[str]:
+    """A webhook receiver on an ephemeral port of 127.0.0.1 that accepts every delivery."""
+
+    class Accept(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_every_example_runs(
     syllabus_here: Runner,
@@ -201,11 +230,15 @@ def test_every_example_runs(
         _prepare_code(workdir)
     if command.startswith(("syllabus models", "syllabus policy")):
         _prepare_models(workdir)
+    if command.startswith("syllabus models webhooks"):
+        # The examples' receiver is a local one: no delivery leaves this machine.
+        receiver = request.getfixturevalue("hook_receiver")
+        example = example.replace(EXAMPLE_HOOK, receiver)
     if command == "syllabus models webhooks remove":
         from syllabus import Client
 
-        with Client(cwd=workdir) as client:  # never fires: no event of that model follows
-            client.add_webhook("https://ci.example/hook", "s3cret", model="nobody")
+        with Client(cwd=workdir) as client:
+            client.add_webhook(receiver, "s3cret", model="churn")
     if command.startswith(("syllabus evaluate", "syllabus evaluations")):
         _prepare_evaluations(workdir)
     result = None
