@@ -328,6 +328,24 @@ def test_points_of_a_missing_run_do_not_take_other_runs_points_with_them(
     assert [p.value for p in service.get_metric_history(run.id, "m")] == [1.0]
 
 
+def test_points_for_a_run_another_worker_purged_are_refused(
+    service: TrackingService, engine: sa.Engine
+) -> None:
+    """A second store (another server worker) knows the run's key from an earlier batch;
+    the run is purged through the first: the second's next batch is refused, nothing kept."""
+    other = SqlTrackingStore(engine)
+    run = service.create_run()
+    other.log_metrics({(run.id, "m"): [(0, 1000, 1.0), (1, 1000, 2.0)]})
+    other.log_metrics({(run.id, "m"): [(2, 1000, 3.0)]})
+    assert [p.value for p in service.get_metric_history(run.id, "m")] == [1.0, 2.0, 3.0]
+    service.delete_run(run.id)
+    assert service.purge_deleted(0) == 1
+    with pytest.raises(NotFoundError, match=f"{run.id} not found"):
+        other.log_metrics({(run.id, "m"): [(3, 1000, 4.0)]})
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(metrics)).scalar() == 0
+
+
 def test_equal_step_and_timestamp_points_are_all_kept_in_logging_order(
     service: TrackingService,
 ) -> None:

@@ -91,6 +91,9 @@ _LATEST_BODY: Final = (
 _LATEST_SQL: Final = sa.text(_LATEST_BODY.format(run=":run_pk", key=":key_id"))
 _LATEST_QMARK: Final = _LATEST_BODY.format(run="?1", key="?2")
 _SEQ_QMARK: Final = "UPDATE runs SET next_seq = ? WHERE pk = ?"
+# PostgreSQL, one run: lock it and reserve the batch's seqs in one statement (psycopg's
+# %s parameters, sent as they are).
+_RESERVE_SQL: Final = "UPDATE runs SET next_seq = next_seq + %s WHERE pk = %s RETURNING next_seq"
 # SQLite: points go in as multi-row VALUES statements of one series each: ?1 run, ?2 key,
 # ?3 the first seq, then (step, timestamp, value) per row. Binding a flat tuple per
 # statement (built in C from the buffer's tuples) instead of a tuple per point halves the
@@ -114,6 +117,13 @@ def _binary_copy(todo: Iterable[_Series]) -> bytes:
         ]
     parts.append(_COPY_TAIL)
     return b"".join(parts)
+
+
+def _points_per_run(points: PointBatch) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for (run_id, _), series in points.items():
+        counts[run_id] = counts.get(run_id, 0) + len(series)
+    return counts
 
 
 def _values_sql(n: int) -> str:
@@ -629,7 +639,7 @@ class SqlTrackingStore:
             run_ids = {run_id for run_id, _ in points}
             if end is not None:
                 run_ids.add(end.run_id)
-            pks, seqs, missing = self._lock_runs(conn, run_ids)
+            pks, seqs, missing, reserved = self._lock_runs(conn, run_ids, _points_per_run(points))
             todo: list[_Series] = []
             for (run_id, key), series in points.items():
                 run_pk = pks.get(run_id)
@@ -639,7 +649,7 @@ class SqlTrackingStore:
                 seqs[run_pk] += len(series)
             if todo:
                 self._append_points(conn, todo)
-                self._after_append(conn, todo, seqs)
+                self._after_append(conn, todo, seqs, reserved=reserved)
             if end is not None and end.run_id in pks:
                 pk = pks[end.run_id]
                 if self._dialect == "sqlite":
@@ -658,27 +668,34 @@ class SqlTrackingStore:
                 "dropped; `syllabus runs list` shows runs"
             )
 
-    def _after_append(self, conn: Connection, todo: list[_Series], seqs: dict[int, int]) -> None:
-        """Store the runs' next seqs and recompute the latest value of each written series."""
+    def _after_append(
+        self, conn: Connection, todo: list[_Series], seqs: dict[int, int], *, reserved: bool
+    ) -> None:
+        """Store the runs' next seqs (unless ``reserved``: the lock stored them already) and
+        recompute the latest value of each written series."""
         written = sorted({pk for pk, _, _, _ in todo})
         if self._dialect == "sqlite":
             conn.exec_driver_sql(_SEQ_QMARK, [(seqs[pk], pk) for pk in written])
             conn.exec_driver_sql(_LATEST_QMARK, [(pk, kid) for pk, kid, _, _ in todo])
             return
-        conn.execute(
-            sa.update(runs)
-            .where(runs.c.pk == sa.bindparam("b_pk"))
-            .values(next_seq=sa.bindparam("b_seq")),
-            [{"b_pk": pk, "b_seq": seqs[pk]} for pk in written],
-        )
+        if not reserved:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.pk == sa.bindparam("b_pk"))
+                .values(next_seq=sa.bindparam("b_seq")),
+                [{"b_pk": pk, "b_seq": seqs[pk]} for pk in written],
+            )
         conn.execute(_LATEST_SQL, [{"run_pk": pk, "key_id": kid} for pk, kid, _, _ in todo])
 
     def _lock_runs(
-        self, conn: Connection, run_ids: Iterable[str]
-    ) -> tuple[dict[str, int], dict[int, int], list[str]]:
-        """``({run id: pk}, {pk: next seq}, [missing run ids])``: checks that the runs still
-        exist (the points table has no foreign keys) and, on PostgreSQL, locks them, so one
-        writer at a time appends to a run and none while it is purged."""
+        self, conn: Connection, run_ids: Iterable[str], adds: dict[str, int]
+    ) -> tuple[dict[str, int], dict[int, int], list[str], bool]:
+        """``({run id: pk}, {pk: next seq}, [missing run ids], reserved)``: checks that the
+        runs still exist (the points table has no foreign keys) and, on PostgreSQL, locks
+        them, so one writer at a time appends to a run and none while it is purged. With
+        one run on PostgreSQL (a client's usual flush) the lock is the update that reserves
+        ``adds[run id]`` seqs, one statement instead of a lock and a later update: then
+        ``reserved`` is True."""
         pks: dict[str, int] = {}
         missing: list[str] = []
         for run_id in sorted(run_ids):
@@ -687,6 +704,13 @@ class SqlTrackingStore:
             except NotFoundError:
                 missing.append(run_id)
         seqs: dict[int, int] = {}
+        if self._dialect == "postgresql" and len(pks) == 1:
+            ((run_id, pk),) = pks.items()
+            n = adds.get(run_id, 0)
+            row = conn.exec_driver_sql(_RESERVE_SQL, (n, pk)).first()
+            if row is None:
+                return {}, {}, sorted([*missing, run_id]), True
+            return pks, {pk: int(row[0]) - n}, sorted(missing), True
         for batch in _chunks(sorted(set(pks.values()))):
             if self._dialect == "postgresql":
                 stmt = (
@@ -706,7 +730,7 @@ class SqlTrackingStore:
             if pk not in seqs:
                 missing.append(run_id)
                 del pks[run_id]
-        return pks, seqs, sorted(missing)
+        return pks, seqs, sorted(missing), False
 
     def _append_points(self, conn: Connection, todo: list[_Series]) -> None:
         driver = conn.connection.driver_connection
