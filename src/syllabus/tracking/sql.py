@@ -133,23 +133,28 @@ def _values_sql(n: int) -> str:
 
 _INSERT_SQL: Final = {n: _values_sql(n) for n in _ROWS_PER_INSERT}
 _PKS: Final[sa.BindParameter[Any]] = sa.bindparam("pks", expanding=True)
-_PARAMS_OF: Final = sa.select(
-    params_table.c.run_pk, params_table.c.key, params_table.c.value
-).where(params_table.c.run_pk.in_(_PKS))
-_TAGS_OF: Final = sa.select(tags_table.c.run_pk, tags_table.c.key, tags_table.c.value).where(
-    tags_table.c.run_pk.in_(_PKS)
-)
-_LATEST_OF: Final = (
+# A page's params, tags and latest metric values in one statement (one round trip instead
+# of three): (kind 0 param / 1 tag / 2 metric, run pk, key, text value, metric value,
+# step, timestamp).
+_NO_TEXT: Final = sa.null().cast(sa.String)
+_NO_FLOAT: Final = sa.null().cast(sa.Float)
+_NO_INT: Final = sa.null().cast(sa.BigInteger)
+_DETAILS_OF: Final = sa.union_all(
     sa.select(
-        latest_metrics.c.run_pk,
-        metric_keys.c.key,
-        latest_metrics.c.value,
-        latest_metrics.c.step,
-        latest_metrics.c.timestamp,
+        sa.literal_column("0", sa.Integer), params_table.c.run_pk, params_table.c.key,
+        params_table.c.value, _NO_FLOAT, _NO_INT, _NO_INT,
+    ).where(params_table.c.run_pk.in_(_PKS)),
+    sa.select(
+        sa.literal_column("1", sa.Integer), tags_table.c.run_pk, tags_table.c.key,
+        tags_table.c.value, _NO_FLOAT, _NO_INT, _NO_INT,
+    ).where(tags_table.c.run_pk.in_(_PKS)),
+    sa.select(
+        sa.literal_column("2", sa.Integer), latest_metrics.c.run_pk, metric_keys.c.key, _NO_TEXT,
+        latest_metrics.c.value, latest_metrics.c.step, latest_metrics.c.timestamp,
     )
     .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
-    .where(latest_metrics.c.run_pk.in_(_PKS))
-)
+    .where(latest_metrics.c.run_pk.in_(_PKS)),
+)  # fmt: skip
 _EXP_COLS: Final = sa.select(
     experiments.c.pk,
     experiments.c.id,
@@ -451,13 +456,14 @@ class SqlTrackingStore:
         t: dict[int, dict[str, str]] = {pk: {} for pk in pks}
         m: dict[int, dict[str, Metric]] = {pk: {} for pk in pks}
         for batch in _chunks(pks):
-            # Prebuilt statements (no SQL construction per search), rows fetched at once.
-            for rp, key, value in conn.execute(_PARAMS_OF, {"pks": batch}).all():
-                p[rp][key] = value
-            for rp, key, value in conn.execute(_TAGS_OF, {"pks": batch}).all():
-                t[rp][key] = value
-            for rp, key, value, step, ts in conn.execute(_LATEST_OF, {"pks": batch}).all():
-                m[rp][key] = Metric(key, _value(value), int(step), int(ts))
+            # A prebuilt statement (no SQL construction per search), rows fetched at once.
+            for kind, rp, key, text, value, step, ts in conn.execute(
+                _DETAILS_OF, {"pks": batch}
+            ).all():
+                if kind == 2:
+                    m[rp][key] = Metric(key, _value(value), int(step), int(ts))
+                else:
+                    (t if kind else p)[rp][key] = text
         stale_before = self._stale_before()
         out = []
         for r in rows:
