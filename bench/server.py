@@ -268,6 +268,7 @@ async def workload(
     (not counted) then ``measure`` seconds (counted), then the requests in flight finish
     (not counted) and every run's series is read back."""
     stats = Stats()
+    first_error: list[str] = []
     done: list[tuple[float, int]] = []  # (when a log call was acknowledged, points)
 
     def connection() -> httpx.AsyncClient:
@@ -305,9 +306,11 @@ async def workload(
                 t0 = time.perf_counter()
                 try:
                     await api.log(http, run_id, points)
-                except (RuntimeError, httpx.HTTPError):
+                except (RuntimeError, httpx.HTTPError) as exc:
                     if time.perf_counter() >= window[0]:
                         stats.errors += 1
+                    if not first_error:
+                        first_error.append(f"{type(exc).__name__}: {str(exc)[:160]}")
                     continue
                 t1 = time.perf_counter()
                 done.append((t1, batch))
@@ -369,6 +372,7 @@ async def workload(
         "search_p50_ms": pct(stats.search_lat, 0.5),
         "search_p99_ms": pct(stats.search_lat, 0.99),
         "errors": stats.errors,
+        "first_error": first_error[0] if first_error else None,
         "exactly_once": exact,
         "sent_points": sum(sent.values()),
         "stored_points": sum(counts),
@@ -397,7 +401,7 @@ def start_syllabus(
 
 
 def start_mlflow(
-    db: str, artifacts: Path, workers: int, tmp: Path
+    db: str, artifacts: Path, workers: int, tmp: Path, pool: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str, float]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _mlflow import VENV_DIR, worker_env
@@ -409,8 +413,12 @@ def start_mlflow(
         artifacts.as_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
     t0 = time.perf_counter()
+    env = worker_env()
+    if pool is not None:  # MLflow's own settings (its default: 5 kept + 10 overflow)
+        env["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"] = str(pool)
+        env["MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"] = str(pool)
     proc = subprocess.Popen(
-        cmd, env=worker_env(), cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd, env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     wait_healthy(f"{base}/health", proc)
@@ -489,6 +497,8 @@ def run_slice(label: str, api: Any, number: int, args: argparse.Namespace) -> di
         f"drain {result['drain_s']:.1f} s, load {result['load_average']:.1f}"
     )
     print(f"  {label} thousand points/s per 5 s, warm-up included: {timeline}")
+    if result["first_error"]:
+        print(f"  {label} first failed log call: {result['first_error']}")
     return result
 
 
@@ -512,6 +522,11 @@ def main() -> int:
         default=os.environ.get("SYLLABUS_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/test",
     )
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument(
+        "--mlflow-pool", type=int, metavar="N",
+        help="MLflow's connection pool per worker: N kept and N more under bursts "
+        "(default: MLflow's own, 5 and 10)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, help="shuffle the order within each pair")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -547,7 +562,11 @@ def main() -> int:
             else:
                 ml_db = url.set(drivername="postgresql+psycopg2", database=names["mlflow"])
                 proc, base, results["mlflow"] = start_measured(
-                    "mlflow", start_mlflow, ml_db.render_as_string(False), args, tmp
+                    "mlflow",
+                    functools.partial(start_mlflow, pool=args.mlflow_pool),
+                    ml_db.render_as_string(False),
+                    args,
+                    tmp,
                 )
                 procs.append(proc)
                 apis["mlflow"] = MlflowApi(base)
