@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from syllabus.errors import SyllabusError, _all_subclasses
 from tests import doc_examples
 from tests.fixtures.cli import Runner
 from tests.fixtures.demo import DemoRun
+from tests.fixtures.webhooks import receiving
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -179,24 +178,8 @@ EXAMPLE_HOOK = "https://ci.example/hook"
 @pytest.fixture
 def hook_receiver() -> Iterator[str]:
     """A webhook receiver on an ephemeral port of 127.0.0.1 that accepts every delivery."""
-
-    class Accept(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with receiving() as (_, url):
+        yield url
 
 
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])

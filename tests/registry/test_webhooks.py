@@ -5,50 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from syllabus import Client
 from syllabus.errors import InvalidArgumentError
+from tests.fixtures.webhooks import Receiver, receiving
 from tests.registry.conftest import log_run_model
-
-
-class Receiver:
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.calls = 0
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
-    state = Receiver(fail_first=1)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with state.lock:
-                state.calls += 1
-                fail = state.calls <= state.fail_first
-                if not fail:
-                    state.received.append((dict(self.headers), body))
-            self.send_response(503 if fail else 204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
+    with receiving(fail_first=1) as found:
+        yield found
 
 
 def test_events_are_signed_retried_and_filtered(

@@ -21,57 +21,73 @@ import gc
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Final, ParamSpec, TypeVar
+from typing import Final, Generic, ParamSpec, TypeVar, cast
 
 __all__ = ["SWITCH_INTERVAL", "bulk", "gc_paused", "short_switch_interval"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 SWITCH_INTERVAL: Final = 0.0002
 """Seconds; the GIL switch interval inside :func:`short_switch_interval`."""
 
-_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
-_gc_users = 0
-_gc_was_enabled = False
+
+class _Shared(Generic[T]):
+    """A process-wide setting changed while at least one user is inside :meth:`held`: the
+    first one in saves the old value (``change`` returns it), the last one out restores it."""
+
+    _lock = threading.Lock()  # one for every setting: entering and leaving are rare
+
+    def __init__(self, change: Callable[[], T], restore: Callable[[T], object]) -> None:
+        self._change, self._restore = change, restore
+        self._users = 0
+        self._saved: T | None = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._saved = self._change()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._restore(cast(T, self._saved))
 
 
-@contextlib.contextmanager
-def short_switch_interval() -> Iterator[None]:
+def _shorten_switch_interval() -> float:
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(min(saved, SWITCH_INTERVAL))
+    return saved
+
+
+def _pause_gc() -> bool:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    return was_enabled
+
+
+def _resume_gc(was_enabled: bool) -> None:
+    if was_enabled:
+        gc.enable()
+
+
+_SWITCH: Final = _Shared(_shorten_switch_interval, sys.setswitchinterval)
+_GC: Final = _Shared(_pause_gc, _resume_gc)
+
+
+def short_switch_interval() -> contextlib.AbstractContextManager[None]:
     """Run the block with a GIL switch interval of at most :data:`SWITCH_INTERVAL`."""
-    global _switch_users, _switch_saved  # noqa: PLW0603 - one process-wide setting
-    with _lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
+    return _SWITCH.held()
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused() -> contextlib.AbstractContextManager[None]:
     """Run the block with the cyclic garbage collector off (if it was on)."""
-    global _gc_users, _gc_was_enabled  # noqa: PLW0603 - one process-wide setting
-    with _lock:
-        if _gc_users == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _gc_users -= 1
-            if _gc_users == 0 and _gc_was_enabled:
-                gc.enable()
+    return _GC.held()
 
 
 def bulk(fn: Callable[P, R]) -> Callable[P, R]:
