@@ -413,21 +413,18 @@ class LocalBackend:
         """
         if not w.buffer:
             return
-        if writeback and w.buffered >= _DIRECT_MIN and self._spill_direct(w):
-            w.spilled += w.buffered
-            w.buffer = []
-            w.buffered = 0
-            return
-        try:
-            _write_all(w.pack_fd, w.buffer)
-        except OSError as exc:
-            raise StorageError(f"blob store {self._root}: cannot write pack ({exc})") from exc
-        if writeback and w.buffered >= SPILL_BYTES and _FADVISE is not None:
-            # Start writing these pages to disk now (the kernel drops none that are dirty),
-            # so that the fsync of the next flush finds little left to do: disk writes
-            # overlap the chunking and hashing of what comes next.
-            with contextlib.suppress(OSError):
-                _FADVISE(w.pack_fd, w.offset + w.spilled, w.buffered, os.POSIX_FADV_DONTNEED)
+        direct = writeback and w.buffered >= _DIRECT_MIN and self._spill_direct(w)
+        if not direct:
+            try:
+                _write_all(w.pack_fd, w.buffer)
+            except OSError as exc:
+                raise StorageError(f"blob store {self._root}: cannot write pack ({exc})") from exc
+            if writeback and w.buffered >= SPILL_BYTES and _FADVISE is not None:
+                # Start writing these pages to disk now (the kernel drops none that are
+                # dirty), so that the fsync of the next flush finds little left to do: disk
+                # writes overlap the chunking and hashing of what comes next.
+                with contextlib.suppress(OSError):
+                    _FADVISE(w.pack_fd, w.offset + w.spilled, w.buffered, os.POSIX_FADV_DONTNEED)
         w.spilled += w.buffered
         w.buffer = []
         w.buffered = 0

@@ -188,8 +188,7 @@ def server_command(  # noqa: PLR0917 - click passes every option positionally
         from syllabus.server.state import ServerState
 
         state = ServerState(config)  # create or check every schema once, before workers race
-        for ws in state.workspaces.values():
-            _ = ws.backend.engine
+        state.prepare()
         state.close()
         announce.start()
         os.environ[CONFIG_ENV] = config.to_json()
