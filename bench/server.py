@@ -634,10 +634,14 @@ def summarize(results: dict[str, Any], pairs: list[dict[str, dict[str, Any]]]) -
         f"{m['exactly_once']}, errors {sum(r['errors'] for r in mls)}; start "
         f"{m['start_s']:.2f} s, idle {m['idle_rss_mb']:.0f} MB in {m['processes']} processes"
     )
+    # A pair whose MLflow slice failed calls (its pool timing out) measures MLflow's
+    # failure, not its throughput: shown, but the verdict needs every MLflow slice clean.
+    clean = all(r["errors"] == 0 for r in mls)
+    verdict = ("PASS" if ratio >= 20 else "MISS") if clean else "no verdict: MLflow failed calls"
     print(
         "paired ratios (Syllabus / MLflow points/s): "
         + ", ".join(f"{r:.1f}x" for r in ratios)
-        + f"; median {ratio:.1f}x ({'PASS' if ratio >= 20 else 'MISS'} >= 20x)"
+        + f"; median {ratio:.1f}x ({verdict}; target >= 20x)"
     )
 
 
