@@ -29,15 +29,18 @@ With ``--reps N`` the whole sequence runs N times on fresh folders (the machine 
 shared: compare the paired ratios, the median of per-repetition ratios with their range).
 
 Nothing is deleted until the last repetition is done: folders a step replaces are moved
-aside (renamed, which frees no inode). On ext4 without a journal, as on the test machine,
-every file created within a minute (six while the inode table is unwritten) of the
-deletion of many files in the same block group scans past each of those freed inodes
-(``recently_deleted`` in ``find_inode_bit``): creating 10,000 files after deleting 10,000
-took 5-10 s of kernel time instead of 0.5 s, whichever tool, process or thread count, and
-it stalled random steps of both tools. DVC itself deletes every file it adds (``add``
-relinks them from its cache), so the run's folder is marked as a top of a directory
-hierarchy (``chattr +T``, where the file system has it): ext4 then puts its subfolders, and
-their new files, in different block groups.
+aside (renamed, which frees no inode). At the end the run's folders are deleted and synced,
+and the next run waits until a minute has passed since (what the kernel counts as
+recent once the inode tables are written; six minutes while they are not).
+
+On ext4 without a journal, as on the test machine, every file created within a minute (six
+while the inode table is unwritten) of the deletion of many files in the same block group
+scans past each of those freed inodes (``recently_deleted`` in ``find_inode_bit``):
+creating 10,000 files after deleting 10,000 took 5-10 s of kernel time instead of 0.5 s,
+whichever tool, process or thread count, and it stalled random steps of both tools. DVC
+itself deletes every file it adds (``add`` relinks them from its cache), so the run's
+folder is marked as a top of a directory hierarchy (``chattr +T``, where the file system
+has it): ext4 then puts its subfolders, and their new files, in different block groups.
 
 Run: ``.venv/bin/python bench/data.py`` (small) or ``--size full`` (1 GiB, 10,000 files).
 DVC is provisioned by ``bench/_dvc.py`` in its own venv; ``--no-dvc`` skips it.
@@ -193,7 +196,7 @@ Value = Timing | float | None
 Row = tuple[str, Value, Value, str]
 
 
-def run(size: Size, dvc: Any, workdir: Path, seed: int) -> list[Row]:
+def run(size: Size, dvc: Any, workdir: Path, seed: int, sections: set[str]) -> list[Row]:
     rng = random.Random(seed)
     rows: list[Row] = []
     # Its subfolders (each tool's files, outputs, remotes) spread over the block groups, so
@@ -204,7 +207,15 @@ def run(size: Size, dvc: Any, workdir: Path, seed: int) -> list[Row]:
     syl = Syl(workdir / "syl")
     repo = dvc.init_repo(workdir / "dvc") if dvc is not None else None
 
-    # -- one big file ---------------------------------------------------------------------
+    if "big" in sections:
+        rows.extend(_big_file(size, syl, repo, workdir, rng))
+    if "small" in sections:
+        rows.extend(_small_files(size, syl, repo, workdir, rng, trash))
+    return rows
+
+
+def _big_file(size: Size, syl: Syl, repo: Any, workdir: Path, rng: random.Random) -> list[Row]:
+    rows: list[Row] = []
     big = workdir / "big.bin"
     write_random(big, size.big_mib * MiB, rng)
     syl_big = syl.root / "big.bin"
@@ -230,8 +241,13 @@ def run(size: Size, dvc: Any, workdir: Path, seed: int) -> list[Row]:
             grow_dvc = (du(repo.cache_dir) - before) / (size.big_mib * MiB)
         rows.append((f"growth after {label}", grow_syl, grow_dvc, "growth"))
     big.unlink()
+    return rows
 
-    # -- many small files -----------------------------------------------------------------
+
+def _small_files(
+    size: Size, syl: Syl, repo: Any, workdir: Path, rng: random.Random, trash: Trash
+) -> list[Row]:
+    rows: list[Row] = []
     small = syl.root / "small"
     make_small_files(small, size.nfiles, rng)
     if repo:
@@ -375,6 +391,23 @@ def report(reps: list[list[Row]]) -> None:
         )
 
 
+DELETED_STAMP = ".deleted-at"
+RECENTLY_DELETED = 65.0  # ext4 without a journal skips inodes freed in the last 60 s
+
+
+def _wait_for_deletions(stamp: Path) -> None:
+    """Wait until the files an earlier run deleted (and synced) are no longer "recently
+    deleted" for ext4 (see the module's doc), so that they do not stall this run."""
+    try:
+        age = time.time() - stamp.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if 0 <= age < RECENTLY_DELETED:
+        wait = RECENTLY_DELETED - age
+        print(f"waiting {wait:.0f} s: an earlier run deleted its files just now", file=sys.stderr)
+        time.sleep(wait)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -386,8 +419,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", type=Path, default=BENCH_DIR / ".work")
     parser.add_argument("--reps", type=int, default=1, help="repetitions (fresh folders each)")
+    parser.add_argument(
+        "--sections",
+        default="big,small",
+        help="comma-separated: big (the big file and its edits), small (the 1 KiB files, "
+        "status, push, pull)",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if not sections or not sections <= {"big", "small"}:
+        parser.error(f"--sections: big, small or both, not {args.sections!r}")
     args.workdir.mkdir(parents=True, exist_ok=True)
+    _wait_for_deletions(args.workdir / DELETED_STAMP)
     dvc = None
     if not args.no_dvc:
         dvc, status = _dvc.provision()
@@ -397,13 +440,15 @@ def main() -> None:
     try:
         for rep in range(args.reps):
             folders.append(Path(tempfile.mkdtemp(dir=args.workdir, prefix="data-")))
-            reps.append(run(SIZES[args.size], dvc, folders[-1], args.seed + rep))
+            reps.append(run(SIZES[args.size], dvc, folders[-1], args.seed + rep, sections))
             load = os.getloadavg()[0]
             print(f"repetition {rep + 1} of {args.reps} done (load {load:.1f})", file=sys.stderr)
     finally:
         load_text = " ".join(f"{x:.1f}" for x in os.getloadavg())
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
+        os.sync()  # the freed inodes' table blocks written: "recent" for 60 s, not 6 min
+        (args.workdir / DELETED_STAMP).touch()
     print(f"{os.cpu_count()} CPUs, load {load_text}")
     report(reps)
 
