@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,10 @@ import pytest
 from syllabus.blobs.backend import Record
 from syllabus.blobs.digest import Digest
 from syllabus.datasets import DatasetService
+from syllabus.datasets import service as service_module
+from syllabus.datasets.status import Scan, scan
 from syllabus.errors import BlobCorruptError
+from tests.datasets.conftest import make_tree
 
 
 def _many(root: Path, n: int = 40) -> Path:
@@ -73,3 +76,82 @@ def test_checkout_refuses_a_corrupt_record_and_writes_nothing_of_it(
     with pytest.raises(BlobCorruptError, match=victim.digest):
         service.checkout("many@1", tmp_path / "out")
     assert not (tmp_path / "out" / "d1" / "f005.bin").exists()
+
+
+def _scanned_cache(service: DatasetService, root: Path, name: str) -> tuple[object, ...]:
+    """What the stat cache would hold if it were filled from a fresh scan of ``root``."""
+    cache = service._cache(root, name)
+    found = scan(root)
+    return (
+        {p: st[:3] for p, st in cache.entries.items()},
+        {p: (s.size, s.mtime_ns, s.inode) for p, s in found.files.items() if p in cache.entries},
+        set(found.files) - set(cache.entries),
+        cache.links,
+        found.links,
+        cache.empty_dirs,
+        found.empty_dirs,
+    )
+
+
+def test_the_stat_cache_after_a_checkout_equals_a_fresh_scan(
+    service: DatasetService, tmp_path: Path
+) -> None:
+    """A checkout records the stats of the files it creates as it writes them (no scan
+    after): they, the untracked files, links, modes and empty folders must be what a scan
+    finds, so that status recognises the folder from its stats alone."""
+    src = make_tree(tmp_path / "src")
+    _many(src / "many")
+    service.add("t", src)
+    (src / "a.txt").write_text("changed\n")  # replaced by the next checkout
+    (src / "zero.bin").unlink()  # removed
+    (src / "run.sh").chmod(0o644)  # mode only
+    (src / "sub" / "link").unlink()
+    (src / "sub" / "link").write_text("a file where the link was\n")
+    (src / "empty" / "nested-empty").rmdir()  # its parent becomes the empty folder
+    (src / "new-empty").mkdir()
+    (src / "many" / "d9").mkdir()
+    (src / "many" / "d9" / "x.bin").write_bytes(b"x" * 10)
+    service.add("t", src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "untracked.txt").write_text("mine\n")
+    (out / "untracked-empty").mkdir()
+    for ref in ("t@1", "t@2", "t@1"):
+        service.checkout(ref, out)
+        cached, scanned, uncached, links, found_links, dirs, found_dirs = _scanned_cache(
+            service, out, "t"
+        )
+        assert cached == scanned, ref
+        assert uncached == set(), ref
+        assert links == found_links, ref
+        assert dirs == found_dirs, ref
+        report = service.status("t", out)
+        assert report.hashed == 0, ref
+        cache = service._cache(out, "t")
+        assert cache.path is not None
+        saved = cache.path.read_bytes()
+        cache.path.unlink()
+        assert service.status(ref, out).changes == report.changes, ref  # all hashed
+        cache.path.write_bytes(saved)
+        assert "untracked.txt" in [c.path for c in report.changes]
+
+
+def test_a_checkout_into_an_empty_folder_does_not_scan_what_it_wrote(
+    service: DatasetService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stats of created files come from their open descriptors: after the scan that
+    finds the folder empty, no file is stat'ed by path again."""
+    service.add("many", _many(tmp_path / "src"))
+    scanned: list[int] = []
+    real = service_module.scan
+
+    def counting(root: Path, only: Iterable[str] | None = None) -> Scan:
+        found = real(root, only)
+        scanned.append(len(found.files))
+        return found
+
+    monkeypatch.setattr(service_module, "scan", counting)
+    service.checkout("many@1", tmp_path / "out")
+    assert scanned
+    assert sum(scanned) == 0
+    assert len(service._cache(tmp_path / "out", "many").entries) == 40

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import stat
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -23,15 +25,17 @@ from syllabus.blobs.digest import Digest
 from syllabus.blobs.manifest import Manifest, ManifestEntry
 from syllabus.blobs.records import verified_bytes
 from syllabus.blobs.store import BlobStore
-from syllabus.datasets.status import Scan
+from syllabus.datasets.status import FileStat, Scan
 from syllabus.errors import ConflictError, PathEscapeError
 from syllabus.types import ProgressCallback, null_progress
 
-__all__ = ["Plan", "apply_plan", "plan_checkout", "safe_parent"]
+__all__ = ["Applied", "Plan", "apply_plan", "plan_checkout", "safe_parent"]
 
-_THREADS: Final = 8
+_THREADS: Final = 2  # creating threads: more only wait for the GIL or a folder's lock
 _SMALL: Final = 4 * 1024 * 1024  # files up to this size are read whole, then written
-_BATCH: Final = 64  # files one thread writes per task, at most
+_BATCH: Final = 64  # files one thread creates per task, at most
+_BATCH_BYTES: Final = 4 * 1024 * 1024  # ... and bytes (read ahead, held until written)
+_FOLDER: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(slots=True)
@@ -193,6 +197,15 @@ def safe_parent(root: Path, real_root: Path, rel: str) -> Path:
     return parent
 
 
+@dataclass(slots=True)
+class Applied:
+    """What :func:`apply_plan` did: bytes written, and the stat of every new small file
+    it created, taken on the open file once written (what a scan would find)."""
+
+    written: int = 0
+    stats: dict[str, FileStat] = field(default_factory=dict)
+
+
 def apply_plan(
     plan: Plan,
     blobs: BlobStore,
@@ -201,8 +214,8 @@ def apply_plan(
     force: bool,
     describe: str,
     progress: ProgressCallback = null_progress,
-) -> int:
-    """Carry the plan out; returns bytes written. ConflictError first unless ``force``."""
+) -> Applied:
+    """Carry the plan out. ConflictError first unless ``force``."""
     if plan.conflicts and not force:
         shown = ", ".join(plan.conflicts[:3]) + (" ..." if len(plan.conflicts) > 3 else "")
         raise ConflictError(
@@ -214,15 +227,202 @@ def apply_plan(
     _remove(plan.remove, root, real_root)
     total = sum(e.size for e in plan.write if e.kind == "file")
     parent_of = _Parents(root)
-    parents = {e.path: parent_of(e.path) for e in plan.write}
     umask = _umask()
-    exact_in = {str(p): None if _default_acl(p) else umask for p in set(parents.values())}
+    exact_in: dict[Path, int | None] = {}
 
-    def write(entry: ManifestEntry, data: bytes | None = None) -> int:
+    def exact(parent: Path) -> int | None:
+        if parent not in exact_in:
+            exact_in[parent] = None if _default_acl(parent) else umask
+        return exact_in[parent]
+
+    # New small files, by folder: created in place from bytes read (and verified) by this
+    # thread, while the pool's threads create the previous batches' files.
+    new: dict[str, list[ManifestEntry]] = {}
+    other: list[ManifestEntry] = []
+    for entry in plan.write:
+        if entry.kind == "file" and entry.size <= _SMALL and entry.path not in plan.replace:
+            new.setdefault(entry.path.rpartition("/")[0], []).append(entry)
+        else:
+            other.append(entry)
+    done = Applied()
+    batches = [
+        (parent_of(group[0].path), chunk) for group in new.values() for chunk in _chunks(group)
+    ]
+    batches = _interleave(batches)
+    with ThreadPoolExecutor(_THREADS, thread_name_prefix="syllabus-checkout") as pool:
+        for n in _create_all(pool, batches, blobs, exact, done.stats):
+            done.written += n
+            progress(n, total)
+        for n in _write_other(
+            pool,
+            other,
+            replace=plan.replace,
+            blobs=blobs,
+            parent_of=parent_of,
+            exact=exact,
+            root=root,
+        ):
+            done.written += n
+            progress(n, total)
+    for entry in plan.chmod:
+        (root / entry.path).chmod(entry.mode)
+    for rel in plan.mkdirs:
+        safe_parent(root, real_root, rel + "/x")
+    return done
+
+
+def _chunks(group: list[ManifestEntry]) -> list[list[ManifestEntry]]:
+    """``group`` cut into batches of at most :data:`_BATCH` files and about
+    :data:`_BATCH_BYTES` (the bytes of a batch are held in memory until written)."""
+    out: list[list[ManifestEntry]] = []
+    batch: list[ManifestEntry] = []
+    nbytes = 0
+    for entry in group:
+        batch.append(entry)
+        nbytes += entry.size
+        if len(batch) >= _BATCH or nbytes >= _BATCH_BYTES:
+            out.append(batch)
+            batch, nbytes = [], 0
+    if batch:
+        out.append(batch)
+    return out
+
+
+def _interleave(
+    batches: list[tuple[Path, list[ManifestEntry]]],
+) -> list[tuple[Path, list[ManifestEntry]]]:
+    """Batches in turn from each folder: threads taking consecutive batches then create
+    files in different folders (creations in one folder take turns on its lock)."""
+    by_folder: dict[Path, list[tuple[Path, list[ManifestEntry]]]] = {}
+    for item in batches:
+        by_folder.setdefault(item[0], []).append(item)
+    queues = list(by_folder.values())
+    out: list[tuple[Path, list[ManifestEntry]]] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[i] for q in queues if i < len(q))
+    return out
+
+
+def _create_all(
+    pool: ThreadPoolExecutor,
+    batches: list[tuple[Path, list[ManifestEntry]]],
+    blobs: BlobStore,
+    exact: Callable[[Path], int | None],
+    stats: dict[str, FileStat],
+) -> Iterator[int]:
+    """Create the batches' files; yields the bytes of each batch done. Reads run here, the
+    creations in ``pool``; at most a few batches wait in memory."""
+    inflight: set[Future[list[tuple[str, FileStat]]]] = set()
+    sizes: dict[Future[list[tuple[str, FileStat]]], int] = {}
+
+    def settle(when: str) -> Iterator[int]:
+        finished, _ = wait(inflight, return_when=when)
+        for future in finished:
+            inflight.discard(future)
+            stats.update(future.result())
+            yield sizes.pop(future)
+
+    try:
+        for parent, batch in batches:
+            contents = _read_small(blobs, [e.digest for e in batch])
+            items = [
+                (e.path, e.path.rpartition("/")[2], e.digest, contents.get(e.digest), e.mode)
+                for e in batch
+            ]
+            future = pool.submit(_create, blobs, parent, items, exact(parent))
+            inflight.add(future)
+            sizes[future] = sum(e.size for e in batch)
+            while len(inflight) > _THREADS:
+                yield from settle(FIRST_COMPLETED)
+        while inflight:
+            yield from settle(FIRST_COMPLETED)
+    finally:
+        if inflight:  # an error: let running batches finish, drop the rest
+            for future in inflight:
+                future.cancel()
+            wait(inflight)
+
+
+def _create(
+    blobs: BlobStore,
+    parent: Path,
+    items: list[tuple[str, str, Digest, bytes | None, int]],
+    umask: int | None,
+) -> list[tuple[str, FileStat]]:
+    """Create new files ``(rel, name, digest, bytes, mode)`` in ``parent`` with ``O_EXCL`` (nothing
+    that appeared since the plan is overwritten; half a file left by a crash is a local
+    change the next checkout refuses to overwrite); returns their stats.
+
+    Names are opened relative to the folder, opened once: one path lookup per batch, and
+    no file lands elsewhere if the folder's path is replaced meanwhile. When the ``umask``
+    (None: unknown) leaves a mode as it is, files are created with that mode, saving an
+    ``fchmod`` each. Bytes not given (chunked files) are read here.
+    """
+    out: list[tuple[str, FileStat]] = []
+    folder = os.open(parent, _FOLDER)
+    try:
+        for rel, name, digest, given, mode in items:
+            data = blobs.read_bytes(digest) if given is None else given
+            exact = umask is not None and not mode & umask
+            try:
+                fd = os.open(name, _CREATE, mode if exact else 0o600, dir_fd=folder)
+            except FileExistsError:
+                raise _in_the_way(parent, name, folder) from None
+            try:
+                if data:
+                    written = os.write(fd, data)
+                    if written < len(data):
+                        _write_rest(fd, memoryview(data)[written:])
+                if not exact:
+                    os.fchmod(fd, mode)
+                st = os.fstat(fd)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=folder)
+                raise
+            os.close(fd)
+            out.append(
+                (rel, FileStat(st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100)))
+            )
+    finally:
+        os.close(folder)
+    return out
+
+
+def _write_rest(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _in_the_way(parent: Path, name: str, folder: int) -> ConflictError:
+    try:
+        st = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "a file made during the checkout"
+    except OSError:
+        what = "a file made during the checkout"
+    return ConflictError(f"cannot write {parent / name}: {what} is in the way")
+
+
+def _write_other(
+    pool: ThreadPoolExecutor,
+    entries: list[ManifestEntry],
+    *,
+    replace: set[str],
+    blobs: BlobStore,
+    parent_of: _Parents,
+    exact: Callable[[Path], int | None],
+    root: Path,
+) -> Iterator[int]:
+    """Write links, large files and files that replace others; yields bytes per entry."""
+    parents = {e.path: parent_of(e.path) for e in entries}
+    umasks = {p: exact(p) for p in set(parents.values())}
+
+    def write(entry: ManifestEntry) -> int:
         parent = parents[entry.path]
         name = entry.path.rpartition("/")[2]
-        replace = entry.path in plan.replace
-        if replace and (parent / name).is_dir() and not (parent / name).is_symlink():
+        is_replace = entry.path in replace
+        if is_replace and (parent / name).is_dir() and not (parent / name).is_symlink():
             raise ConflictError(f"cannot write {entry.path!r}: a folder is in the way in {root}")
         if entry.kind == "link":
             assert entry.target is not None
@@ -231,43 +431,19 @@ def apply_plan(
             tmp.replace(parent / name)
             return 0
         if entry.size <= _SMALL:
-            if data is None:
-                data = blobs.read_bytes(entry.digest)
+            data = blobs.read_bytes(entry.digest)
             folder = str(parent)
             _write_small(
-                data, f"{folder}/{name}", entry.mode, replace=replace, umask=exact_in[folder]
+                data, f"{folder}/{name}", entry.mode, replace=is_replace, umask=umasks[parent]
             )
         else:
             blobs.get_file(entry.digest, parent / name, mode=entry.mode, fsync=False)
         return entry.size
 
-    def write_batch(batch: list[ManifestEntry]) -> int:
-        small = [e.digest for e in batch if e.kind == "file" and e.size <= _SMALL]
-        contents = _read_small(blobs, small) if len(small) > 1 else {}
-        return sum(write(entry, contents.get(entry.digest)) for entry in batch)
-
-    written = 0
-    if len(plan.write) > 4:
-        # Tasks of neighbouring paths (mostly one folder each): a future per file costs
-        # more than writing a small file, and threads then rarely create files in the
-        # same folder at once (creations in one folder take turns on its lock).
-        entries = sorted(plan.write, key=lambda e: e.path)
-        step = max(1, min(_BATCH, len(entries) // (_THREADS * 4)))
-        batches = [entries[i : i + step] for i in range(0, len(entries), step)]
-        with ThreadPoolExecutor(_THREADS, thread_name_prefix="syllabus-checkout") as pool:
-            for n in pool.map(write_batch, batches):
-                written += n
-                progress(n, total)
+    if len(entries) > 1:
+        yield from pool.map(write, sorted(entries, key=lambda e: e.path))
     else:
-        for entry in plan.write:
-            n = write(entry)
-            written += n
-            progress(n, total)
-    for entry in plan.chmod:
-        (root / entry.path).chmod(entry.mode)
-    for rel in plan.mkdirs:
-        safe_parent(root, real_root, rel + "/x")
-    return written
+        yield from map(write, entries)
 
 
 def _remove(paths: list[str], root: Path, real_root: Path) -> None:

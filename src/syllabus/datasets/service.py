@@ -39,7 +39,7 @@ from syllabus.datasets.models import (
     VersionSpec,
 )
 from syllabus.datasets.profile import TableProfile, profile_file, table_format
-from syllabus.datasets.status import Scan, StatCache, compare, digests, scan
+from syllabus.datasets.status import IGNORED, Scan, StatCache, compare, digests, scan
 from syllabus.datasets.store import DatasetStore
 from syllabus.errors import (
     InvalidArgumentError,
@@ -564,10 +564,10 @@ class DatasetService:
             more_digests, _ = digests(root, more, cache)
             current.update(more_digests)
         plan = _checkout.plan_checkout(target, version.empty_dirs, base, found, current)
-        written = _checkout.apply_plan(
+        applied = _checkout.apply_plan(
             plan, self.blobs, root, force=force, describe=version.ref, progress=progress
         )
-        after = scan(root, only=only)
+        after = scan(root, only=only) if only is not None else _after(found, plan, applied, root)
         known = {p: str(e.digest) for p, e in target.items() if e.kind == "file"}
         fresh = {p: current[p] for p in after.files if p not in known and p in current}
         missing = [p for p in after.files if p not in known and p not in fresh]
@@ -587,7 +587,7 @@ class DatasetService:
             written=len(plan.write) + len(plan.chmod),
             unchanged=plan.unchanged,
             removed=len(plan.remove),
-            written_bytes=written,
+            written_bytes=applied.written,
         )
 
     # -- remotes -------------------------------------------------------------------------
@@ -658,6 +658,47 @@ class DatasetService:
         from syllabus.datasets import sync
 
         return sync.remote_datasets(self, remote)
+
+
+def _after(found: Scan, plan: _checkout.Plan, applied: _checkout.Applied, root: Path) -> Scan:
+    """The folder after a checkout, as a scan would find it, from the scan before it and
+    what the checkout did: the files it created were stat'ed as it wrote them, only those
+    it wrote otherwise (replaced files, links, large files) and changed modes are stat'ed
+    again. (A file changed meanwhile by someone else has other stats next time: the stat
+    cache then hashes it again.)"""
+    after = Scan(dict(found.files), dict(found.links))
+    for path in plan.remove:
+        after.files.pop(path, None)
+        after.links.pop(path, None)
+    again = [e.path for e in plan.write if e.path not in applied.stats]
+    again += [e.path for e in plan.chmod]
+    again = [p for p in again if not _ignored(p)]
+    for path in again:
+        after.files.pop(path, None)
+        after.links.pop(path, None)
+    after.files.update((p, st) for p, st in applied.stats.items() if not _ignored(p))
+    more = scan(root, only=again)
+    after.files.update(more.files)
+    after.links.update(more.links)
+    candidates = found.empty_dirs | set(plan.mkdirs)
+    if candidates:
+        full: set[str] = set()  # folders holding something
+        for path in [*after.files, *after.links, *candidates]:
+            folder = path.rpartition("/")[0]
+            while folder and folder not in full:
+                full.add(folder)
+                folder = folder.rpartition("/")[0]
+        after.empty_dirs = {d for d in candidates if d not in full and (root / d).is_dir()}
+    return after
+
+
+def _ignored(path: str) -> bool:
+    """True if a scan skips ``path`` (see :func:`~syllabus.datasets.status.scan`)."""
+    if "/." not in "/" + path:
+        return False
+    parts = path.split("/")
+    name = parts[-1]
+    return any(p in IGNORED for p in parts) or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def _check_tag(tag: str, *, what: str = "tag") -> str:
