@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from syllabus.blobs import LOOSE_MIN, Flags, LocalBackend, Record, hash_bytes
-from syllabus.blobs.local import FORMAT_LINE
-from syllabus.blobs.pack import INDEX_ENTRY
+from syllabus.blobs.local import FORMAT_LINE, _write_all
+from syllabus.blobs.pack import INDEX_ENTRY, IndexEntry, encode_index_entries, encode_index_entry
 from syllabus.errors import BlobCorruptError, BlobNotFoundError, StorageError
 
 from .conftest import random_bytes
@@ -402,3 +402,42 @@ def test_write_through_spills_past_the_page_cache(
             other.close()
     finally:
         backend.close()
+
+
+def test_index_entries_encode_in_bulk_as_one_by_one() -> None:
+    entries = [
+        IndexEntry(
+            hash_bytes(i.to_bytes(2, "little")), Flags(i % 4), i * 1000, 8 + i * 81, i * 3, 1.5 + i
+        )
+        for i in range(300)
+    ]
+    assert encode_index_entries(entries) == b"".join(encode_index_entry(e) for e in entries)
+    assert encode_index_entries([]) == b""
+
+
+def test_write_all_continues_after_short_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """writev may write less than asked (a signal, a full disk's last blocks): the rest
+    follows, from the middle of the buffer it stopped in, and no buffer is written twice."""
+    real_writev = os.writev
+    calls = []
+
+    def short_writev(fd: int, buffers: list[bytes]) -> int:
+        calls.append(len(buffers))
+        data = b"".join(bytes(b) for b in buffers)
+        return real_writev(fd, [data[: max(1, len(data) // 3)]])
+
+    buffers: list[bytes] = [random_bytes(1 + i % 7 * 50, seed=i) for i in range(3000)]
+    buffers[5] = b""  # empty buffers are fine
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        monkeypatch.setattr(os, "writev", short_writev)
+        _write_all(fd, buffers)
+        monkeypatch.undo()
+        _write_all(fd, [b"tail", memoryview(b"-view")])  # whole writes
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(buffers) + b"tail-view"
+    assert len(calls) > 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from syllabus.blobs import (
     hash_bytes,
     open_blob_store,
 )
-from syllabus.blobs.records import encode_payload
+from syllabus.blobs.records import encode_payload, encode_small_payloads
 from syllabus.blobs.store import _read_small
 from syllabus.errors import (
     BlobCorruptError,
@@ -381,6 +382,76 @@ def test_small_payloads_compressed_where_it_pays(data: bytes, compressed: bool) 
         assert len(payload) <= len(data) * 0.9
     else:
         assert payload == data
+
+
+def test_a_batch_of_small_payloads_is_encoded_as_each_would_be() -> None:
+    text = b"name,value\n" + b"alpha,1\nbeta,2\n" * 70
+    randoms = [random_bytes(1024, seed) for seed in range(50)]
+    # nothing compresses: one probe for the batch, every payload stored as it is
+    assert encode_small_payloads(randoms) == [(Flags.NONE, d) for d in randoms]
+    # one text file among random ones is still compressed, the random ones are not
+    mixed = [*randoms[:25], text, *randoms[25:], b"x" * 10]
+    encoded = encode_small_payloads(mixed)
+    assert encoded == [encode_payload(d) for d in mixed]
+    assert encoded[25][0] == Flags.ZSTD
+    assert sum(1 for flags, _ in encoded if flags == Flags.ZSTD) == 1
+    # a payload past the whole-payload probe size: each gets its own (sampled) probe
+    big_text = b"0123456789abcdef" * 3000
+    assert encode_small_payloads([randoms[0], big_text]) == [
+        (Flags.NONE, randoms[0]),
+        encode_payload(big_text),
+    ]
+    assert encode_small_payloads([]) == []
+
+
+def test_storing_files_leaves_their_access_times(store: BlobStore, tmp_path: Path) -> None:
+    """Small files are read with O_NOATIME where allowed: an add of many files does not
+    make the kernel write every inode back for its access time (relatime would update an
+    access time older than the modification time)."""
+    if not getattr(os, "O_NOATIME", 0):
+        pytest.skip("no O_NOATIME on this system")
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(random_bytes(1000 + i, seed=i))
+        st = path.stat()
+        os.utime(path, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))  # atime long before
+        paths.append(path)
+    try:
+        os.close(os.open(paths[0], os.O_RDONLY | os.O_NOATIME))
+    except PermissionError:
+        pytest.skip("O_NOATIME refused for our own files here")
+    before = [p.stat().st_atime_ns for p in paths]
+    entries = store.put_files(paths)
+    assert [p.stat().st_atime_ns for p in paths] == before
+    assert [e.digest for e in entries] == [hash_bytes(p.read_bytes()) for p in paths]
+
+
+def test_small_reads_without_noatime_where_it_is_refused(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O_NOATIME is refused (EPERM) for files of other users: they are read without it."""
+    noatime = getattr(os, "O_NOATIME", 0)
+    if not noatime:
+        pytest.skip("no O_NOATIME on this system")
+    real_open = os.open
+    refused = []
+
+    def open_(path: str, flags: int, *args: int, **kwargs: object) -> int:
+        if flags & noatime:
+            refused.append(path)
+            raise PermissionError(errno.EPERM, "Operation not permitted", path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"f{i}.bin")
+        paths[-1].write_bytes(random_bytes(500, seed=i))
+    monkeypatch.setattr(os, "open", open_)
+    entries = store.put_files(paths)
+    monkeypatch.undo()
+    assert [e.digest for e in entries] == [hash_bytes(p.read_bytes()) for p in paths]
+    assert len(refused) == 1  # tried once, then the rest of the batch goes without it
 
 
 def test_small_reads_follow_files_that_changed_size(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ import errno
 import fcntl
 import logging
 import mmap
+import operator
 import os
 import threading
 import time
@@ -64,7 +65,7 @@ from syllabus.blobs.pack import (
     IndexEntry,
     decode_index,
     decode_loose,
-    encode_index_entry,
+    encode_index_entries,
     encode_record_header,
 )
 from syllabus.errors import (
@@ -94,6 +95,7 @@ _O_DIRECT: Final = getattr(os, "O_DIRECT", 0)  # Linux and some BSDs; not macOS
 _DIRECT_ALIGN: Final = 4096  # offset, length and buffer address of a direct write
 _DIRECT_STAGE: Final = 8 * 1024 * 1024  # the aligned buffer direct writes go through
 _DIRECT_MIN: Final = 256 * 1024  # fewer buffered bytes than this are written buffered
+_OFFSET: Final = operator.attrgetter("offset")
 
 
 def _listdir(path: Path) -> list[str]:
@@ -368,24 +370,27 @@ class LocalBackend:
             self._writers.hold_shared()
             self._ensure_loaded()
             now = time.time()
+            # The per-record loop of an add of many small files: names bound once.
+            index, header_size, pack_header = self._index, RECORD_HEADER.size, RECORD_HEADER.pack
+            fromhex, new_entry = bytes.fromhex, IndexEntry
             for record in records:
-                if len(record.payload) >= LOOSE_MIN:
-                    if not self._has_local(record.digest):
+                digest, payload = record.digest, record.payload
+                stored = len(payload)
+                if stored >= LOOSE_MIN:
+                    if not self._has_local(digest):
                         self._write_loose(record)
                     continue
                 w = self._writer
-                if record.digest in self._index or (w is not None and record.digest in w.pending):
+                if digest in index or (w is not None and digest in w.pending):
                     continue  # a small record is never loose (a duplicate would be harmless)
                 if w is None:
                     w = self._writer = self._open_writer()
-                header = encode_record_header(record)
-                start = w.offset + w.spilled + w.buffered + len(header)
-                w.pending[record.digest] = IndexEntry(
-                    record.digest, record.flags, record.size, start, len(record.payload), now
-                )
-                w.buffer.append(header)
-                w.buffer.append(record.payload)
-                w.buffered += len(header) + len(record.payload)
+                flags, size = record.flags, record.size
+                start = w.offset + w.spilled + w.buffered + header_size
+                w.pending[digest] = new_entry(digest, flags, size, start, stored, now)
+                w.buffer.append(pack_header(fromhex(digest), flags, size, stored))
+                w.buffer.append(payload)
+                w.buffered += header_size + stored
                 if w.buffered >= SPILL_BYTES:
                     self._spill(w, writeback=writeback)
 
@@ -503,13 +508,13 @@ class LocalBackend:
             self._spill(w)
             try:
                 os.fsync(w.pack_fd)
-                entries = sorted(w.pending.values(), key=lambda e: e.offset)
-                os.write(w.idx_fd, b"".join(encode_index_entry(e) for e in entries))
+                entries = sorted(w.pending.values(), key=_OFFSET)  # added in order: no swaps
+                _write_all(w.idx_fd, [encode_index_entries(entries)])
                 os.fsync(w.idx_fd)
             except OSError as exc:
                 raise StorageError(f"blob store {self._root}: cannot commit pack ({exc})") from exc
-            for entry in entries:
-                self._index.setdefault(entry.digest, (w.pack_id, entry))
+            index, pack_id = self._index, w.pack_id
+            index.update({e.digest: (pack_id, e) for e in entries if e.digest not in index})
             w.offset += w.spilled
             w.spilled = 0
             w.pending = {}
@@ -988,16 +993,32 @@ def _pwrite_all(fd: int, stage: mmap.mmap, length: int, offset: int) -> None:
         view.release()
 
 
-def _write_all(fd: int, buffers: list[bytes]) -> None:
-    """Write every buffer with ``writev``, continuing after short writes."""
-    views = [memoryview(b) for b in buffers if b]
+def _write_all(fd: int, buffers: Sequence[bytes | memoryview]) -> None:
+    """Write every buffer with ``writev`` (as many at once as the system takes), continuing
+    after short writes. The buffers are passed as they are: no memoryview of each (an add
+    of 10,000 small files writes 20,000 buffers)."""
     i = 0
-    while i < len(views):
-        n = os.writev(fd, views[i : i + 512])
-        while n:
-            if n >= len(views[i]):
-                n -= len(views[i])
-                i += 1
-            else:
-                views[i] = views[i][n:]
-                n = 0
+    while i < len(buffers):
+        group = buffers[i : i + _IOV_MAX]
+        n = os.writev(fd, group)
+        if n == sum(map(len, group)):
+            i += len(group)
+            continue
+        for buf in group:  # a short write: skip what was written whole ...
+            if n < len(buf):
+                break
+            n -= len(buf)
+            i += 1
+        if n:  # ... and write the rest of the buffer written in part
+            buffers = list(buffers)
+            buffers[i] = memoryview(buffers[i]).cast("B")[n:]
+
+
+def _iov_max() -> int:
+    try:
+        return max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
+    except (AttributeError, ValueError, OSError):
+        return 16  # the POSIX minimum
+
+
+_IOV_MAX: Final = _iov_max()

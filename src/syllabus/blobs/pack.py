@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Final, NamedTuple
 
 from syllabus.blobs.backend import Flags, ObjectInfo, Record
@@ -41,6 +41,7 @@ __all__ = [
     "IndexEntry",
     "decode_index",
     "decode_loose",
+    "encode_index_entries",
     "encode_index_entry",
     "encode_loose",
     "encode_record_header",
@@ -90,6 +91,28 @@ def encode_index_entry(entry: IndexEntry) -> bytes:
         entry.mtime,
     )
     return body + _CRC.pack(zlib.crc32(body))
+
+
+def encode_index_entries(entries: Sequence[IndexEntry]) -> bytes:
+    """The index entries of ``entries``, in order (what :func:`encode_index_entry` gives
+    each, joined): the digests decoded with one call, the entries packed into one buffer
+    (a flush after an add of 10,000 small files encodes 10,000)."""
+    raw = bytes.fromhex("".join([e.digest for e in entries]))
+    out = bytearray(INDEX_ENTRY * len(entries))
+    view = memoryview(out)
+    pack_body, pack_crc, crc32, body = (
+        _ENTRY_BODY.pack_into,
+        _CRC.pack_into,
+        zlib.crc32,
+        _ENTRY_BODY.size,
+    )
+    pos = 0
+    for i, (_, flags, size, offset, stored_len, mtime) in enumerate(entries):
+        pack_body(out, pos, raw[32 * i : 32 * i + 32], flags, size, offset, stored_len, mtime)
+        pack_crc(out, pos + body, crc32(view[pos : pos + body]))
+        pos += INDEX_ENTRY
+    view.release()
+    return bytes(out)
 
 
 def _flags(value: int) -> Flags:

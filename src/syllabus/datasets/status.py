@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import blake3
 
@@ -47,9 +47,9 @@ _MMAP_MIN: Final = 1024 * 1024
 _HASH_THREADS: Final = max(2, min(8, os.cpu_count() or 2))
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    """What the stat cache compares."""
+class FileStat(NamedTuple):
+    """What the stat cache compares. A named tuple rather than a frozen dataclass: a scan
+    makes one per file, and a tuple is built in a fraction of the time."""
 
     size: int
     mtime_ns: int
@@ -81,6 +81,7 @@ def scan(root: Path, only: Iterable[str] | None = None) -> Scan:
     if not root.is_dir():
         return out
     stack = [(str(root), "")]
+    files, new_stat, is_reg, is_dir = out.files, FileStat, stat.S_ISREG, stat.S_ISDIR
     while stack:
         folder, prefix = stack.pop()
         empty = True
@@ -93,7 +94,10 @@ def scan(root: Path, only: Iterable[str] | None = None) -> Scan:
                 empty = False
                 rel = prefix + item.name
                 st = item.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
+                mode = st.st_mode
+                if is_reg(mode):  # the usual case, inlined (one per file of the folder)
+                    files[rel] = new_stat(st.st_size, st.st_mtime_ns, st.st_ino, bool(mode & 0o100))
+                elif is_dir(mode):
                     stack.append((item.path, rel + "/"))
                 else:
                     _record(out, rel, item.path, st)
