@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -26,11 +26,32 @@ from syllabus.meta.tables.server import server_batches, server_roles, server_tok
 from syllabus.meta.tx import transaction
 from syllabus.server.models import Principal, Role, Token, User, parse_role
 
+if TYPE_CHECKING:
+    from syllabus.tracking.sql import Guard
+
 __all__ = ["TOKEN_PREFIX", "SqlAuthStore", "hash_token"]
 
 TOKEN_PREFIX = "syl_"  # noqa: S105 - the public prefix of every token, not a secret
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _WORKSPACE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_BATCH_VALUES: Final[dict[str, Any]] = {
+    "batch_id": sa.bindparam("batch_id"),
+    "state": sa.bindparam("state"),
+    "created_at": sa.bindparam("created_at"),
+}
+# RETURNING, not rowcount: the PostgreSQL driver does not count an upsert's rows
+_RECORD_BATCH_PG: Final = (
+    pg_insert(server_batches)
+    .values(_BATCH_VALUES)
+    .on_conflict_do_nothing()
+    .returning(server_batches.c.batch_id)
+)
+_RECORD_BATCH: Final = (
+    sqlite_insert(server_batches)
+    .values(_BATCH_VALUES)
+    .on_conflict_do_nothing()
+    .returning(server_batches.c.batch_id)
+)
 
 
 def _now() -> int:
@@ -298,21 +319,20 @@ class SqlAuthStore:
 
     # -- idempotent metric batches ---------------------------------------------------------
 
-    def record_batch(self, conn: sa.Connection, batch_id: str) -> bool:
-        """Record a client-made batch id inside the transaction that writes the batch's
-        points: True to write them, False when a request with this id committed already
-        (a retry after a lost answer). The id commits or rolls back with the points, so a
-        retry of a batch whose first attempt is still running waits for it (a second
-        insert of a key waits for the transaction holding it: the row lock on PostgreSQL,
-        the write lock on SQLite), then finds the id, or applies the points itself when the
-        first attempt rolled back."""
-        values = {"batch_id": batch_id, "state": "done", "created_at": self._clock()}
-        if conn.dialect.name == "postgresql":
-            stmt: Any = pg_insert(server_batches).values(**values).on_conflict_do_nothing()
-        else:
-            stmt = sqlite_insert(server_batches).values(**values).on_conflict_do_nothing()
-        # RETURNING, not rowcount: the PostgreSQL driver does not count an upsert's rows
-        return conn.execute(stmt.returning(server_batches.c.batch_id)).first() is not None
+    def batch_guard(self, batch_id: str) -> Guard:
+        """The guard that records a client-made batch id inside the transaction that
+        writes the batch's points (see :meth:`SqlTrackingStore.log_metrics`): it lets the
+        points in, or not when a request with this id committed already (a retry after a
+        lost answer). The id commits or rolls back with the points, so a retry of a batch
+        whose first attempt is still running waits for it (a second insert of a key waits
+        for the transaction holding it: the row lock on PostgreSQL, the write lock on
+        SQLite), then finds the id, or applies the points itself when the first attempt
+        rolled back."""
+        from syllabus.tracking.sql import Guard
+
+        statement = _RECORD_BATCH_PG if self.engine.dialect.name == "postgresql" else _RECORD_BATCH
+        params = {"batch_id": batch_id, "state": "done", "created_at": self._clock()}
+        return Guard(statement, params)
 
     def forget_batches(self, older_than_ms: int) -> int:
         """Drop records of batches applied before ``older_than_ms`` (retries are long over)."""

@@ -12,8 +12,11 @@ import math
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from itertools import chain, islice
+from operator import itemgetter
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -24,10 +27,12 @@ from syllabus._utils.ids import MIN_PREFIX, is_id, is_id_prefix, new_id
 from syllabus.errors import (
     AlreadyExistsError,
     ConflictError,
+    DatabaseError,
     InvalidArgumentError,
     NotFoundError,
 )
 from syllabus.meta import BlobRef, BlobRefs, transaction
+from syllabus.meta.engine import one_line
 from syllabus.meta.tables import tracking as _tables
 from syllabus.meta.tables.tracking import (
     experiments,
@@ -49,7 +54,7 @@ from syllabus.tracking.models import (
 )
 from syllabus.tracking.store import DeletedFilter, PointBatch, RunEnd
 
-__all__ = ["SqlTrackingStore"]
+__all__ = ["Guard", "SqlTrackingStore"]
 
 # Tables whose names are also the names of arguments.
 params_table: Final = _tables.params
@@ -94,6 +99,25 @@ _SEQ_QMARK: Final = "UPDATE runs SET next_seq = ? WHERE pk = ?"
 # PostgreSQL, one run: lock it and reserve the batch's seqs in one statement (psycopg's
 # %s parameters, sent as they are).
 _RESERVE_SQL: Final = "UPDATE runs SET next_seq = next_seq + %s WHERE pk = %s RETURNING next_seq"
+# PostgreSQL, a batch of one run (a client's usual flush), in one statement before the
+# points' COPY: the optional guard ({guard}: ``g AS (...), `` and {only}), the lock of the
+# run that reserves the batch's seqs, and each series' latest value, computed from the
+# batch itself (its points come after every stored one, so they win ties): the stored
+# latest value is replaced unless it has a higher (step, timestamp). Answers (whether the
+# guard let the batch in, the batch's first seq or NULL when the run no longer exists).
+_ONE_RUN_SQL: Final = (
+    "WITH {guard}r AS (UPDATE runs SET next_seq = next_seq + %(_n)s WHERE pk = %(_pk)s{only} "
+    "RETURNING next_seq - %(_n)s AS first_seq), "
+    "l AS (INSERT INTO latest_metrics AS x (run_pk, key_id, step, timestamp, value) "
+    "SELECT %(_pk)s, u.k, u.s, u.t, u.v FROM r, unnest(%(_k)s::integer[], %(_s)s::bigint[], "
+    "%(_t)s::bigint[], %(_v)s::float8[]) AS u(k, s, t, v) "
+    "ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, "
+    "timestamp = excluded.timestamp, value = excluded.value "
+    "WHERE (excluded.step, excluded.timestamp) >= (x.step, x.timestamp)) "
+    "SELECT {applied}, (SELECT first_seq FROM r)"
+)
+_STEP_TIME: Final = itemgetter(0, 1)
+_INT64: Final = range(-(2**63), 2**63)
 # SQLite: points go in as multi-row VALUES statements of one series each: ?1 run, ?2 key,
 # ?3 the first seq, then (step, timestamp, value) per row. Binding a flat tuple per
 # statement (built in C from the buffer's tuples) instead of a tuple per point halves the
@@ -193,6 +217,20 @@ _MAX_RESULTS: Final = 50_000
 _Series = tuple[int, int, int, Sequence[tuple[int, int, float]]]  # run pk, key id, seq, points
 
 
+@dataclass
+class Guard:
+    """A statement that runs first in the transaction that writes a metric batch (the
+    server records an idempotent batch's id with it): an ``INSERT ... RETURNING`` of at
+    most one row, with ``params`` for its bound parameters. When it returns no row,
+    nothing is written; ``passed`` tells afterwards whether it returned one. On
+    PostgreSQL a batch of one run runs it inside the statement that reserves the run's
+    seqs (a data-modifying ``WITH``): no round trip of its own."""
+
+    statement: sa.Insert
+    params: Mapping[str, Any]
+    passed: bool = field(default=False, init=False)
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -219,9 +257,25 @@ class SqlTrackingStore:
         self._lock = threading.Lock()
         self._key_ids: dict[str, int] = {}
         self._run_pks: dict[str, int] = {}
+        self._guards: dict[int, tuple[sa.Insert, str]] = {}
 
     def __repr__(self) -> str:
         return f"SqlTrackingStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for read-only work. On PostgreSQL it runs in autocommit mode: at
+        READ COMMITTED every statement takes its own snapshot inside a transaction too,
+        so a transaction would only add a ``BEGIN`` and a ``COMMIT`` round trip."""
+        if self._dialect != "postgresql":
+            with transaction(self.engine, readonly=True) as conn:
+                yield conn
+            return
+        try:
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"database error: {one_line(exc)}") from exc
 
     def _insert(self, table: sa.Table) -> Any:
         if self._dialect == "postgresql":
@@ -492,7 +546,7 @@ class SqlTrackingStore:
         return out
 
     def get_run(self, ref: str) -> Run:
-        with transaction(self.engine, readonly=True) as conn:
+        with self._reading() as conn:
             pk, _ = self._run_key(conn, ref)
             rows = conn.execute(self._run_select().where(runs.c.pk == pk)).all()
             if not rows:
@@ -630,18 +684,26 @@ class SqlTrackingStore:
         points: PointBatch,
         *,
         end: RunEnd | None = None,
-        first: Callable[[Connection], bool] | None = None,
+        first: Guard | None = None,
     ) -> None:
         """See :meth:`TrackingStore.log_metrics`. ``first`` runs first inside the
-        transaction that writes the points, before any run is locked; when it returns
-        False nothing is written. The server records an idempotent batch's id with it, so
+        transaction that writes the points, before any run is locked; when it returns no
+        row nothing is written. The server records an idempotent batch's id with it, so
         the id commits (or rolls back) with its points."""
         if not points and end is None:
             return
         key_ids = self._ensure_keys({key for (_, key), series in points.items() if series})
-        with transaction(self.engine) as conn:
-            if first is not None and not first(conn):
+        if self._dialect == "postgresql" and end is None:
+            run_ids = {run_id for run_id, _ in points}
+            pk = self._run_pks.get(next(iter(run_ids))) if len(run_ids) == 1 else None
+            if pk is not None:
+                self._log_one_run(pk, points, key_ids, first)
                 return
+        with transaction(self.engine) as conn:
+            if first is not None:
+                first.passed = conn.execute(first.statement, first.params).first() is not None
+                if not first.passed:
+                    return
             run_ids = {run_id for run_id, _ in points}
             if end is not None:
                 run_ids.add(end.run_id)
@@ -657,22 +719,87 @@ class SqlTrackingStore:
                 self._append_points(conn, todo)
                 self._after_append(conn, todo, seqs, reserved=reserved)
             if end is not None and end.run_id in pks:
-                pk = pks[end.run_id]
-                if self._dialect == "sqlite":
-                    conn.exec_driver_sql(_END_QMARK, (end.status, end.end_time, end.error, pk))
-                else:
-                    values: dict[str, Any] = {"status": end.status, "end_time": end.end_time}
-                    if end.error is not None:
-                        values["error"] = end.error
-                    conn.execute(sa.update(runs).where(runs.c.pk == pk).values(**values))
+                self._end_run(conn, pks[end.run_id], end)
         if missing:
-            with self._lock:
-                for run_id in missing:
-                    self._run_pks.pop(run_id, None)
-            raise NotFoundError(
-                f"run {', '.join(missing)} not found (purged?): its metric points were "
-                "dropped; `syllabus runs list` shows runs"
+            self._forget_runs(missing)
+
+    def _end_run(self, conn: Connection, pk: int, end: RunEnd) -> None:
+        if self._dialect == "sqlite":
+            conn.exec_driver_sql(_END_QMARK, (end.status, end.end_time, end.error, pk))
+            return
+        values: dict[str, Any] = {"status": end.status, "end_time": end.end_time}
+        if end.error is not None:
+            values["error"] = end.error
+        conn.execute(sa.update(runs).where(runs.c.pk == pk).values(**values))
+
+    def _forget_runs(self, missing: list[str]) -> None:
+        with self._lock:
+            for run_id in missing:
+                self._run_pks.pop(run_id, None)
+        raise NotFoundError(
+            f"run {', '.join(missing)} not found (purged?): its metric points were "
+            "dropped; `syllabus runs list` shows runs"
+        )
+
+    def _log_one_run(
+        self, pk: int, points: PointBatch, key_ids: dict[str, int], first: Guard | None
+    ) -> None:
+        """A batch of one run on PostgreSQL: one statement (the guard, the run's lock and
+        seqs, the latest values) sent with the transaction's ``BEGIN`` in one round trip,
+        then the points' COPY and the commit."""
+        written = [(key_ids[key], series) for (_, key), series in points.items() if series]
+        keys, steps, times, values = [], [], [], []
+        for kid, series in written:
+            step, ts, value = max(reversed(series), key=_STEP_TIME)  # the last of the highest
+            if step not in _INT64 or ts not in _INT64:
+                raise OverflowError(f"a metric point is out of range: step {step}, time {ts}")
+            keys.append(kid)
+            steps.append(step)
+            times.append(ts)
+            values.append(value if value == value else None)  # noqa: PLR0124 - NaN is NULL
+        n = sum(len(series) for _, series in written)
+        params: dict[str, Any] = {"_n": n, "_pk": pk, "_k": keys, "_s": steps, "_t": times}
+        params["_v"] = values
+        sql = self._one_run_sql(first)
+        if first is not None:
+            params.update(first.params)
+        with transaction(self.engine) as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            with driver.pipeline(), driver.cursor() as cur:
+                cur.execute(sql, params)
+                row = cur.fetchone()
+            assert row is not None
+            applied, seq = row
+            if first is not None:
+                first.passed = bool(applied)
+            if not applied:
+                return
+            if seq is not None:
+                todo: list[_Series] = []
+                for kid, series in written:
+                    todo.append((pk, kid, seq, series))
+                    seq += len(series)
+                self._append_points(conn, todo)
+        if seq is None:
+            self._forget_runs([next(iter(points))[0]])
+
+    def _one_run_sql(self, first: Guard | None) -> str:
+        """:data:`_ONE_RUN_SQL` with ``first`` (compiled once per statement) as its guard."""
+        if first is None:
+            return _ONE_RUN_SQL.format(guard="", only="", applied="1")
+        cached = self._guards.get(id(first.statement))
+        if cached is None or cached[0] is not first.statement:
+            compiled = first.statement.compile(dialect=self.engine.dialect)
+            sql = _ONE_RUN_SQL.format(
+                guard=f"g AS ({compiled}), ",
+                only=" AND EXISTS (SELECT FROM g)",
+                applied="(SELECT count(*) FROM g)",
             )
+            cached = (first.statement, sql)
+            with self._lock:
+                self._guards[id(first.statement)] = cached
+        return cached[1]
 
     def _after_append(
         self, conn: Connection, todo: list[_Series], seqs: dict[int, int], *, reserved: bool
@@ -762,7 +889,7 @@ class SqlTrackingStore:
                 conn.exec_driver_sql(_INSERT_SQL[n], rows)
 
     def get_metric_history(self, ref: str, key: str) -> list[Metric]:
-        with transaction(self.engine, readonly=True) as conn:
+        with self._reading() as conn:
             pk, _ = self._run_key(conn, ref)
             kid = self._key_ids_known(conn, [key]).get(key)
             if kid is None:
@@ -798,7 +925,7 @@ class SqlTrackingStore:
         keyset = search.keyset_columns(order)
         if after is not None and not _fits_keyset(keyset, after):
             raise InvalidArgumentError(f"invalid page token {str(page_token)[:40]!r}")
-        with transaction(self.engine, readonly=True) as conn:
+        with self._reading() as conn:
             key_ids = self._key_ids_known(conn, search.metric_keys_of(node, order))
             where = [
                 search.compile_filter(

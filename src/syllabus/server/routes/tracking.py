@@ -29,8 +29,6 @@ _KEEP_BATCHES_MS = 24 * 3600 * 1000
 
 
 def router(state: ServerState) -> APIRouter:
-    from sqlalchemy import Connection
-
     from syllabus.server.sql import SqlAuthStore
 
     applied = 0
@@ -49,19 +47,13 @@ def router(state: ServerState) -> APIRouter:
             state.metrics.add("metric_points_total", total)
             return
         batches = SqlAuthStore(ws.backend.engine)
-        fresh = True
-
-        def record(conn: Connection) -> bool:
-            nonlocal fresh
-            fresh = batches.record_batch(conn, batch_id)
-            return fresh
-
+        guard = batches.batch_guard(batch_id)
         missing_runs: NotFoundError | None = None
         try:
-            store.log_metrics(points, end=args.get("end"), first=record)
+            store.log_metrics(points, end=args.get("end"), first=guard)
         except NotFoundError as exc:
             missing_runs = exc  # the points of live runs were written: the batch is applied
-        if not fresh:
+        if not guard.passed:
             state.metrics.add("metric_batches_replayed_total")
             return
         state.metrics.add("metric_points_total", total)
