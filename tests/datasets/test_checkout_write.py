@@ -12,6 +12,7 @@ import pytest
 
 from syllabus.blobs.backend import Record
 from syllabus.blobs.digest import Digest
+from syllabus.blobs.reader import read_order
 from syllabus.datasets import DatasetService
 from syllabus.datasets import service as service_module
 from syllabus.datasets.status import Scan, scan
@@ -155,3 +156,25 @@ def test_a_checkout_into_an_empty_folder_does_not_scan_what_it_wrote(
     assert scanned
     assert sum(scanned) == 0
     assert len(service._cache(tmp_path / "out", "many").entries) == 40
+
+
+def test_a_checkout_reads_new_files_in_the_order_the_store_keeps_them(
+    service: DatasetService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not in path order (a pull stores records in whatever order they came): neighbours
+    in a pack are then read with one pread."""
+    version = service.add("many", _many(tmp_path / "src")).version
+    backend = service.blobs.backend
+    asked: list[Digest] = []
+    real = backend.read_many
+
+    def recording(digests: Iterable[Digest]) -> Iterator[Record]:
+        wanted = list(digests)
+        asked.extend(wanted)
+        return real(wanted)
+
+    monkeypatch.setattr(backend, "read_many", recording)
+    service.checkout("many@1", tmp_path / "out")
+    files = {e.digest for e in service.manifest(version).values() if e.kind == "file"}
+    assert set(asked) == files
+    assert asked == read_order(backend, files)

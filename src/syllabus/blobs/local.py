@@ -633,6 +633,23 @@ class LocalBackend:
                     self._refresh(full=True)  # the pack was repacked away: look again
             raise BlobNotFoundError(f"object {digest} is not in the blob store at {self._root}")
 
+    def read_order(self, digests: Iterable[Digest]) -> list[Digest]:
+        """``digests`` in the order :meth:`read_many` reads them fastest: packed records by
+        pack and offset (neighbours come with one ``pread``), then the others as given."""
+        packed: list[tuple[str, int, Digest]] = []
+        rest: list[Digest] = []
+        with self._locked():
+            self._ensure_loaded()
+            index = self._index
+            for digest in digests:
+                loc = index.get(digest)
+                if loc is None:
+                    rest.append(digest)
+                else:
+                    packed.append((loc[0], loc[1].offset, digest))
+        packed.sort()
+        return [digest for _, _, digest in packed] + rest
+
     def read_many(self, digests: Iterable[Digest]) -> Iterator[Record]:
         """Records for ``digests`` in the given order.
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from syllabus.blobs.backend import Flags, ObjectBackend, Record
 from syllabus.blobs.digest import Digest, hasher
 from syllabus.blobs.records import decode_chunklist, logical_bytes, verified_bytes
 from syllabus.errors import BlobCorruptError
 
-__all__ = ["BlobReader"]
+__all__ = ["BlobReader", "read_order"]
+
+
+def read_order(backend: ObjectBackend, digests: Iterable[Digest]) -> list[Digest]:
+    """``digests`` in the order ``backend`` reads them fastest (where it can tell: records
+    stored next to each other come with one read), else as given."""
+    order = getattr(backend, "read_order", None)
+    if not callable(order):
+        return list(digests)
+    ordered: list[Digest] = order(digests)
+    return ordered
 
 
 class BlobReader(io.RawIOBase):

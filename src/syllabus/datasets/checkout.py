@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from syllabus._utils.ids import new_id
 from syllabus.blobs.backend import Flags
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.manifest import Manifest, ManifestEntry
+from syllabus.blobs.reader import read_order
 from syllabus.blobs.records import verified_bytes
 from syllabus.blobs.store import BlobStore
 from syllabus.datasets.status import FileStat, Scan
@@ -34,7 +35,8 @@ __all__ = ["Applied", "Plan", "apply_plan", "plan_checkout", "safe_parent"]
 _THREADS: Final = 2  # creating threads: more only wait for the GIL or a folder's lock
 _SMALL: Final = 4 * 1024 * 1024  # files up to this size are read whole, then written
 _BATCH: Final = 64  # files one thread creates per task, at most
-_BATCH_BYTES: Final = 4 * 1024 * 1024  # ... and bytes (read ahead, held until written)
+_WINDOW: Final = 4096  # new small files read ahead at once, at most ...
+_WINDOW_BYTES: Final = 16 * 1024 * 1024  # ... and about this many bytes
 _FOLDER: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -235,22 +237,23 @@ def apply_plan(
             exact_in[parent] = None if _default_acl(parent) else umask
         return exact_in[parent]
 
-    # New small files, by folder: created in place from bytes read (and verified) by this
-    # thread, while the pool's threads create the previous batches' files.
-    new: dict[str, list[ManifestEntry]] = {}
+    # New small files: read (and verified) by this thread in windows, in the order the
+    # store reads them fastest, while the pool's threads create the previous batches' files.
+    new: list[ManifestEntry] = []
     other: list[ManifestEntry] = []
     for entry in plan.write:
         if entry.kind == "file" and entry.size <= _SMALL and entry.path not in plan.replace:
-            new.setdefault(entry.path.rpartition("/")[0], []).append(entry)
+            new.append(entry)
         else:
             other.append(entry)
     done = Applied()
-    batches = [
-        (parent_of(group[0].path), chunk) for group in new.values() for chunk in _chunks(group)
-    ]
-    batches = _interleave(batches)
+    if new:
+        rank = {d: i for i, d in enumerate(read_order(blobs.backend, {e.digest for e in new}))}
+        new.sort(key=lambda e: rank[e.digest])
     with ThreadPoolExecutor(_THREADS, thread_name_prefix="syllabus-checkout") as pool:
-        for n in _create_all(pool, batches, blobs, exact, done.stats):
+        for n in _create_all(
+            pool, _windows(new), blobs, parent_of=parent_of, exact=exact, stats=done.stats
+        ):
             done.written += n
             progress(n, total)
         for n in _write_other(
@@ -271,33 +274,33 @@ def apply_plan(
     return done
 
 
-def _chunks(group: list[ManifestEntry]) -> list[list[ManifestEntry]]:
-    """``group`` cut into batches of at most :data:`_BATCH` files and about
-    :data:`_BATCH_BYTES` (the bytes of a batch are held in memory until written)."""
-    out: list[list[ManifestEntry]] = []
-    batch: list[ManifestEntry] = []
+def _windows(entries: list[ManifestEntry]) -> Iterator[list[ManifestEntry]]:
+    """``entries`` in windows of at most :data:`_WINDOW` files and about
+    :data:`_WINDOW_BYTES` (a window's bytes are held in memory until written)."""
+    window: list[ManifestEntry] = []
     nbytes = 0
-    for entry in group:
-        batch.append(entry)
+    for entry in entries:
+        window.append(entry)
         nbytes += entry.size
-        if len(batch) >= _BATCH or nbytes >= _BATCH_BYTES:
-            out.append(batch)
-            batch, nbytes = [], 0
-    if batch:
-        out.append(batch)
-    return out
+        if len(window) >= _WINDOW or nbytes >= _WINDOW_BYTES:
+            yield window
+            window, nbytes = [], 0
+    if window:
+        yield window
 
 
-def _interleave(
-    batches: list[tuple[Path, list[ManifestEntry]]],
-) -> list[tuple[Path, list[ManifestEntry]]]:
-    """Batches in turn from each folder: threads taking consecutive batches then create
-    files in different folders (creations in one folder take turns on its lock)."""
-    by_folder: dict[Path, list[tuple[Path, list[ManifestEntry]]]] = {}
-    for item in batches:
-        by_folder.setdefault(item[0], []).append(item)
-    queues = list(by_folder.values())
-    out: list[tuple[Path, list[ManifestEntry]]] = []
+def _batches(window: list[ManifestEntry]) -> list[list[ManifestEntry]]:
+    """A window's files by folder, in batches of at most :data:`_BATCH`, taken in turn from
+    each folder: threads taking consecutive batches then create files in different folders
+    (creations in one folder take turns on its lock)."""
+    by_folder: dict[str, list[ManifestEntry]] = {}
+    for entry in window:
+        by_folder.setdefault(entry.path.rpartition("/")[0], []).append(entry)
+    queues = [
+        [group[i : i + _BATCH] for i in range(0, len(group), _BATCH)]
+        for group in by_folder.values()
+    ]
+    out: list[list[ManifestEntry]] = []
     for i in range(max((len(q) for q in queues), default=0)):
         out.extend(q[i] for q in queues if i < len(q))
     return out
@@ -305,13 +308,15 @@ def _interleave(
 
 def _create_all(
     pool: ThreadPoolExecutor,
-    batches: list[tuple[Path, list[ManifestEntry]]],
+    windows: Iterable[list[ManifestEntry]],
     blobs: BlobStore,
+    *,
+    parent_of: _Parents,
     exact: Callable[[Path], int | None],
     stats: dict[str, FileStat],
 ) -> Iterator[int]:
-    """Create the batches' files; yields the bytes of each batch done. Reads run here, the
-    creations in ``pool``; at most a few batches wait in memory."""
+    """Create the windows' files; yields the bytes of each batch done. Reads run here, the
+    creations in ``pool``; the next window is read while the last batches are created."""
     inflight: set[Future[list[tuple[str, FileStat]]]] = set()
     sizes: dict[Future[list[tuple[str, FileStat]]], int] = {}
 
@@ -323,17 +328,20 @@ def _create_all(
             yield sizes.pop(future)
 
     try:
-        for parent, batch in batches:
-            contents = _read_small(blobs, [e.digest for e in batch])
-            items = [
-                (e.path, e.path.rpartition("/")[2], e.digest, contents.get(e.digest), e.mode)
-                for e in batch
-            ]
-            future = pool.submit(_create, blobs, parent, items, exact(parent))
-            inflight.add(future)
-            sizes[future] = sum(e.size for e in batch)
-            while len(inflight) > _THREADS:
-                yield from settle(FIRST_COMPLETED)
+        for window in windows:
+            contents = _read_small(blobs, [e.digest for e in window])
+            for batch in _batches(window):
+                parent = parent_of(batch[0].path)
+                items = [
+                    (e.path, e.path.rpartition("/")[2], e.digest, contents.get(e.digest), e.mode)
+                    for e in batch
+                ]
+                future = pool.submit(_create, blobs, parent, items, exact(parent))
+                inflight.add(future)
+                sizes[future] = sum(e.size for e in batch)
+                while len(inflight) > _THREADS:
+                    yield from settle(FIRST_COMPLETED)
+            del contents
         while inflight:
             yield from settle(FIRST_COMPLETED)
     finally:
