@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from syllabus.datasets import DatasetService
+from syllabus.datasets.profile import any_tabular, table_format
 from syllabus.errors import InvalidArgumentError
 
 V1 = "id,age,region\n1,30,north\n2,40,south\n3,50,north\n4,60,south\n"
@@ -112,3 +113,19 @@ def test_jsonl_profile(service: DatasetService, tmp_path: Path) -> None:
     assert prof.rows == 2
     a, b = prof.columns
     assert (a.mean, a.min, a.max, b.null_rate) == (2.0, 1, 3, 0.5)
+
+
+def test_tabular_names_are_found_in_bulk_as_one_by_one() -> None:
+    names = [
+        "a.csv", "d/B.TSV", "x.parquet", "y.pq", "e.jsonl", "f.ndjson", "g.csv.gz",
+        "h.JSONL.ZST", "i.bin", "csv", ".csv", "j.csv.bak", "k.gz", "dir.csv/l.txt",
+        "m.tsv\nn.bin",
+    ]  # fmt: skip
+    for name in names:  # True for every tabular name; may be for a few others (".csv")
+        if table_format(name) is not None:
+            assert any_tabular([name]), name
+    for name in ("i.bin", "csv", "j.csv.bak", "k.gz", "dir.csv/l.txt", "a.csvx"):
+        assert not any_tabular([name]), name
+    assert not any_tabular([f"d{i}/f{i}.bin" for i in range(1000)])
+    assert any_tabular([*(f"f{i}.bin" for i in range(1000)), "late/table.csv"])
+    assert not any_tabular([])

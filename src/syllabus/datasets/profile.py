@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -26,6 +27,7 @@ __all__ = [
     "ColumnProfile",
     "TableFormat",
     "TableProfile",
+    "any_tabular",
     "profile_file",
     "source_sql",
     "table_format",
@@ -69,6 +71,14 @@ def table_format(path: str) -> TableFormat | None:
             name = name[: -len(ext)]
     dot = name.rfind(".")
     return _SUFFIXES.get(name[dot:]) if dot > 0 else None
+
+
+def any_tabular(paths: Sequence[str]) -> bool:
+    """False when no path has a name :func:`table_format` knows (True: some may have):
+    for a folder of many files, one lowercase of all the paths joined and a search per
+    ending instead of a call per path."""
+    joined = "\n".join(paths).lower() + "\n"
+    return any(ending + "\n" in joined for ending in _ENDINGS)
 
 
 def source_sql(fmt: TableFormat, param: str = "?") -> str:

@@ -38,7 +38,7 @@ from syllabus.datasets.models import (
     TransferResult,
     VersionSpec,
 )
-from syllabus.datasets.profile import TableProfile, profile_file, table_format
+from syllabus.datasets.profile import TableProfile, any_tabular, profile_file, table_format
 from syllabus.datasets.status import IGNORED, Scan, StatCache, compare, digests, scan
 from syllabus.datasets.store import DatasetStore
 from syllabus.errors import (
@@ -208,7 +208,7 @@ class DatasetService:
             self.store.set_tag(version.id, tag)
         if tags:
             version = self.resolve(version.ref)
-        current = {e.path: str(e.digest) for e in entries if e.kind == "file"}
+        current: dict[str, str] = {e.path: e.digest for e in entries if e.kind == "file"}
         cache.remember(found, current)
         cache.tree, cache.ref, cache.clean = version.tree, version.ref, True
         cache.save()
@@ -279,6 +279,8 @@ class DatasetService:
     ) -> str | None:
         """Profile the tabular files (reusing the previous version's profiles of unchanged
         content); returns the digest of the profiles manifest, or None."""
+        if not any_tabular([e.path for e in files if e.kind == "file"]):
+            return None  # the usual folder: no tabular name, checked in bulk
         tabular = [e for e in files if e.kind == "file" and table_format(e.path)]
         if not tabular:
             return None
