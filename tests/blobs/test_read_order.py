@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from syllabus.blobs import LOOSE_MIN, Flags, LocalBackend, Record, hash_bytes
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.reader import read_order
+from syllabus.blobs.transfer import transfer
 
 from .conftest import random_bytes
 
@@ -38,3 +41,21 @@ def test_read_order_of_a_backend_that_cannot_tell_keeps_the_given_order() -> Non
 
     digests = [Digest(hash_bytes(bytes([i]))) for i in range(5)]
     assert read_order(Plain(), digests[::-1]) == digests[::-1]  # type: ignore[arg-type]
+
+
+def test_a_transfer_reads_the_source_in_its_order_and_keeps_it(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    """Digests asked in any order are copied in the source's pack order, so records that
+    were neighbours there are neighbours in the destination too."""
+    records = [_rec(random_bytes(100, seed=i)) for i in range(300)]
+    backend.write(records)
+    backend.flush()
+    stored = [r.digest for r in records]
+    dst = LocalBackend(tmp_path / "dst")
+    try:
+        report = transfer(backend, dst, sorted(stored), jobs=1)
+        assert report.copied == len(stored)
+        assert read_order(dst, sorted(stored)) == stored
+    finally:
+        dst.close()
