@@ -142,3 +142,56 @@ def test_reads_on_postgresql_take_no_transaction(pg_url: str) -> None:
         assert all(seen)
     finally:
         engine.dispose()
+
+
+def test_a_page_ordered_by_a_compared_metric_leaves_out_nan_and_keeps_it_otherwise(
+    store: SqlTrackingStore,
+) -> None:
+    """A filter that compares the order's metric matches no run whose value is NaN (so
+    the page needs no second part for runs without a value); `is not null` does."""
+    exp = store.create_experiment(f"e-{time.time_ns()}")
+    ids = {}
+    for name, value in (("a", 1.0), ("b", 3.0), ("nan", math.nan), ("c", 2.0)):
+        ids[name] = f"{time.time_ns():032x}"
+        store.create_run(exp.id, run_id=ids[name], name=name, user="u", host="h", start_time=1)
+        store.log_metrics({(ids[name], "x"): [(0, 1, value)]})
+    names = {v: k for k, v in ids.items()}
+
+    def page(flt: str, limit: int = 10) -> list[str]:
+        got = store.search_runs(
+            [exp.id], filter=flt, order_by=["metrics.x DESC"], max_results=limit
+        )
+        return [names[r.id] for r in got.runs]
+
+    assert page("metrics.x > 0") == ["b", "c", "a"]
+    assert page("metrics.x != 5 and name != 'zz'") == ["b", "c", "a"]
+    assert page("metrics.x in (1, 2)") == ["c", "a"]
+    assert page("metrics.x is not null") == ["b", "c", "a", "nan"]
+    assert page("metrics.x > 0 or metrics.x is not null") == ["b", "c", "a", "nan"]
+    assert page("not metrics.x < 0") == ["b", "c", "a", "nan"]
+    assert page("metrics.x is not null", limit=3) == ["b", "c", "a"]
+    assert search_valued("metrics.x > 0 and (metrics.y < 1 or metrics.y > 2)") == {"x", "y"}
+    assert search_valued("metrics.x > 0 or metrics.y > 0") == set()
+    assert search_valued("metrics.x not in (1) and metrics.y is not null") == set()
+
+
+def search_valued(flt: str) -> set[str]:
+    from syllabus.tracking import search
+
+    return search.metrics_valued(search.parse_filter(flt))
+
+
+def test_a_search_in_an_experiment_purged_since_it_was_searched_is_not_found(
+    store: SqlTrackingStore, engine: sa.Engine
+) -> None:
+    exp = store.create_experiment(f"e-{time.time_ns()}")
+    run = f"{time.time_ns():032x}"
+    store.create_run(exp.id, run_id=run, name="r", user="u", host="h", start_time=1)
+    assert [r.id for r in store.search_runs([exp.id]).runs] == [run]
+    other = SqlTrackingStore(engine)  # another worker purges it
+    other.update_experiment(exp.id, deleted=True)
+    other.purge_deleted(int(time.time() * 1000) + 1000)
+    with pytest.raises(NotFoundError, match="not found"):
+        store.search_runs([exp.id])
+    with pytest.raises(NotFoundError, match="not found"):
+        store.search_runs([exp.id], filter="metrics.x > 0", order_by=["metrics.x"])

@@ -57,6 +57,7 @@ __all__ = [
     "keyset_columns",
     "metric_keys_of",
     "metrics_required",
+    "metrics_valued",
     "parse_filter",
     "parse_order_by",
 ]
@@ -520,6 +521,23 @@ def metrics_required(node: Node | None) -> set[str]:
         return set()
     if isinstance(node, Compare) or node.negate == isinstance(node, IsNull):
         return {node.field.key}  # a comparison, `in (...)` or `is not null`
+    return set()
+
+
+def metrics_valued(node: Node | None) -> set[str]:
+    """Metric keys whose latest value is a number (not NaN) in every run matching ``node``:
+    the keys of comparisons and ``in (...)`` that every match passes (NaN is stored as
+    NULL, which no comparison matches). A page ordered by one of them has no runs without
+    a value to read after the valued ones."""
+    if isinstance(node, BoolOp):
+        parts = [metrics_valued(item) for item in node.items]
+        if node.op == "and":
+            return set().union(*parts)
+        return set.intersection(*parts)
+    if node is None or isinstance(node, Not | IsNull) or node.field.kind != "metrics":
+        return set()
+    if isinstance(node, Compare) or not node.negate:
+        return {node.field.key}
     return set()
 
 

@@ -12,7 +12,7 @@ import math
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -163,22 +163,35 @@ _PKS: Final[sa.BindParameter[Any]] = sa.bindparam("pks", expanding=True)
 _NO_TEXT: Final = sa.null().cast(sa.String)
 _NO_FLOAT: Final = sa.null().cast(sa.Float)
 _NO_INT: Final = sa.null().cast(sa.BigInteger)
-_DETAILS_OF: Final = sa.union_all(
-    sa.select(
-        sa.literal_column("0", sa.Integer), params_table.c.run_pk, params_table.c.key,
-        params_table.c.value, _NO_FLOAT, _NO_INT, _NO_INT,
-    ).where(params_table.c.run_pk.in_(_PKS)),
-    sa.select(
-        sa.literal_column("1", sa.Integer), tags_table.c.run_pk, tags_table.c.key,
-        tags_table.c.value, _NO_FLOAT, _NO_INT, _NO_INT,
-    ).where(tags_table.c.run_pk.in_(_PKS)),
-    sa.select(
-        sa.literal_column("2", sa.Integer), latest_metrics.c.run_pk, metric_keys.c.key, _NO_TEXT,
-        latest_metrics.c.value, latest_metrics.c.step, latest_metrics.c.timestamp,
-    )
-    .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
-    .where(latest_metrics.c.run_pk.in_(_PKS)),
-)  # fmt: skip
+
+
+def _details_of(of: Callable[[Any], Any]) -> sa.CompoundSelect[Any]:
+    """The statement, with ``of(run_pk column)`` choosing the page's runs."""
+    return sa.union_all(
+        sa.select(
+            sa.literal_column("0", sa.Integer), params_table.c.run_pk, params_table.c.key,
+            params_table.c.value, _NO_FLOAT, _NO_INT, _NO_INT,
+        ).where(of(params_table.c.run_pk)),
+        sa.select(
+            sa.literal_column("1", sa.Integer), tags_table.c.run_pk, tags_table.c.key,
+            tags_table.c.value, _NO_FLOAT, _NO_INT, _NO_INT,
+        ).where(of(tags_table.c.run_pk)),
+        sa.select(
+            sa.literal_column("2", sa.Integer), latest_metrics.c.run_pk, metric_keys.c.key,
+            _NO_TEXT, latest_metrics.c.value, latest_metrics.c.step, latest_metrics.c.timestamp,
+        )
+        .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
+        .where(of(latest_metrics.c.run_pk)),
+    )  # fmt: skip
+
+
+# On PostgreSQL the keys go as one array (= ANY): one statement text whatever their
+# number, prepared once per connection, and no expansion of the IN list per execution.
+_PK_ARRAY: Final = sa.bindparam("pks", type_=postgresql.ARRAY(sa.BigInteger()))
+_DETAILS_OF: Final = {
+    "sqlite": _details_of(lambda pk: pk.in_(_PKS)),
+    "postgresql": _details_of(lambda pk: pk == sa.any_(_PK_ARRAY)),
+}
 _EXP_COLS: Final = sa.select(
     experiments.c.pk,
     experiments.c.id,
@@ -212,8 +225,16 @@ _RUN_SELECT: Final = sa.select(
         _PARENT, _PARENT.c.pk == runs.c.parent_pk
     )
 )
-_RUNS_OF: Final = _RUN_SELECT.where(runs.c.pk.in_(_PKS))
+_RUNS_OF: Final = {
+    "sqlite": _RUN_SELECT.where(runs.c.pk.in_(_PKS)),
+    "postgresql": _RUN_SELECT.where(runs.c.pk == sa.any_(_PK_ARRAY)),
+}
 _MAX_RESULTS: Final = 50_000
+_DELETED_WHERE: Final[dict[str, list[Any]]] = {
+    "active": [runs.c.deleted_at.is_(None)],
+    "deleted": [runs.c.deleted_at.is_not(None)],
+    "all": [],
+}
 _Series = tuple[int, int, int, Sequence[tuple[int, int, float]]]  # run pk, key id, seq, points
 
 
@@ -258,6 +279,7 @@ class SqlTrackingStore:
         self._key_ids: dict[str, int] = {}
         self._run_pks: dict[str, int] = {}
         self._guards: dict[int, tuple[sa.Insert, str]] = {}
+        self._exp_pks: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"SqlTrackingStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -329,6 +351,27 @@ class SqlTrackingStore:
                 f"experiment id prefix {ref!r} is ambiguous; give more characters"
             )
         return found[0]
+
+    def _experiment_pks(
+        self, conn: Connection, refs: Iterable[str], *, cached: bool = True
+    ) -> tuple[list[int], bool]:
+        """The keys of experiments by id or prefix (NotFoundError for a missing one), and
+        whether any came from the cache of full ids (an id's key never changes, but the
+        experiment may have been purged since: the caller checks again when it finds
+        nothing)."""
+        pks: list[int] = []
+        hit = False
+        for ref in refs:
+            pk = self._exp_pks.get(ref) if cached else None
+            if pk is None:
+                row = self._experiment_row(conn, ref, by_name=False)
+                pk = int(row.pk)
+                with self._lock:
+                    self._exp_pks[str(row.id)] = pk
+            else:
+                hit = True
+            pks.append(pk)
+        return pks, hit
 
     @staticmethod
     def _experiment(row: sa.Row[Any]) -> Experiment:
@@ -512,7 +555,7 @@ class SqlTrackingStore:
         for batch in _chunks(pks):
             # A prebuilt statement (no SQL construction per search), rows fetched at once.
             for kind, rp, key, text, value, step, ts in conn.execute(
-                _DETAILS_OF, {"pks": batch}
+                _DETAILS_OF[self._dialect], {"pks": batch}
             ).all():
                 if kind == 2:
                     m[rp][key] = Metric(key, _value(value), int(step), int(ts))
@@ -935,15 +978,13 @@ class SqlTrackingStore:
                     stale_before=self._stale_before(),
                 )
             ]
+            cached = False
             if experiment_ids is not None:
-                exp_pks = [self._experiment_row(conn, e, by_name=False).pk for e in experiment_ids]
+                exp_pks, cached = self._experiment_pks(conn, experiment_ids)
                 where.append(runs.c.experiment_pk.in_(exp_pks))
             if parent_id is not None:
                 where.append(runs.c.parent_pk == self._run_key(conn, parent_id)[0])
-            if deleted == "active":
-                where.append(runs.c.deleted_at.is_(None))
-            elif deleted == "deleted":
-                where.append(runs.c.deleted_at.is_not(None))
+            where += _DELETED_WHERE[deleted]
             joins, clauses = search.compile_order(
                 order, key_ids=key_ids, required=search.metrics_required(node)
             )
@@ -964,14 +1005,17 @@ class SqlTrackingStore:
                     want=want,
                     offset=skip,
                     descending=order[0].descending,
+                    valued=order[0].field.key in search.metrics_valued(node),
                 )
             else:
                 pks = _page_pks(conn, where, joins, clauses, limit=want, offset=skip)
+            if not pks and cached:  # a purged experiment is not found, as when not cached
+                self._experiment_pks(conn, experiment_ids or (), cached=False)
             more = len(pks) > max_results
             pks = pks[:max_results]
             rows_by_pk: dict[int, Any] = {}
             for batch in _chunks(pks):
-                for row in conn.execute(_RUNS_OF, {"pks": batch}).all():
+                for row in conn.execute(_RUNS_OF[self._dialect], {"pks": batch}).all():
                     rows_by_pk[int(row.pk)] = row
             found = self._runs_from_rows(conn, [rows_by_pk[pk] for pk in pks if pk in rows_by_pk])
         token = None
@@ -991,12 +1035,16 @@ class SqlTrackingStore:
         want: int,
         offset: int,
         descending: bool,
+        valued: bool,
     ) -> list[int]:
         """A page ordered first by a metric: runs with a value come first, read through
         the (metric, value) index up to the page's end; runs without one (or NaN), which
         sort last, are read only when the page reaches them. The same rows in the same
         order as the join (outer when the filter does not require the metric), without
         reading and sorting every run.
+
+        With ``valued`` (the filter matches only runs with a value: see
+        :func:`~syllabus.tracking.search.metrics_valued`) there is no second part.
 
         The valued part orders by the value without NULLS LAST (it has no NULL): on
         PostgreSQL, ``DESC NULLS LAST`` is not the index's backward order and would sort
@@ -1008,7 +1056,7 @@ class SqlTrackingStore:
         pks = _page_pks(
             conn, valued_where, inner, [by_value, *clauses[1:]], limit=want, offset=offset
         )
-        if len(pks) < want:
+        if len(pks) < want and not valued:
             if pks:
                 n_valued = offset + len(pks)
             else:
