@@ -558,3 +558,26 @@ def test_put_files_without_flush_and_with_stale_sizes(store: BlobStore, tmp_path
     with pytest.raises(StorageError):
         store.put_files([tmp_path / "absent.bin"])
     assert store.put_files([]) == []
+
+
+def test_small_files_are_stored_on_the_calling_thread(store: BlobStore, tmp_path: Path) -> None:
+    """Batches of tiny files run on the calling thread (no pool is started); batches of
+    files averaging 64 KiB or more go to worker threads."""
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    paths = []
+    for i in range(600):  # more than two batches
+        paths.append(tiny / f"{i}.bin")
+        paths[-1].write_bytes(i.to_bytes(4, "little") * 100)
+    entries = store.put_files(paths)
+    assert store._pool is None
+    assert entries[7].digest == hash_bytes((7).to_bytes(4, "little") * 100)
+    medium = tmp_path / "medium"
+    medium.mkdir()
+    paths = []
+    for i in range(300):
+        paths.append(medium / f"{i}.bin")
+        paths[-1].write_bytes(random_bytes(64 * 1024, i))
+    entries = store.put_files(paths)
+    assert store._pool is not None
+    assert [e.digest for e in entries] == [hash_bytes(p.read_bytes()) for p in paths]
