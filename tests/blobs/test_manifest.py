@@ -186,6 +186,38 @@ def test_entry_lines_are_the_canonical_json(paths: list[str], executable: bool) 
             assert entry._line() == want
 
 
+@given(
+    st.lists(_path, min_size=1, max_size=20, unique=True),
+    st.lists(st.sampled_from(["file", "exec", "dir", "link"]), min_size=20, max_size=20),
+)
+def test_manifests_serialize_as_their_entry_lines(paths: list[str], kinds: list[str]) -> None:
+    """The whole-manifest serialization (one encode for all lines when no path needs an
+    escape) gives exactly the lines of its entries, each what ``json.dumps`` would write."""
+    import json
+
+    digest = hash_bytes(b"x")
+    entries = []
+    for path, kind in zip(sorted(paths), kinds, strict=False):
+        if kind == "link":
+            entries.append(ManifestEntry.link(path, path.rpartition("/")[2] + ".target"))
+        elif kind == "dir":
+            entries.append(ManifestEntry.dir(path))
+        else:
+            entries.append(ManifestEntry.file(path, digest, 7, executable=kind == "exec"))
+    try:
+        manifest = Manifest(entries)
+    except PathEscapeError:
+        return  # a path that is also another's folder
+    lines = []
+    for e in manifest.values():
+        row: list[object] = [e.path, e.kind[0], e.mode, e.size, str(e.digest)]
+        if e.kind == "link":
+            row.append(e.target)
+        lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    assert manifest.serialize() == MANIFEST_MAGIC + "".join(lines).encode()
+    assert Manifest.parse(manifest.serialize()) == manifest
+
+
 @pytest.mark.parametrize(
     "path", ["a/./b", "./a", "a/..", ".", "..", "a//b", "a/", "../x", "x/../y", "a/b/.."]
 )
