@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -14,10 +15,11 @@ from syllabus.blobs.backend import Record
 from syllabus.blobs.digest import Digest
 from syllabus.blobs.reader import read_order
 from syllabus.datasets import DatasetService
+from syllabus.datasets import checkout as checkout_module
 from syllabus.datasets import service as service_module
 from syllabus.datasets.status import Scan, scan
 from syllabus.errors import BlobCorruptError
-from tests.datasets.conftest import make_tree
+from tests.datasets.conftest import make_tree, snapshot
 
 
 def _many(root: Path, n: int = 40) -> Path:
@@ -178,3 +180,28 @@ def test_a_checkout_reads_new_files_in_the_order_the_store_keeps_them(
     files = {e.digest for e in service.manifest(version).values() if e.kind == "file"}
     assert set(asked) == files
     assert asked == read_order(backend, files)
+
+
+def test_small_files_are_created_by_the_calling_thread_larger_ones_in_threads(
+    service: DatasetService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIL handoffs around each system call cost more than threads overlap for 1 KiB
+    files; batches of files of 64 KiB and more on average are still written in threads."""
+    src = _many(tmp_path / "src")
+    for i in range(8):
+        (src / "large" / f"l{i}.bin").parent.mkdir(exist_ok=True)
+        (src / "large" / f"l{i}.bin").write_bytes(os.urandom(100_000 + i))
+    service.add("mixed", src)
+    threads: dict[str, set[str]] = {}
+    real = checkout_module._create
+
+    def recording(blobs: object, parent: Path, *args: object) -> object:
+        threads.setdefault(parent.name, set()).add(threading.current_thread().name)
+        return real(blobs, parent, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checkout_module, "_create", recording)
+    service.checkout("mixed@1", tmp_path / "out")
+    assert threads.pop("large") != {threading.current_thread().name}
+    assert set(threads) == {"d0", "d1", "d2", "d3"}
+    assert set().union(*threads.values()) == {threading.current_thread().name}
+    assert snapshot(tmp_path / "out") == snapshot(src)
