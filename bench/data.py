@@ -7,7 +7,9 @@ Workloads (issue 4, "Benchmarks"):
 * add of many 1 KiB files (10 folders); re-add after changing 10 of them; status on the
   unchanged folder;
 * push of that dataset to a folder remote, and pull into an empty store + checkout into an
-  empty folder (what ``dvc pull`` does in a fresh clone).
+  empty folder (what ``dvc pull`` does in a fresh clone); after it, in the same conditions,
+  the floor of any checkout: a bare loop that only creates the same folders and files
+  (shown against ``dvc pull``, not judged: the best ratio a pull + checkout could reach).
 
 A Syllabus step is timed in-process from opening the client to closing it (the library
 call a ``syllabus data ...`` command makes, minus interpreter start-up); ``status``, ``push``
@@ -308,6 +310,9 @@ def _small_files(
         name = "pull + checkout (vs dvc pull)" if with_checkout else "pull (vs dvc fetch)"
         rows.append((name, t_syl, t_dvc, "time"))
     assert sum(1 for _ in out.rglob("*.bin")) == size.nfiles
+    files = _read_tree(out)
+    t_floor = timed(lambda: _create_only(workdir / "floor-out", files))
+    rows.append(("floor: create the files only (no tool)", t_floor, t_dvc, "time"))
     trash.discard(syl.blobs_dir)
     syl.blobs_dir.mkdir()
     out_cli = workdir / "syl-out-cli"
@@ -319,6 +324,32 @@ def _small_files(
     rows.append(("pull + checkout (CLI, start-up incl.)", timed(pull_cli), t_dvc, "time"))
     assert sum(1 for _ in out_cli.rglob("*.bin")) == size.nfiles
     return rows
+
+
+def _read_tree(root: Path) -> list[tuple[str, bytes, int]]:
+    """Every file under ``root``: relative path, bytes and mode, sorted by path."""
+    out = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        out.append((path.relative_to(root).as_posix(), path.read_bytes(), path.stat().st_mode))
+    return out
+
+
+def _create_only(root: Path, files: list[tuple[str, bytes, int]]) -> None:
+    """The floor of a checkout into an empty folder: only create the folders and files, in
+    one thread, each file opened once with the flags a checkout uses for a new file
+    (``O_EXCL``, no follow), written whole and closed; no reading, verifying or stat cache."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    made: set[str] = set()
+    for rel, data, mode in files:
+        folder = os.path.join(root, os.path.dirname(rel))
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        fd = os.open(os.path.join(root, rel), flags, mode & 0o777)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def _cli_env() -> dict[str, str]:
