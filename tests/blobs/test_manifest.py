@@ -245,3 +245,23 @@ def test_digests_are_64_lowercase_hex(text: str) -> None:
     with pytest.raises(InvalidArgumentError, match="invalid content id"):
         Digest(text)
     assert Digest("0123456789abcdef" * 4) == "0123456789abcdef" * 4
+
+
+def test_file_digests_read_without_entries() -> None:
+    from syllabus.blobs.manifest import file_digests
+
+    d1, d2 = hash_bytes(b"1"), hash_bytes(b"2")
+    m = Manifest(
+        [
+            ManifestEntry.file("a/x.bin", d1, 1),
+            ManifestEntry.file('b/"q".txt', d2, 1, executable=True),
+            ManifestEntry.link("a/l", "x.bin"),
+            ManifestEntry.dir("empty"),
+        ]
+    )
+    assert file_digests(m.serialize()) == {"a/x.bin": d1, 'b/"q".txt': d2}
+    assert file_digests(Manifest().serialize()) == {}
+    assert file_digests(b"not a manifest") is None
+    assert file_digests(MANIFEST_MAGIC + b'["a","f",420,1,"x"]') is None  # no final newline
+    assert file_digests(MANIFEST_MAGIC + b'{"a": 1}\n') is None
+    assert file_digests(MANIFEST_MAGIC + b'["a","f",420,1,7]\n') is None

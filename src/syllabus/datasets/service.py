@@ -21,7 +21,7 @@ import blake3
 
 from syllabus._utils.ids import new_id
 from syllabus.blobs.digest import Digest
-from syllabus.blobs.manifest import Manifest, ManifestEntry
+from syllabus.blobs.manifest import Manifest, ManifestEntry, file_digests
 from syllabus.blobs.reader import BlobReader
 from syllabus.blobs.store import BlobStore
 from syllabus.blobs.tuning import bulk
@@ -220,10 +220,10 @@ class DatasetService:
     ) -> tuple[Manifest, Digest]:
         """Store a folder from its scan (one pass over the files, one flush by the caller);
         with a clean stat cache only the files whose stat changed are read."""
-        base: Manifest | None = None
+        base: dict[str, Digest] | None = None  # path -> content id of the cached tree's files
         if cache.tree is not None and cache.clean:
             try:
-                base = self.blobs.get_manifest(Digest(cache.tree))
+                base = self._tree_files(Digest(cache.tree))
             except (NotFoundError, InvalidArgumentError):
                 base = None
         entries: list[ManifestEntry] = []
@@ -231,23 +231,18 @@ class DatasetService:
         if base is not None:
             reused: list[ManifestEntry] = []
             changed = []
+            new_entry = ManifestEntry.file
             for rel, st in found.files.items():
                 cached = cache.entries.get(rel)
-                known = base.get(rel)
                 if (
                     cached is not None
-                    and known is not None
-                    and known.kind == "file"
                     and cached[0] == st.size
                     and cached[1] == st.mtime_ns
                     and cached[2] == st.inode
-                    and cached[3] == known.digest
+                    and (digest := base.get(rel)) == cached[3]
+                    and digest is not None
                 ):
-                    if known.executable != st.executable:
-                        known = ManifestEntry.file(
-                            rel, known.digest, st.size, executable=st.executable
-                        )
-                    reused.append(known)
+                    reused.append(new_entry(rel, digest, st.size, executable=st.executable))
                 else:
                     changed.append(rel)
             if self.blobs.missing({e.digest for e in reused}):
@@ -273,6 +268,17 @@ class DatasetService:
         entries.extend(ManifestEntry.dir(rel) for rel in found.empty_dirs)
         manifest = Manifest(entries, validated=True)  # built by the checking constructors
         return manifest, self.blobs.put_bytes(manifest.serialize())
+
+    def _tree_files(self, tree: Digest) -> dict[str, Digest]:
+        """``{path: content id}`` of the files of a stored tree, read without building its
+        manifest's entries where its bytes have the usual form (a re-add compares the
+        folder's files with them, and builds the entries it keeps from its own scan)."""
+        data = self.blobs.read_bytes(tree)
+        listed = file_digests(data)
+        if listed is None:
+            manifest = Manifest.parse(data, source=f"manifest {tree}")
+            return {p: e.digest for p, e in manifest.items() if e.kind == "file"}
+        return {p: Digest(d) for p, d in listed.items()}  # InvalidArgumentError if bad
 
     def _profiles(
         self, folder: Path, files: list[ManifestEntry], previous: DatasetVersion | None
