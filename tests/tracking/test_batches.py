@@ -195,3 +195,46 @@ def test_a_search_in_an_experiment_purged_since_it_was_searched_is_not_found(
         store.search_runs([exp.id])
     with pytest.raises(NotFoundError, match="not found"):
         store.search_runs([exp.id], filter="metrics.x > 0", order_by=["metrics.x"])
+
+
+def test_an_empty_guarded_batch_is_recorded_and_writes_nothing(store: SqlTrackingStore) -> None:
+    run = _run(store)
+    guard = SqlAuthStore(store.engine).batch_guard("e" * 32)
+    store.log_metrics({(run, "x"): []}, first=guard)
+    assert guard.passed
+    assert store.get_metric_history(run, "x") == []
+    assert "x" not in store.get_run(run).metrics
+    again = SqlAuthStore(store.engine).batch_guard("e" * 32)
+    store.log_metrics({(run, "x"): [(0, 1, 1.0)]}, first=again)
+    assert not again.passed
+
+
+def test_binary_arrays_match_what_postgresql_reads() -> None:
+    """The packed arrays, unpacked as PostgreSQL reads them: NaN as NULL, empty arrays."""
+    import struct
+
+    from syllabus.tracking import pg_arrays
+
+    def unpack(data: bytes) -> list[object]:
+        ndim, _, _ = struct.unpack_from(">iii", data)
+        if ndim == 0:
+            return []
+        n = struct.unpack_from(">i", data, 12)[0]
+        out: list[object] = []
+        at = 20
+        for _ in range(n):
+            size = struct.unpack_from(">i", data, at)[0]
+            at += 4
+            if size < 0:
+                out.append(None)
+                continue
+            out.append(struct.unpack_from(">q" if data[11] == 20 else ">d", data, at)[0])
+            at += size
+        return out
+
+    assert unpack(pg_arrays.int8s([1, -(2**63), 2**63 - 1])) == [1, -(2**63), 2**63 - 1]
+    assert unpack(pg_arrays.int8s([])) == []
+    assert unpack(pg_arrays.float8s([1.5, math.nan, -0.0])) == [1.5, None, -0.0]
+    assert unpack(pg_arrays.float8s([math.inf])) == [math.inf]
+    with pytest.raises(struct.error):
+        pg_arrays.int8s([2**63])

@@ -42,7 +42,7 @@ from syllabus.meta.tables.tracking import (
     run_inputs,
     runs,
 )
-from syllabus.tracking import search
+from syllabus.tracking import pg_arrays, search
 from syllabus.tracking.models import (
     Artifact,
     Experiment,
@@ -99,15 +99,21 @@ _SEQ_QMARK: Final = "UPDATE runs SET next_seq = ? WHERE pk = ?"
 # PostgreSQL, one run: lock it and reserve the batch's seqs in one statement (psycopg's
 # %s parameters, sent as they are).
 _RESERVE_SQL: Final = "UPDATE runs SET next_seq = next_seq + %s WHERE pk = %s RETURNING next_seq"
-# PostgreSQL, a batch of one run (a client's usual flush), in one statement before the
-# points' COPY: the optional guard ({guard}: ``g AS (...), `` and {only}), the lock of the
-# run that reserves the batch's seqs, and each series' latest value, computed from the
-# batch itself (its points come after every stored one, so they win ties): the stored
-# latest value is replaced unless it has a higher (step, timestamp). Answers (whether the
-# guard let the batch in, the batch's first seq or NULL when the run no longer exists).
+# PostgreSQL, a batch of one run (a client's usual flush), as one statement in autocommit
+# (one round trip, no BEGIN, COPY or COMMIT of its own; atomic as any statement): the
+# optional guard ({guard}: ``g AS (...), `` and {only}), the lock of the run that reserves
+# the batch's seqs, the points (binary arrays, numbered from the first seq in their order)
+# and each series' latest value, computed from the batch itself (its points come after
+# every stored one, so they win ties): the stored latest value is replaced unless it has
+# a higher (step, timestamp). Answers (whether the guard let the batch in, the batch's
+# first seq or NULL when the run no longer exists).
 _ONE_RUN_SQL: Final = (
     "WITH {guard}r AS (UPDATE runs SET next_seq = next_seq + %(_n)s WHERE pk = %(_pk)s{only} "
     "RETURNING next_seq - %(_n)s AS first_seq), "
+    "p AS (INSERT INTO metrics (run_pk, key_id, step, timestamp, seq, value) "
+    "SELECT %(_pk)s, u.k, u.s, u.t, r.first_seq + u.o - 1, u.v FROM r, "
+    "unnest(%(_pk_)s::bigint[], %(_ps)s::bigint[], %(_pt)s::bigint[], %(_pv)s::float8[]) "
+    "WITH ORDINALITY AS u(k, s, t, v, o)), "
     "l AS (INSERT INTO latest_metrics AS x (run_pk, key_id, step, timestamp, value) "
     "SELECT %(_pk)s, u.k, u.s, u.t, u.v FROM r, unnest(%(_k)s::integer[], %(_s)s::bigint[], "
     "%(_t)s::bigint[], %(_v)s::float8[]) AS u(k, s, t, v) "
@@ -117,7 +123,6 @@ _ONE_RUN_SQL: Final = (
     "SELECT {applied}, (SELECT first_seq FROM r)"
 )
 _STEP_TIME: Final = itemgetter(0, 1)
-_INT64: Final = range(-(2**63), 2**63)
 # SQLite: points go in as multi-row VALUES statements of one series each: ?1 run, ?2 key,
 # ?3 the first seq, then (step, timestamp, value) per row. Binding a flat tuple per
 # statement (built in C from the buffer's tuples) instead of a tuple per point halves the
@@ -141,6 +146,20 @@ def _binary_copy(todo: Iterable[_Series]) -> bytes:
         ]
     parts.append(_COPY_TAIL)
     return b"".join(parts)
+
+
+def _columns(points: PointBatch) -> tuple[list[int], list[int], list[float]]:
+    """The steps, timestamps and values of every point of ``points``, series after series."""
+    steps: list[int] = []
+    times: list[int] = []
+    values: list[float] = []
+    for series in points.values():
+        if series:
+            s, t, v = zip(*series, strict=True)
+            steps += s
+            times += t
+            values += v
+    return steps, times, values
 
 
 def _points_per_run(points: PointBatch) -> dict[str, int]:
@@ -285,6 +304,15 @@ class SqlTrackingStore:
         return f"SqlTrackingStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        """A PostgreSQL connection in autocommit mode: each statement its own transaction."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"database error: {one_line(exc)}") from exc
+
+    @contextmanager
     def _reading(self) -> Iterator[Connection]:
         """A connection for read-only work. On PostgreSQL it runs in autocommit mode: at
         READ COMMITTED every statement takes its own snapshot inside a transaction too,
@@ -293,11 +321,8 @@ class SqlTrackingStore:
             with transaction(self.engine, readonly=True) as conn:
                 yield conn
             return
-        try:
-            with self.engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-        except sa.exc.OperationalError as exc:
-            raise DatabaseError(f"database error: {one_line(exc)}") from exc
+        with self._autocommit() as conn:
+            yield conn
 
     def _insert(self, table: sa.Table) -> Any:
         if self._dialect == "postgresql":
@@ -787,44 +812,58 @@ class SqlTrackingStore:
     def _log_one_run(
         self, pk: int, points: PointBatch, key_ids: dict[str, int], first: Guard | None
     ) -> None:
-        """A batch of one run on PostgreSQL: one statement (the guard, the run's lock and
-        seqs, the latest values) sent with the transaction's ``BEGIN`` in one round trip,
-        then the points' COPY and the commit."""
-        written = [(key_ids[key], series) for (_, key), series in points.items() if series]
+        """A batch of one run on PostgreSQL: one statement in autocommit (see
+        :data:`_ONE_RUN_SQL`), one round trip."""
+        import psycopg
+
         keys, steps, times, values = [], [], [], []
-        for kid, series in written:
+        point_keys: list[int] = []
+        n = 0
+        for (_, key), series in points.items():
+            if not series:
+                continue
+            kid = key_ids[key]
             step, ts, value = max(reversed(series), key=_STEP_TIME)  # the last of the highest
-            if step not in _INT64 or ts not in _INT64:
-                raise OverflowError(f"a metric point is out of range: step {step}, time {ts}")
             keys.append(kid)
             steps.append(step)
             times.append(ts)
             values.append(value if value == value else None)  # noqa: PLR0124 - NaN is NULL
-        n = sum(len(series) for _, series in written)
-        params: dict[str, Any] = {"_n": n, "_pk": pk, "_k": keys, "_s": steps, "_t": times}
-        params["_v"] = values
+            point_keys += [kid] * len(series)
+            n += len(series)
+        ps, pt, pv = _columns(points)  # the latest steps and times are among them
+        try:
+            params: dict[str, Any] = {
+                "_n": n,
+                "_pk": pk,
+                "_k": keys,
+                "_s": steps,
+                "_t": times,
+                "_v": values,
+                "_pk_": pg_arrays.int8s(point_keys),
+                "_ps": pg_arrays.int8s(ps),
+                "_pt": pg_arrays.int8s(pt),
+                "_pv": pg_arrays.float8s(pv),
+            }
+        except struct.error as exc:  # as sqlite3 reports an integer past 64 bits
+            raise OverflowError(f"a metric point is out of range: {exc}") from None
         sql = self._one_run_sql(first)
         if first is not None:
             params.update(first.params)
-        with transaction(self.engine) as conn:
+        with self._autocommit() as conn:
             driver = conn.connection.driver_connection
             assert driver is not None
-            with driver.pipeline(), driver.cursor() as cur:
-                cur.execute(sql, params)
+            pg_arrays.register(conn.connection.info, driver)
+            with driver.cursor() as cur:
+                try:
+                    cur.execute(sql, params)
+                except psycopg.OperationalError as exc:  # the driver's own: as transaction()
+                    raise DatabaseError(f"database error: {one_line(exc)}") from exc
                 row = cur.fetchone()
-            assert row is not None
-            applied, seq = row
-            if first is not None:
-                first.passed = bool(applied)
-            if not applied:
-                return
-            if seq is not None:
-                todo: list[_Series] = []
-                for kid, series in written:
-                    todo.append((pk, kid, seq, series))
-                    seq += len(series)
-                self._append_points(conn, todo)
-        if seq is None:
+        assert row is not None
+        applied, seq = row
+        if first is not None:
+            first.passed = bool(applied)
+        if applied and seq is None:
             self._forget_runs([next(iter(points))[0]])
 
     def _one_run_sql(self, first: Guard | None) -> str:
