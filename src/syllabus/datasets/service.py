@@ -576,7 +576,7 @@ class DatasetService:
             plan, self.blobs, root, force=force, describe=version.ref, progress=progress
         )
         after = scan(root, only=only) if only is not None else _after(found, plan, applied, root)
-        known = {p: str(e.digest) for p, e in target.items() if e.kind == "file"}
+        known: dict[str, str] = {e.path: e.digest for e in target.entries() if e.kind == "file"}
         fresh = {p: current[p] for p in after.files if p not in known and p in current}
         missing = [p for p in after.files if p not in known and p not in fresh]
         if missing:
