@@ -205,3 +205,20 @@ def test_small_files_are_created_by_the_calling_thread_larger_ones_in_threads(
     assert set(threads) == {"d0", "d1", "d2", "d3"}
     assert set().union(*threads.values()) == {threading.current_thread().name}
     assert snapshot(tmp_path / "out") == snapshot(src)
+
+
+def test_new_files_go_through_a_link_to_a_folder_inside_the_folder(
+    service: DatasetService, tmp_path: Path
+) -> None:
+    """Only links leading out of the folder are refused (test_safety); one to a folder
+    inside it is followed, as for any path there."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for i in range(8):
+        (src / "sub" / f"x{i}.txt").write_text(f"data {i}")
+    service.add("d", src)
+    work = tmp_path / "work"
+    (work / "real").mkdir(parents=True)
+    (work / "sub").symlink_to("real")
+    service.checkout("d@1", work)
+    assert sorted(p.name for p in (work / "real").iterdir()) == [f"x{i}.txt" for i in range(8)]

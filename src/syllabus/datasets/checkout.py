@@ -41,7 +41,9 @@ _BATCH: Final = 64  # files one thread creates per task, at most
 _WINDOW: Final = 4096  # new small files read ahead at once, at most ...
 _WINDOW_BYTES: Final = 16 * 1024 * 1024  # ... and about this many bytes
 _PLAIN: Final = int(Flags.NONE)  # a record's flags when stored as it is
-_FOLDER: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A folder safe_parent checked (a link in the folder that stays inside it is followed, as
+# for any path there).
+_FOLDER: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 @dataclass(slots=True)
