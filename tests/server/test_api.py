@@ -6,7 +6,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +293,29 @@ def test_extreme_metric_points_are_stored_exactly(
     assert len(store.get_metric_history(run.id, "x")) == len(points)
 
 
+def _batch_sender(
+    run_id: str, batch_id: str, outcome: dict[str, BaseException | None]
+) -> Callable[[str, Http], None]:
+    """``send(name, http)``: posts one idempotent batch of 100 points of ``x`` to
+    ``run_id`` and records under ``name`` in ``outcome`` the exception it raised, or None."""
+    spec = call_spec("tracking", "log_metrics")
+    series = MetricSeries(run_id, "x", [(i, 1000 + i, float(i)) for i in range(100)])
+    body = (
+        spec.args.model_validate({"points": [series], "end": None, "batch_id": batch_id})
+        .model_dump_json(warnings=False)
+        .encode()
+    )
+
+    def send(name: str, http: Http) -> None:
+        try:
+            http.request("POST", spec.path, content=body)
+            outcome[name] = None
+        except Exception as exc:  # the test looks at it
+            outcome[name] = exc
+
+    return send
+
+
 @pytest.mark.parametrize("db", ["sqlite"])
 def test_a_retry_during_a_failing_first_attempt_loses_no_points(
     db: str,
@@ -335,21 +358,8 @@ def test_a_retry_during_a_failing_first_attempt_loses_no_points(
 
     monkeypatch.setattr(server_store, "_append_points", append)
     monkeypatch.setattr(server_store, "_ensure_keys", ensure_keys)
-    spec = call_spec("tracking", "log_metrics")
-    series = MetricSeries(run.id, "x", [(i, 1000 + i, float(i)) for i in range(100)])
-    body = (
-        spec.args.model_validate({"points": [series], "end": None, "batch_id": "b" * 32})
-        .model_dump_json(warnings=False)
-        .encode()
-    )
     outcome: dict[str, BaseException | None] = {}
-
-    def send(name: str, http: Http) -> None:
-        try:
-            http.request("POST", spec.path, content=body)
-            outcome[name] = None
-        except Exception as exc:  # the test looks at it
-            outcome[name] = exc
+    send = _batch_sender(run.id, "b" * 32, outcome)
 
     first = threading.Thread(target=send, args=("first", first_http))
     first.start()
@@ -407,21 +417,8 @@ def test_a_retry_during_a_failing_one_statement_first_attempt_loses_no_points(
 
     server_store._one_run_sql = one_run_sql
     request.addfinalizer(lambda: vars(server_store).pop("_one_run_sql", None))
-    spec = call_spec("tracking", "log_metrics")
-    series = MetricSeries(run.id, "x", [(i, 1000 + i, float(i)) for i in range(100)])
-    body = (
-        spec.args.model_validate({"points": [series], "end": None, "batch_id": "c" * 32})
-        .model_dump_json(warnings=False)
-        .encode()
-    )
     outcome: dict[str, BaseException | None] = {}
-
-    def send(name: str, http: Http) -> None:
-        try:
-            http.request("POST", spec.path, content=body)
-            outcome[name] = None
-        except Exception as exc:  # the test looks at it
-            outcome[name] = exc
+    send = _batch_sender(run.id, "c" * 32, outcome)
 
     engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
     request.addfinalizer(engine.dispose)
