@@ -293,6 +293,25 @@ def test_extreme_metric_points_are_stored_exactly(
     assert len(store.get_metric_history(run.id, "x")) == len(points)
 
 
+def _race(
+    live_server: LiveServer, request: pytest.FixtureRequest, db_url: str, tmp_path: Path, mark: str
+) -> tuple[Http, Http, RemoteTrackingStore, Any, Any]:
+    """A workspace on ``db_url`` with a run (its id made of ``mark``), two clients (the
+    first attempt's and the retry's), the store over the first, and the server's store."""
+    uri = live_server.add_workspace(db_url, tmp_path / "blobs")
+    request.addfinalizer(lambda: live_server.drop_workspace(uri.rsplit("/", 1)[1]))
+    first_http, retry_http = Http(uri), Http(uri)
+    request.addfinalizer(first_http.close)
+    request.addfinalizer(retry_http.close)
+    store = RemoteTrackingStore(first_http)
+    exp = store.create_experiment("race")
+    run = store.create_run(
+        exp.id, run_id="0" * 8 + mark * 24, name="r", user="u", host="h", start_time=1
+    )
+    server_store = live_server.state.workspaces[uri.rsplit("/", 1)[1]].backend.tracking_store
+    return first_http, retry_http, store, run, server_store
+
+
 def _batch_sender(
     run_id: str, batch_id: str, outcome: dict[str, BaseException | None]
 ) -> Callable[[str, Http], None]:
@@ -327,17 +346,9 @@ def test_a_retry_during_a_failing_first_attempt_loses_no_points(
     """The first attempt of a batch is held inside its transaction (slow: the client gave
     up and retried); the retry reaches the server; then the first attempt fails. The retry
     must write the points (it was answered as stored), exactly once."""
-    uri = live_server.add_workspace(db_url_for(request, db, tmp_path), tmp_path / "blobs")
-    request.addfinalizer(lambda: live_server.drop_workspace(uri.rsplit("/", 1)[1]))
-    first_http, retry_http = Http(uri), Http(uri)
-    request.addfinalizer(first_http.close)
-    request.addfinalizer(retry_http.close)
-    store = RemoteTrackingStore(first_http)
-    exp = store.create_experiment("race")
-    run = store.create_run(
-        exp.id, run_id="0" * 8 + "2" * 24, name="r", user="u", host="h", start_time=1
+    first_http, retry_http, store, run, server_store = _race(
+        live_server, request, db_url_for(request, db, tmp_path), tmp_path, "2"
     )
-    server_store = live_server.state.workspaces[uri.rsplit("/", 1)[1]].backend.tracking_store
     held, fail_now, retry_arrived = threading.Event(), threading.Event(), threading.Event()
     appends, key_calls = [0], [0]
     real_append, real_keys = server_store._append_points, server_store._ensure_keys
@@ -392,17 +403,9 @@ def test_a_retry_during_a_failing_one_statement_first_attempt_loses_no_points(
     import sqlalchemy as sa
 
     pg_url = str(request.getfixturevalue("pg_url"))
-    uri = live_server.add_workspace(pg_url, tmp_path / "blobs")
-    request.addfinalizer(lambda: live_server.drop_workspace(uri.rsplit("/", 1)[1]))
-    first_http, retry_http = Http(uri), Http(uri)
-    request.addfinalizer(first_http.close)
-    request.addfinalizer(retry_http.close)
-    store = RemoteTrackingStore(first_http)
-    exp = store.create_experiment("race")
-    run = store.create_run(
-        exp.id, run_id="0" * 8 + "3" * 24, name="r", user="u", host="h", start_time=1
+    first_http, retry_http, store, run, server_store = _race(
+        live_server, request, pg_url, tmp_path, "3"
     )
-    server_store = live_server.state.workspaces[uri.rsplit("/", 1)[1]].backend.tracking_store
     real_sql, calls = server_store._one_run_sql, [0]
 
     def one_run_sql(first: Any) -> str:

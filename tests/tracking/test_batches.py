@@ -238,3 +238,19 @@ def test_binary_arrays_match_what_postgresql_reads() -> None:
     assert unpack(pg_arrays.float8s([math.inf])) == [math.inf]
     with pytest.raises(struct.error):
         pg_arrays.int8s([2**63])
+
+
+def test_compiled_guards_stay_few_when_callers_make_new_statements(
+    store: SqlTrackingStore,
+) -> None:
+    """Guards are compiled once per statement; a caller that builds a new statement for
+    every batch does not grow the cache without end."""
+    from syllabus.meta.tables.server import server_batches
+    from syllabus.tracking.sql import Guard
+
+    sqls = set()
+    for i in range(40):
+        statement = server_batches.insert().returning(server_batches.c.batch_id)
+        sqls.add(store._one_run_sql(Guard(statement, {"batch_id": f"{i:032d}"})))
+        assert len(store._guards) <= 16
+    assert len(sqls) == 1  # the same SQL from each of them

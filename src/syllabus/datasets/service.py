@@ -39,7 +39,7 @@ from syllabus.datasets.models import (
     VersionSpec,
 )
 from syllabus.datasets.profile import TableProfile, any_tabular, profile_file, table_format
-from syllabus.datasets.status import IGNORED, Scan, StatCache, compare, digests, scan
+from syllabus.datasets.status import Scan, StatCache, compare, digests, ignored_path, scan
 from syllabus.datasets.store import DatasetStore
 from syllabus.errors import (
     InvalidArgumentError,
@@ -680,11 +680,11 @@ def _after(found: Scan, plan: _checkout.Plan, applied: _checkout.Applied, root: 
         after.links.pop(path, None)
     again = [e.path for e in plan.write if e.path not in applied.stats]
     again += [e.path for e in plan.chmod]
-    again = [p for p in again if not _ignored(p)]
+    again = [p for p in again if not ignored_path(p)]
     for path in again:
         after.files.pop(path, None)
         after.links.pop(path, None)
-    after.files.update((p, st) for p, st in applied.stats.items() if not _ignored(p))
+    after.files.update((p, st) for p, st in applied.stats.items() if not ignored_path(p))
     more = scan(root, only=again)
     after.files.update(more.files)
     after.links.update(more.links)
@@ -698,15 +698,6 @@ def _after(found: Scan, plan: _checkout.Plan, applied: _checkout.Applied, root: 
                 folder = folder.rpartition("/")[0]
         after.empty_dirs = {d for d in candidates if d not in full and (root / d).is_dir()}
     return after
-
-
-def _ignored(path: str) -> bool:
-    """True if a scan skips ``path`` (see :func:`~syllabus.datasets.status.scan`)."""
-    if "/." not in "/" + path:
-        return False
-    parts = path.split("/")
-    name = parts[-1]
-    return any(p in IGNORED for p in parts) or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def _check_tag(tag: str, *, what: str = "tag") -> str:

@@ -36,6 +36,8 @@ __all__ = [
     "StatCache",
     "compare",
     "digests",
+    "ignored_name",
+    "ignored_path",
     "scan",
 ]
 
@@ -66,6 +68,17 @@ class Scan:
     empty_dirs: set[str] = field(default_factory=set)
 
 
+def ignored_name(name: str) -> bool:
+    """True for a name a scan skips, at any depth: the workspace and git folders, and the
+    hidden ``.*.tmp`` files of writes in progress."""
+    return name in IGNORED or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def ignored_path(path: str) -> bool:
+    """True if a scan skips the relative ``path`` (it, or a folder on its way, is ignored)."""
+    return "/." in "/" + path and any(ignored_name(p) for p in path.split("/"))
+
+
 def scan(root: Path, only: Iterable[str] | None = None) -> Scan:
     """Stat every file, link and empty folder under ``root`` (``only``: just these paths)."""
     out = Scan()
@@ -87,9 +100,7 @@ def scan(root: Path, only: Iterable[str] | None = None) -> Scan:
         empty = True
         with os.scandir(folder) as it:
             for item in it:
-                if item.name in IGNORED or (
-                    item.name.startswith(".") and item.name.endswith(".tmp")
-                ):
+                if ignored_name(item.name):
                     continue
                 empty = False
                 rel = prefix + item.name

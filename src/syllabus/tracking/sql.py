@@ -123,6 +123,7 @@ _ONE_RUN_SQL: Final = (
     "SELECT {applied}, (SELECT first_seq FROM r)"
 )
 _STEP_TIME: Final = itemgetter(0, 1)
+_GUARDS_KEPT: Final = 16  # compiled guard statements cached, at most
 # SQLite: points go in as multi-row VALUES statements of one series each: ?1 run, ?2 key,
 # ?3 the first seq, then (step, timestamp, value) per row. Binding a flat tuple per
 # statement (built in C from the buffer's tuples) instead of a tuple per point halves the
@@ -880,6 +881,8 @@ class SqlTrackingStore:
             )
             cached = (first.statement, sql)
             with self._lock:
+                if len(self._guards) >= _GUARDS_KEPT:  # callers keep a few statements
+                    self._guards.clear()
                 self._guards[id(first.statement)] = cached
         return cached[1]
 
