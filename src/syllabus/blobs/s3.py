@@ -52,7 +52,7 @@ from syllabus.blobs.pack import (
     IndexEntry,
     decode_index,
     decode_loose,
-    encode_index_entry,
+    encode_index_entries,
     encode_loose,
     encode_record_header,
 )
@@ -498,7 +498,7 @@ class S3Backend:
                 )
             )
             offset += len(record.payload)
-        index = INDEX_MAGIC + b"".join(encode_index_entry(e) for e in entries)
+        index = INDEX_MAGIC + encode_index_entries(entries)
         records = [r for r, _ in items]
         try:
             self._io.put(self._pack_key(pid), b"".join(parts))
