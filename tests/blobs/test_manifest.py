@@ -265,3 +265,106 @@ def test_file_digests_read_without_entries() -> None:
     assert file_digests(MANIFEST_MAGIC + b'["a","f",420,1,"x"]') is None  # no final newline
     assert file_digests(MANIFEST_MAGIC + b'{"a": 1}\n') is None
     assert file_digests(MANIFEST_MAGIC + b'["a","f",420,1,7]\n') is None
+
+
+# -- the fast parse (one json.loads, checks a column at a time) ------------------------------
+
+_nasty_segment = st.text(alphabet="a.:/\\\x00é", min_size=0, max_size=5)
+
+
+@given(st.lists(_nasty_segment, min_size=1, max_size=6))
+def test_bulk_path_check_agrees_with_check_relpath(paths: list[str]) -> None:
+    from syllabus.blobs.manifest import _paths_ok
+
+    def ok(path: str) -> bool:
+        try:
+            check_relpath(path)
+        except PathEscapeError:
+            return False
+        return True
+
+    assert _paths_ok(paths) == all(ok(p) for p in paths)
+
+
+def _rows(n: int) -> list[str]:
+    d = hash_bytes(b"x")
+    return [f'["d{i % 3}/f{i:04d}","f",420,1,"{d}"]' for i in range(n)]
+
+
+def _manifest(lines: list[str]) -> bytes:
+    return MANIFEST_MAGIC + "".join(line + "\n" for line in lines).encode()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '["../up","f",420,1,"{d}"]',
+        '["/abs","f",420,1,"{d}"]',
+        '["d0/./x","f",420,1,"{d}"]',
+        '["a\\\\b","f",420,1,"{d}"]',
+        '["a\\u0000b","f",420,1,"{d}"]',
+        '["C:x","f",420,1,"{d}"]',
+        '["d0/","f",420,1,"{d}"]',
+        '["d0//x","f",420,1,"{d}"]',
+        '["","f",420,1,"{d}"]',
+        '["d0","f",420,1,"{d}"]',  # also the folder of the other files
+        '["d1/f0001","f",420,1,"{d}"]',  # a duplicate
+        '["x","l",511,1,"{d}","../../etc"]',  # a link leaving the root
+        '["x","f",420,1,"{D}"]',  # an upper-case content id
+        '["x","f",420,1,"{d}é"]',
+        '["x","f",421,1,"{d}"]',
+        '["x","f",420,-1,"{d}"]',
+        '["x","f",420.0,1,"{d}"]',
+        '["x","d",493,0,"{d}"]',  # a folder with a content id
+    ],
+)
+def test_fast_parse_rejects_what_the_line_parse_rejects(bad: str) -> None:
+    """A large manifest with one bad line: rejected, as the line-by-line parse rejects it."""
+    d = hash_bytes(b"x")
+    line = bad.replace("{d}", str(d)).replace("{D}", str(d).upper())
+    data = _manifest([*_rows(100), line])
+    with pytest.raises(InvalidArgumentError):
+        Manifest.parse(data)
+
+
+def test_two_rows_on_one_line_are_rejected() -> None:
+    """Joined with commas they would be valid JSON, but a line holds one entry."""
+    rows = _rows(4)
+    with pytest.raises(InvalidArgumentError, match="line 3"):
+        Manifest.parse(_manifest([rows[0], rows[1] + "," + rows[2], rows[3]]))
+    # An empty line is skipped (by the line parse; the fast parse leaves such a manifest to it).
+    assert Manifest.parse(_manifest([*rows[:2], "", *rows[2:]])) == Manifest.parse(_manifest(rows))
+
+
+def test_non_canonical_manifests_parse_as_the_line_parse_does() -> None:
+    """Spaces, escapes and any order: the same manifest as its canonical form."""
+    rows = _rows(50)
+    canonical = Manifest.parse(_manifest(rows))
+    shuffled = list(reversed(rows))
+    spaced = [r.replace(",", ", ").replace('"d', '"\\u0064') for r in shuffled]
+    for lines in (shuffled, spaced):
+        parsed = Manifest.parse(_manifest(lines))
+        assert parsed == canonical
+        assert list(parsed) == sorted(parsed)
+        assert parsed.serialize() == canonical.serialize()
+
+
+def test_fast_parse_gives_what_the_line_parse_gives() -> None:
+    from syllabus.blobs.manifest import _entry_from_row, _parse_fast
+
+    d = hash_bytes(b"x")
+    lines = [
+        *_rows(20),
+        f'["e/empty","d",493,0,"{hash_bytes(b"")}"]',
+        f'["e/link","l",511,3,"{d}","../d0/f0000"]',
+        f'["e/run.sh","f",493,7,"{d}"]',
+    ]
+    data = _manifest(lines)
+    fast = _parse_fast(data)
+    assert fast is not None
+    import json
+
+    slow = Manifest([_entry_from_row(json.loads(line), "test") for line in lines])
+    assert fast == slow
+    assert [e.kind for e in fast.values()].count("link") == 1
+    assert all(type(e.digest).__name__ == "Digest" for e in fast.values())

@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Final, Literal
 
 from syllabus.blobs.digest import EMPTY_DIGEST, Digest, hash_bytes
@@ -55,6 +56,7 @@ Kind = Literal["file", "link", "dir"]
 _KIND_CODE: Final = {"file": "f", "link": "l", "dir": "d"}
 _JSON_ESCAPED: Final = re.compile(r'[\x00-\x1f"\\]')
 """Characters ``json.dumps`` escapes in a string (with ``ensure_ascii=False``)."""
+_HEX_BYTES: Final = b"0123456789abcdef"
 
 
 def check_relpath(path: str) -> str:
@@ -167,6 +169,30 @@ class Manifest(Mapping[str, ManifestEntry]):
                 parent = parent.rpartition("/")[0]
         self._entries = {p: by_path[p] for p in paths}
 
+    @classmethod
+    def _checked(cls, paths: list[str], entries: list[ManifestEntry]) -> Manifest | None:
+        """A manifest of ``entries`` (valid each, ``paths`` theirs, in the same order); None
+        if a path appears twice or is also the folder of another (then the constructor
+        says which). The checks of the constructor a set operation at a time, without a
+        Python loop over the entries when ``paths`` are sorted, as a parsed manifest's are."""
+        unique = set(paths)
+        if len(unique) != len(paths):
+            return None
+        folders: set[str] = set()
+        for parent in {p.rpartition("/")[0] for p in paths}:
+            folder = parent
+            while folder and folder not in folders:
+                folders.add(folder)
+                folder = folder.rpartition("/")[0]
+        if not folders.isdisjoint(unique):
+            return None
+        manifest = cls.__new__(cls)
+        by_path = dict(zip(paths, entries, strict=True))
+        if paths != sorted(paths):
+            by_path = {p: by_path[p] for p in sorted(by_path)}
+        manifest._entries = by_path
+        return manifest
+
     def __getitem__(self, path: str) -> ManifestEntry:
         return self._entries[path]
 
@@ -223,7 +249,7 @@ class Manifest(Mapping[str, ManifestEntry]):
         """Parse and validate serialized bytes; raises PathEscapeError or InvalidArgumentError."""
         if not data.startswith(MANIFEST_MAGIC):
             raise InvalidArgumentError(f"{source} is not a Syllabus manifest (bad header)")
-        fast = _parse_canonical(data)
+        fast = _parse_fast(data)
         if fast is not None:
             return fast
         entries = []
@@ -263,19 +289,77 @@ def file_digests(data: bytes) -> dict[str, str] | None:
     return out
 
 
-def _parse_canonical(data: bytes) -> Manifest | None:
-    """The manifest ``data`` serializes, parsed with one ``json.loads`` for all lines, if
-    ``data`` is exactly its canonical serialization; else None (the caller then parses line
-    by line, to accept a valid non-canonical manifest or say which line is wrong)."""
+def _parse_fast(data: bytes) -> Manifest | None:
+    """The manifest ``data`` holds, parsed with one ``json.loads`` for all lines and checked
+    a column at a time; None when anything is unusual (the caller then parses line by line,
+    which accepts or rejects it and says which line is wrong).
+
+    It accepts only what :meth:`Manifest.parse`'s line-by-line path accepts, with the same
+    result: each line holds exactly one JSON value (a line's newline becomes a comma, so
+    as many values as lines means one per line: a newline anywhere else in a JSON text
+    cannot become a comma and stay valid), and every file row passes the checks of
+    :func:`_entry_from_row` (in bulk: :func:`_paths_ok`, exact ``int`` and ``str`` types, 64
+    lowercase hex characters per content id); other rows go through that function itself.
+    Duplicates and paths that are also another's folder are checked over all paths."""
     body = data[len(MANIFEST_MAGIC) :]
-    if body and not body.endswith(b"\n"):
+    if not body:
+        return Manifest()
+    if not body.endswith(b"\n"):
         return None
     try:
-        rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
-        manifest = Manifest((_entry_from_row(row, "manifest") for row in rows), validated=True)
-    except (ValueError, InvalidArgumentError):  # PathEscapeError is an InvalidArgumentError
+        text = body.decode("utf-8")
+        rows = json.loads("[" + text[:-1].replace("\n", ",") + "]")
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
-    return manifest if manifest.serialize() == data else None
+    if len(rows) != text.count("\n") or set(map(type, rows)) != {list}:
+        return None
+    plain = set(map(len, rows)) == {5} and [r[1] for r in rows].count("f") == len(rows)
+    files = rows if plain else [r for r in rows if len(r) == 5 and r[1] == "f"]
+    entries: list[ManifestEntry] = []
+    paths: list[str] = []
+    if files:
+        path_col, _, modes, sizes, digests = zip(*files, strict=True)
+        if not (
+            set(map(type, path_col)) == {str}
+            and set(map(type, modes)) == {int}
+            and set(modes) <= {FILE_MODE, EXEC_MODE}
+            and set(map(type, sizes)) == {int}
+            and min(sizes) >= 0
+            and set(map(type, digests)) == {str}
+            and set(map(len, digests)) == {64}
+            and _paths_ok(path_col)
+        ):
+            return None
+        try:
+            if "".join(digests).encode("ascii").translate(None, _HEX_BYTES):
+                return None
+        except UnicodeEncodeError:
+            return None
+        paths = list(path_col)
+        ids = map(str.__new__, repeat(Digest), digests)  # checked above: no call per id
+        entries = list(map(ManifestEntry, paths, ids, sizes, modes))
+    if not plain:
+        try:
+            others = [_entry_from_row(r, "manifest") for r in rows if len(r) != 5 or r[1] != "f"]
+        except InvalidArgumentError:  # PathEscapeError is an InvalidArgumentError
+            return None
+        entries += others
+        paths += [e.path for e in others]
+    return Manifest._checked(paths, entries)
+
+
+def _paths_ok(paths: Sequence[str]) -> bool:
+    """True if :func:`check_relpath` accepts every one of ``paths`` (non-empty), checked
+    with a few substring searches over all of them joined (NUL, which no path may hold,
+    between them; ``/`` turned into NUL too, so that an empty, ``.`` or ``..`` segment
+    anywhere is a NUL-delimited empty, ``.`` or ``..``)."""
+    joined = "\x00".join(paths)
+    if joined.count("\x00") != len(paths) - 1 or "\\" in joined:
+        return False  # a NUL inside a path, or a backslash
+    if ":" in joined and any(p[1:2] == ":" and p[0].isalpha() for p in paths if ":" in p):
+        return False  # a drive letter
+    segments = "\x00" + joined.replace("/", "\x00") + "\x00"
+    return not ("\x00\x00" in segments or "\x00.\x00" in segments or "\x00..\x00" in segments)
 
 
 def _entry_from_row(row: object, where: str) -> ManifestEntry:
