@@ -78,3 +78,38 @@ def test_status_of_a_single_file_dataset_ignores_other_files(
     assert service.status("train").clean
     f.write_text("a\n2\n")
     assert [c.state for c in service.status("train").changes] == ["modified"]
+
+
+def test_stat_cache_round_trip_and_older_or_damaged_files(tmp_path: Path) -> None:
+    """The cache file keeps its entries as columns; a version-1 file (an object of lists)
+    is still read; a damaged one is an empty cache (every file hashed again)."""
+    import json
+
+    from syllabus.datasets.status import StatCache
+
+    path = tmp_path / "cache.json"
+    cache = StatCache(path)
+    cache.tree, cache.ref, cache.clean = "t" * 64, "churn@1", True
+    cache.entries = {"a/x": (3, 10, 7, "d" * 64), "b": (0, 11, 8, "e" * 64)}
+    cache.links = {"l": "a/x"}
+    cache.empty_dirs = {"empty"}
+    cache.save()
+    back = StatCache(path)
+    assert back.entries == cache.entries
+    assert (back.tree, back.ref, back.clean) == (cache.tree, "churn@1", True)
+    assert (back.links, back.empty_dirs) == ({"l": "a/x"}, {"empty"})
+    assert list(back.entries) == ["a/x", "b"]
+
+    old = {"v": 1, "tree": "t" * 64, "ref": "churn@1", "clean": True}
+    path.write_text(json.dumps({**old, "entries": {"a/x": [3, 10, 7, "d" * 64]}}))
+    assert StatCache(path).entries == {"a/x": (3, 10, 7, "d" * 64)}
+
+    for damaged in ('{"v": 2, "paths": ["a"], "sizes": []}', '{"v": 2}', "[1]", "{"):
+        path.write_text(damaged)
+        empty = StatCache(path)
+        assert empty.entries == {}
+        assert empty.tree is None
+
+    empty_cache = StatCache(tmp_path / "none.json")
+    empty_cache.save()
+    assert StatCache(tmp_path / "none.json").entries == {}

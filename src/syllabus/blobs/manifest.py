@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Final, Literal
@@ -198,6 +198,22 @@ class Manifest(Mapping[str, ManifestEntry]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
+
+    # The Mapping methods, as the dict's own (the mixins call __getitem__ per path).
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def get(self, path: str, default: ManifestEntry | None = None) -> ManifestEntry | None:  # type: ignore[override]
+        return self._entries.get(path, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._entries.keys()
+
+    def values(self) -> ValuesView[ManifestEntry]:
+        return self._entries.values()
+
+    def items(self) -> ItemsView[str, ManifestEntry]:
+        return self._entries.items()
 
     def __len__(self) -> int:
         return len(self._entries)

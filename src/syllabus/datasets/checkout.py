@@ -357,16 +357,12 @@ def _create_all(
             contents = _read_small(blobs, [e.digest for e in window])
             for batch in _batches(window):
                 parent = parent_of(batch[0].path)
-                items = [
-                    (e.path, e.path.rpartition("/")[2], e.digest, contents.get(e.digest), e.mode)
-                    for e in batch
-                ]
                 nbytes = sum(e.size for e in batch)
                 if nbytes < _POOLED * len(batch):
-                    stats.update(_create(blobs, parent, items, exact(parent)))
+                    stats.update(_create(blobs, parent, batch, contents, exact(parent)))
                     yield nbytes
                     continue
-                future = pool.submit(_create, blobs, parent, items, exact(parent))
+                future = pool.submit(_create, blobs, parent, batch, contents, exact(parent))
                 inflight.add(future)
                 sizes[future] = nbytes
                 while len(inflight) > _THREADS:
@@ -384,47 +380,52 @@ def _create_all(
 def _create(
     blobs: BlobStore,
     parent: Path,
-    items: list[tuple[str, str, Digest, bytes | None, int]],
+    batch: list[ManifestEntry],
+    contents: dict[Digest, bytes],
     umask: int | None,
 ) -> list[tuple[str, FileStat]]:
-    """Create new files ``(rel, name, digest, bytes, mode)`` in ``parent`` with ``O_EXCL`` (nothing
-    that appeared since the plan is overwritten; half a file left by a crash is a local
-    change the next checkout refuses to overwrite); returns their stats.
+    """Create the new files of ``batch`` (all in ``parent``) with ``O_EXCL`` (nothing that
+    appeared since the plan is overwritten; half a file left by a crash is a local change
+    the next checkout refuses to overwrite); returns their stats.
 
     Names are opened relative to the folder, opened once: one path lookup per batch, and
     no file lands elsewhere if the folder's path is replaced meanwhile. When the ``umask``
     (None: unknown) leaves a mode as it is, files are created with that mode, saving an
-    ``fchmod`` each. Bytes not given (chunked files) are read here.
+    ``fchmod`` each. Bytes not in ``contents`` (chunked files) are read here.
     """
     out: list[tuple[str, FileStat]] = []
-    folder = os.open(parent, _FOLDER)
+    append, new_stat, get = out.append, FileStat, contents.get
+    open_, write, fstat, close = os.open, os.write, os.fstat, os.close
+    folder = open_(parent, _FOLDER)
     try:
-        for rel, name, digest, given, mode in items:
-            data = blobs.read_bytes(digest) if given is None else given
+        for entry in batch:
+            rel, mode = entry.path, entry.mode
+            name = rel.rpartition("/")[2]
+            data = get(entry.digest)
+            if data is None:
+                data = blobs.read_bytes(entry.digest)
             exact = umask is not None and not mode & umask
             try:
-                fd = os.open(name, _CREATE, mode if exact else 0o600, dir_fd=folder)
+                fd = open_(name, _CREATE, mode if exact else 0o600, dir_fd=folder)
             except FileExistsError:
                 raise _in_the_way(parent, name, folder) from None
             try:
                 if data:
-                    written = os.write(fd, data)
+                    written = write(fd, data)
                     if written < len(data):
                         _write_rest(fd, memoryview(data)[written:])
                 if not exact:
                     os.fchmod(fd, mode)
-                st = os.fstat(fd)
+                st = fstat(fd)
             except BaseException:
-                os.close(fd)
+                close(fd)
                 with contextlib.suppress(OSError):
                     os.unlink(name, dir_fd=folder)
                 raise
-            os.close(fd)
-            out.append(
-                (rel, FileStat(st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o100)))
-            )
+            close(fd)
+            append((rel, new_stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode & 0o100 != 0)))
     finally:
-        os.close(folder)
+        close(folder)
     return out
 
 
