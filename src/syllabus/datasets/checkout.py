@@ -336,12 +336,15 @@ def _create_all(
     exact: Callable[[Path], int | None],
     stats: dict[str, FileStat],
 ) -> Iterator[int]:
-    """Create the windows' files; yields the bytes of each batch done. Reads run here, and
-    so do the creations of batches of small files: on two cores a thread per batch costs
-    more in GIL handoffs around each of the four system calls per file than it overlaps
-    (10,000 x 1 KiB: 0.61-0.65 s CPU and wall here, 0.90-0.93 s CPU and 0.66-0.70 s wall
-    in two threads). Batches of larger files go to ``pool`` (their copies release the GIL
-    for longer); the next window is then read while the last batches are written."""
+    """Create the windows' files; yields the bytes of each part done. Reads run here.
+
+    A window's batches of small files are created once it is read, by two threads (this
+    one and one of ``pool``) taking every other batch (batches alternate between folders):
+    both then spend most of their time in the kernel creating files, so they overlap
+    (10,000 x 1 KiB here: the creations take 15-20 % less time than in one thread). The
+    next window is not read meanwhile: its Python work would hold the GIL that the two
+    need back after each system call. Batches of larger files go to ``pool`` (their copies
+    release the GIL for longer); the next window is read while they are written."""
     inflight: set[Future[list[tuple[str, FileStat]]]] = set()
     sizes: dict[Future[list[tuple[str, FileStat]]], int] = {}
 
@@ -355,18 +358,23 @@ def _create_all(
     try:
         for window in windows:
             contents = _read_small(blobs, [e.digest for e in window])
+            small: list[tuple[Path, list[ManifestEntry], int | None]] = []
+            small_bytes = 0
             for batch in _batches(window):
                 parent = parent_of(batch[0].path)
                 nbytes = sum(e.size for e in batch)
                 if nbytes < _POOLED * len(batch):
-                    stats.update(_create(blobs, parent, batch, contents, exact(parent)))
-                    yield nbytes
+                    small.append((parent, batch, exact(parent)))
+                    small_bytes += nbytes
                     continue
                 future = pool.submit(_create, blobs, parent, batch, contents, exact(parent))
                 inflight.add(future)
                 sizes[future] = nbytes
                 while len(inflight) > _THREADS:
                     yield from settle(FIRST_COMPLETED)
+            if small:
+                stats.update(_create_halves(pool, blobs, small, contents))
+                yield small_bytes
             del contents
         while inflight:
             yield from settle(FIRST_COMPLETED)
@@ -375,6 +383,33 @@ def _create_all(
             for future in inflight:
                 future.cancel()
             wait(inflight)
+
+
+_Batch = tuple[Path, list[ManifestEntry], int | None]  # folder, its new files, umask
+
+
+def _create_batches(
+    blobs: BlobStore, batches: list[_Batch], contents: dict[Digest, bytes]
+) -> list[tuple[str, FileStat]]:
+    out: list[tuple[str, FileStat]] = []
+    for parent, batch, umask in batches:
+        out += _create(blobs, parent, batch, contents, umask)
+    return out
+
+
+def _create_halves(
+    pool: ThreadPoolExecutor, blobs: BlobStore, batches: list[_Batch], contents: dict[Digest, bytes]
+) -> list[tuple[str, FileStat]]:
+    """Create ``batches`` in two threads, this one and one of ``pool``, every other batch
+    each; returns the stats of both (or raises the first error, once both stopped)."""
+    if len(batches) == 1:
+        return _create_batches(blobs, batches, contents)
+    other = pool.submit(_create_batches, blobs, batches[1::2], contents)
+    try:
+        mine = _create_batches(blobs, batches[0::2], contents)
+    finally:
+        wait([other])
+    return mine + other.result()
 
 
 def _create(
