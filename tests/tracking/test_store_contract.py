@@ -19,10 +19,11 @@ from syllabus.errors import (
     NotFoundError,
 )
 from syllabus.meta import BlobRefs
-from syllabus.meta.tables.tracking import metrics
+from syllabus.meta.tables.tracking import CHUNK_POINTS, metric_chunks, metrics
 from syllabus.tracking.models import Metric, RunInput, RunStatus
 from syllabus.tracking.service import TrackingService
 from syllabus.tracking.sql import SqlTrackingStore
+from syllabus.tracking.store import RunEnd
 from tests.server.live import REMOTE_BACKENDS, db_url_for, live_server, remote_workspace
 
 _ = live_server  # a fixture the remote parameters use
@@ -197,6 +198,111 @@ def test_artifacts_are_blobs_with_references(
             service.log_bytes(run.id, b"x", bad)
 
 
+def _stored_rows(engine: sa.Engine, run_pk: int | None = None) -> int:
+    """Rows of both points tables (``metrics`` on SQLite, ``metric_chunks`` on
+    PostgreSQL), of one run or of all."""
+    total = 0
+    with engine.connect() as conn:
+        for table in (metrics, metric_chunks):
+            stmt = sa.select(sa.func.count()).select_from(table)
+            if run_pk is not None:
+                stmt = stmt.where(table.c.run_pk == run_pk)
+            total += int(conn.execute(stmt).scalar_one())
+    return total
+
+
+def _in_order(logged: list[tuple[int, int, float]]) -> list[tuple[int, int, float | None]]:
+    """``logged`` points (in logging order) as a history reads them: by step, timestamp,
+    then logging order; NaN as None, to compare."""
+    order = sorted(range(len(logged)), key=lambda i: (logged[i][0], logged[i][1], i))
+    return [_comparable(logged[i]) for i in order]
+
+
+def _comparable(point: tuple[int, int, float]) -> tuple[int, int, float | None]:
+    step, ts, value = point
+    return step, ts, None if math.isnan(value) else value
+
+
+def _history(
+    service: TrackingService, run_id: str, key: str
+) -> list[tuple[int, int, float | None]]:
+    return [
+        _comparable((m.step, m.timestamp, m.value)) for m in service.get_metric_history(run_id, key)
+    ]
+
+
+def _series(start: int, n: int, *, ts: int = 1000) -> list[tuple[int, int, float]]:
+    """``n`` points, steps from ``start`` down (out of order), some ties, NaN and
+    infinities among them."""
+    specials = {3: math.nan, 4: math.inf, 5: -math.inf, n - 1: math.nan}
+    return [(start - (i // 2), ts + (i % 3 == 0), specials.get(i, float(i) / 7)) for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, CHUNK_POINTS, CHUNK_POINTS + 1, 3 * CHUNK_POINTS + 7])
+def test_histories_of_large_batches_out_of_order_across_batches(
+    service: TrackingService, store: SqlTrackingStore, n: int
+) -> None:
+    """Batches of one run (several series, some larger than a PostgreSQL chunk) whose steps
+    go down within a batch and interleave across batches: every point comes back once, by
+    step, timestamp and logging order; the latest value is the highest (step, timestamp),
+    the last logged of equals."""
+    run = service.create_run()
+    logged: dict[str, list[tuple[int, int, float]]] = {"a": [], "b": []}
+    for start in (n, n // 2, n):  # the third batch ties the first's steps and timestamps
+        batch = {"a": _series(start, n), "b": _series(start + 1, n // 2 + 1, ts=5)}
+        store.log_metrics({(run.id, key): points for key, points in batch.items()})
+        for key, points in batch.items():
+            logged[key] += points
+    got = service.get_run(run.id).metrics
+    for key, points in logged.items():
+        expected = _in_order(points)
+        assert _history(service, run.id, key) == expected
+        assert _comparable((got[key].step, got[key].timestamp, got[key].value)) == expected[-1]
+
+
+def test_batches_of_several_runs_and_with_an_end_keep_order_and_latest(
+    service: TrackingService, store: SqlTrackingStore
+) -> None:
+    """The general path (several runs in one batch; a run's last batch with its end):
+    chunks of each run, numbered in logging order, after the one-run batches' points."""
+    first, second = service.create_run(), service.create_run()
+    n = 2 * CHUNK_POINTS + 3
+    logged: dict[str, list[tuple[int, int, float]]] = {first.id: [], second.id: []}
+    store.log_metrics({(first.id, "m"): _series(n, n)})
+    logged[first.id] += _series(n, n)
+    both = {(first.id, "m"): _series(n // 3, n), (second.id, "m"): _series(7, 9)}
+    store.log_metrics(both)
+    for (run_id, _), points in both.items():
+        logged[run_id] += points
+    last = [(n, 1001, 42.0), (n, 1001, 43.0)]  # ties the highest: the last logged wins
+    store.log_metrics({(first.id, "m"): last}, end=RunEnd(first.id, "finished", 5))
+    logged[first.id] += last
+    for run_id, points in logged.items():
+        expected = _in_order(points)
+        assert _history(service, run_id, "m") == expected
+        latest = service.get_run(run_id).metrics["m"]
+        assert _comparable((latest.step, latest.timestamp, latest.value)) == expected[-1]
+    assert service.get_run(first.id).metrics["m"].value == 43.0
+
+
+def test_history_after_purging_another_run(
+    service: TrackingService, store: SqlTrackingStore
+) -> None:
+    keep, gone = service.create_run(), service.create_run()
+    n = CHUNK_POINTS + 5
+    for run in (keep, gone):
+        store.log_metrics({(run.id, "m"): _series(n, n)})
+        store.log_metrics({(run.id, "m"): _series(n // 2, 11)})
+    with store.engine.connect() as conn:
+        pk_of = sa.text("SELECT pk FROM runs WHERE id = :id")
+        gone_pk = int(conn.execute(pk_of, {"id": gone.id}).scalar_one())
+    assert _stored_rows(store.engine, gone_pk) > 0
+    service.delete_run(gone.id)
+    assert service.purge_deleted(0) == 1
+    assert _stored_rows(store.engine, gone_pk) == 0
+    assert _history(service, keep.id, "m") == _in_order(_series(n, n) + _series(n // 2, 11))
+
+
 def test_delete_restore_and_purge(service: TrackingService, store: SqlTrackingStore) -> None:
     keep = service.create_run("e")
     gone = service.create_run("e")
@@ -219,8 +325,7 @@ def test_delete_restore_and_purge(service: TrackingService, store: SqlTrackingSt
     }
     assert gone.id not in owners
     assert service.get_run(keep.id).id == keep.id
-    with store.engine.connect() as conn:  # the points went with the run
-        assert conn.execute(sa.select(sa.func.count()).select_from(metrics)).scalar() == 0
+    assert _stored_rows(store.engine) == 0  # the points went with the run
 
 
 def test_inputs_both_ways(service: TrackingService) -> None:
@@ -342,8 +447,7 @@ def test_points_for_a_run_another_worker_purged_are_refused(
     assert service.purge_deleted(0) == 1
     with pytest.raises(NotFoundError, match=f"{run.id} not found"):
         other.log_metrics({(run.id, "m"): [(3, 1000, 4.0)]})
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(metrics)).scalar() == 0
+    assert _stored_rows(engine) == 0
 
 
 def test_equal_step_and_timestamp_points_are_all_kept_in_logging_order(

@@ -40,7 +40,7 @@ NAMING_CONVENTION: Final = {
     "pk": "pk_%(table_name)s",
 }
 
-SCHEMA_HEAD: Final = "0011"
+SCHEMA_HEAD: Final = "0012"
 """The newest migration; ``new_revision`` updates it and a test checks it against Alembic's
 head, so the everyday schema check needs one query and no Alembic import."""
 
