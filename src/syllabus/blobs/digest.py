@@ -28,6 +28,8 @@ class Digest(str):
             return value
         # strip() with a character set removes hex digits from both ends: an empty result
         # means every character is one (a C loop, cheaper than a regex match per id).
+        if type(value) is str and len(value) == 64 and not value.strip(_HEX_DIGITS):
+            return str.__new__(cls, value)  # the usual case, without the calls below
         if not isinstance(value, str) or len(value) != 64 or value.strip(_HEX_DIGITS):
             shown = value if isinstance(value, str) else type(value).__name__
             raise InvalidArgumentError(f"invalid content id {shown!r} (expected 64 hex characters)")

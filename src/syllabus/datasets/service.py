@@ -582,10 +582,9 @@ class DatasetService:
         if missing:
             extra_digests, _ = digests(root, scan(root, only=missing), cache)
             fresh.update(extra_digests)
-        cache.remember(after, {**fresh, **known})
-        changes = compare(
-            target, version.empty_dirs, after, {**fresh, **known}, untracked=only is None
-        )
+        after_digests = {**fresh, **known}
+        cache.remember(after, after_digests)
+        changes = compare(target, version.empty_dirs, after, after_digests, untracked=only is None)
         cache.tree, cache.ref, cache.clean = version.tree, version.ref, not changes
         cache.save()
         self._remember_folder(version.name, root)
@@ -684,7 +683,9 @@ def _after(found: Scan, plan: _checkout.Plan, applied: _checkout.Applied, root: 
     for path in again:
         after.files.pop(path, None)
         after.links.pop(path, None)
-    after.files.update((p, st) for p, st in applied.stats.items() if not ignored_path(p))
+    after.files.update(applied.stats)
+    for path in [p for p in applied.stats if (p[0] == "." or "/." in p) and ignored_path(p)]:
+        del after.files[path]  # a scan never finds it (nor did the one before: not in found)
     more = scan(root, only=again)
     after.files.update(more.files)
     after.links.update(more.links)
