@@ -112,6 +112,11 @@ def test_a_batch_past_64_bits_writes_nothing(store: SqlTrackingStore) -> None:
         with pytest.raises(OverflowError):
             store.log_metrics({(run, "x"): bad})
     assert store.get_metric_history(run, "x") == []
+    other = _run(store, "other")
+    for bad in ([(2**63, 1, 1.0)], [(1, 1, 1.0)] * 400 + [(1, 2**64, 1.0)]):  # two runs
+        with pytest.raises(OverflowError):
+            store.log_metrics({(other, "x"): [(0, 1, 1.0)], (run, "x"): bad})
+    assert store.get_metric_history(other, "x") == []
     store.log_metrics({(run, "x"): [(0, 1, 1.0)]})
     assert len(store.get_metric_history(run, "x")) == 1
     assert store.get_run(run).metrics["x"] == Metric("x", 1.0, 0, 1)

@@ -1,5 +1,6 @@
 """PostgreSQL arrays of numbers in binary form, packed with :mod:`struct` for the metric
-batch statement (see :mod:`syllabus.tracking.sql`).
+batch statement and the fields of a binary ``COPY`` of metric chunks (see
+:mod:`syllabus.tracking.sql`).
 
 psycopg adapts a Python list element by element (about 6 ms of CPU for the three columns
 of a 1,000-point batch); packing the binary array format in one ``struct`` call costs a
