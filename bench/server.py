@@ -169,9 +169,10 @@ class TransportError(Exception):
 
 class Connection:
     """One keep-alive HTTP/1.1 connection on asyncio streams: a request at a time, the answer
-    read whole (Content-Length or chunked). The load generator shares the machine's two cores
-    with the server it measures, and httpx spent about 2 ms of CPU per request in its own
-    layers; this spends a few tens of microseconds. Reconnects after the server closes it."""
+    read whole (Content-Length or chunked); reconnects after the server closes it. The load
+    generator shares the machine's two cores with the server it measures: with an httpx
+    client per connection and json.dumps of every batch it used 4.7 ms of CPU per
+    1,000-point batch, 0.6 ms with this and :class:`Batches`."""
 
     def __init__(self, base: str) -> None:
         host, _, port = base.removeprefix("http://").partition(":")
