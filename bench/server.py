@@ -70,14 +70,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def tree_rss(pid: int) -> int:
+def _tree(pid: int) -> list[psutil.Process]:
+    """A process and its children (none if it is gone)."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_rss(pid: int) -> int:
     total = 0
-    for p in procs:
+    for p in _tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total
@@ -85,13 +89,8 @@ def tree_rss(pid: int) -> int:
 
 def tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process and its children."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0.0
-    for p in procs:
+    for p in _tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             t = p.cpu_times()
             total += t.user + t.system
