@@ -54,7 +54,8 @@ class Stats:
     log_lat: list[float] = field(default_factory=list)
     search_lat: list[float] = field(default_factory=list)
     points: int = 0
-    errors: int = 0
+    errors: int = 0  # failed calls in the window, logs and searches
+    log_errors: int = 0  # of them, failed metric batches
 
 
 def pct(values: list[float], q: float) -> float:
@@ -473,8 +474,9 @@ async def workload(
                 except (RuntimeError, TransportError) as exc:
                     if time.perf_counter() >= window[0]:
                         stats.errors += 1
+                        stats.log_errors += 1
                     if not first_error:
-                        first_error.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+                        first_error.append(f"log: {type(exc).__name__}: {str(exc)[:160]}")
                     continue
                 t1 = time.perf_counter()
                 done.append((t1, batch))
@@ -492,9 +494,11 @@ async def workload(
                         t1 = time.perf_counter()
                         if t1 >= window[0]:
                             stats.search_lat.append(t1 - t0)
-                    except (RuntimeError, TransportError):
+                    except (RuntimeError, TransportError) as exc:
                         if time.perf_counter() >= window[0]:
                             stats.errors += 1
+                        if not first_error:
+                            first_error.append(f"search: {type(exc).__name__}: {str(exc)[:160]}")
 
         cpu: dict[str, float] = {}
 
@@ -537,6 +541,8 @@ async def workload(
     return {
         "points": stats.points,
         "seconds": measure,
+        "clients": clients,
+        "batch": batch,
         "points_per_s": stats.points / measure,
         "first_half_points_per_s": first / (measure / 2),
         "second_half_points_per_s": second / (measure / 2),
@@ -549,6 +555,7 @@ async def workload(
         "search_p50_ms": pct(stats.search_lat, 0.5),
         "search_p99_ms": pct(stats.search_lat, 0.99),
         "errors": stats.errors,
+        "log_errors": stats.log_errors,
         "first_error": first_error[0] if first_error else None,
         "exactly_once": exact,
         "sent_points": sum(sent.values()),
@@ -671,7 +678,8 @@ def run_slice(label: str, api: Any, number: int, args: argparse.Namespace) -> di
         f"{result['second_half_points_per_s']:,.0f}, {steady:.2f}), "
         f"log p50 {result['log_p50_ms']:.0f} ms p99 {result['log_p99_ms']:.0f} ms, "
         f"search p50 {result['search_p50_ms']:.0f} ms p99 {result['search_p99_ms']:.0f} ms, "
-        f"errors {result['errors']}, exactly once: {result['exactly_once']} "
+        f"errors {result['errors']} ({result['log_errors']} logs), "
+        f"exactly once: {result['exactly_once']} "
         f"({result['stored_points']:,} of {result['sent_points']:,}), "
         f"drain {result['drain_s']:.1f} s, load {result['load_average']:.1f}"
     )
@@ -684,7 +692,7 @@ def run_slice(label: str, api: Any, number: int, args: argparse.Namespace) -> di
         )
     )
     if result["first_error"]:
-        print(f"  {label} first failed log call: {result['first_error']}")
+        print(f"  {label} first failed call: {result['first_error']}")
     return result
 
 
@@ -790,6 +798,14 @@ def main() -> int:
     return 0 if results["syllabus"]["exactly_once"] else 1
 
 
+def _credited(r: dict[str, Any]) -> float:
+    """An MLflow slice's points/s as if its failed calls had cost it nothing: each one's
+    client counted as idle for the whole window, each failed batch counted as arrived."""
+    clients, errors = r["clients"], r["errors"]
+    rate = r["points_per_s"] * clients / max(clients - errors, 1)
+    return float(rate + r["log_errors"] * r["batch"] / r["seconds"])
+
+
 def summarize(results: dict[str, Any], pairs: list[dict[str, dict[str, Any]]]) -> None:
     syl = [p["syllabus"] for p in pairs]
     s = results["syllabus"]
@@ -817,15 +833,32 @@ def summarize(results: dict[str, Any], pairs: list[dict[str, dict[str, Any]]]) -
     ratio = statistics.median(ratios)
     results["ratios"] = ratios
     results["ratio"] = ratio
+    # MLflow credited for its failed calls, at the most they could have cost it: each one
+    # as if it had kept its client idle for the whole window (a pool timeout holds one for
+    # 30 s), and each failed batch as if it had arrived.
+    bounded = [
+        p["syllabus"]["points_per_s"] / _credited(p["mlflow"])
+        if p["mlflow"]["points_per_s"]
+        else float("inf")
+        for p in pairs
+    ]
+    results["ratio_credited"] = statistics.median(bounded)
     print(
         f"mlflow: median {m['points_per_s']:,.0f} points/s, exactly once in every slice: "
         f"{m['exactly_once']}, errors {sum(r['errors'] for r in mls)}; start "
         f"{m['start_s']:.2f} s, idle {m['idle_rss_mb']:.0f} MB in {m['processes']} processes"
     )
-    # A pair whose MLflow slice failed calls (its pool timing out) measures MLflow's
-    # failure, not its throughput: shown, but the verdict needs every MLflow slice clean.
-    clean = all(r["errors"] == 0 for r in mls)
-    verdict = ("PASS" if ratio >= 20 else "MISS") if clean else "no verdict: MLflow failed calls"
+    # A pair whose MLflow slice failed calls (its pool timing out) measures in part MLflow's
+    # failure: the verdict is then taken on the ratios with MLflow credited for them, and
+    # withheld when more than a tenth of its clients' time could have been lost.
+    failed = sum(r["errors"] for r in mls)
+    verdict = "PASS" if results["ratio_credited"] >= 20 else "MISS"
+    if failed and any(r["errors"] > r["clients"] / 10 for r in mls):
+        verdict = "no verdict: MLflow failed too many calls"
+    elif failed:
+        verdict += (
+            f"; {results['ratio_credited']:.1f}x with MLflow credited for {failed} failed calls"
+        )
     print(
         "paired ratios (Syllabus / MLflow points/s): "
         + ", ".join(f"{r:.1f}x" for r in ratios)
