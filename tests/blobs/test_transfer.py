@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from syllabus.blobs import local as local_mod
 from syllabus.blobs import transfer as transfer_mod
 from syllabus.blobs.backend import Flags, ObjectBackend, ObjectInfo, Record
 from syllabus.blobs.digest import Digest, hash_bytes
@@ -16,7 +17,7 @@ from syllabus.blobs.local import LocalBackend
 from syllabus.blobs.s3 import S3Backend
 from syllabus.blobs.store import BlobStore
 from syllabus.blobs.transfer import TransferReport, transfer, transfer_roots
-from syllabus.errors import BlobNotFoundError, InvalidArgumentError
+from syllabus.errors import BlobCorruptError, BlobNotFoundError, InvalidArgumentError, StorageError
 from tests.fixtures.s3 import S3Bucket
 
 
@@ -231,3 +232,135 @@ def test_report_bytes_are_stored_bytes(tmp_path: Path) -> None:
     assert report.copied_bytes == 4
     info: ObjectInfo = LocalBackend(tmp_path / "dst").info(record.digest)
     assert (info.flags, info.size, info.stored_size) == (Flags.ZSTD, 10_000, 4)
+
+
+# -- runs of pack bytes between two local stores ---------------------------------------
+
+
+def pack_files(root: Path, ext: str = ".pack") -> list[Path]:
+    return sorted(p for p in (root / "packs").iterdir() if p.suffix == ext)
+
+
+def test_neighbours_go_as_runs_of_pack_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = recs(3000, size=400)  # ~1.3 MB side by side in one pack: one run
+    src = filled(tmp_path / "src", records)
+    dst = LocalBackend(tmp_path / "dst")
+    monkeypatch.setattr(dst, "write", lambda _records: pytest.fail("copied record by record"))
+    calls: list[int] = []
+    report = transfer(src, dst, [r.digest for r in records], progress=lambda a, _t: calls.append(a))
+    assert report == TransferReport(3000, sum(len(r.payload) for r in records), 0, 0)
+    assert sum(calls) == 3000
+    dst.close()
+    # The run's bytes are the source's, from the first record to the last, in a new pack
+    # that is committed (another instance reads every record from it).
+    [copy] = pack_files(tmp_path / "dst")
+    [original] = pack_files(tmp_path / "src")
+    assert copy.read_bytes() == original.read_bytes()
+    fresh = LocalBackend(tmp_path / "dst")
+    assert list(fresh.read_many(r.digest for r in records)) == records
+    infos = {i.digest: (i.flags, i.size, i.stored_size) for i in fresh.iter_info()}
+    assert infos == {r.digest: (r.flags, r.size, len(r.payload)) for r in records}
+    fresh.close()
+
+
+def test_runs_skip_what_was_not_asked_for_and_what_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_mod, "RUN_MIN", 4000)
+    records = recs(400, size=300)
+    src = filled(tmp_path / "src", records)
+    dst = filled(tmp_path / "dst", records[100:120])  # already there: ends a run
+    wanted = records[:150] + records[200:]  # 150-199 not asked for
+    report = transfer(src, dst, [r.digest for r in wanted])
+    assert (report.copied, report.skipped) == (330, 20)
+    dst.close()
+    stored = b"".join(p.read_bytes() for p in pack_files(tmp_path / "dst"))
+    for record in records[150:200]:
+        assert record.payload not in stored  # no byte of a record not asked for
+    fresh = LocalBackend(tmp_path / "dst")
+    assert fresh.contains([r.digest for r in records]) == {r.digest for r in wanted}
+    assert list(fresh.read_many(r.digest for r in wanted)) == wanted
+    fresh.close()
+
+
+def test_a_run_pack_rolls_and_short_runs_go_record_by_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+    monkeypatch.setattr(local_mod, "PACK_ROLL_BYTES", 20_000)
+    records = recs(300, size=200)
+    src = LocalBackend(tmp_path / "src")
+    for start in range(0, 300, 100):  # three packs of the source
+        src.write(records[start : start + 100])
+        src.flush()
+        src.close()
+        src = LocalBackend(tmp_path / "src")
+    lonely = recs(3, size=100, seed=9)  # alone in a pack: too short for a run
+    src.write(lonely)
+    src.flush()
+    dst = LocalBackend(tmp_path / "dst")
+    everything = records + lonely
+    assert transfer(src, dst, [r.digest for r in everything]).copied == 303
+    dst.close()
+    assert len(pack_files(tmp_path / "dst", ".idx")) >= 4  # rolled, plus the record copy
+    fresh = LocalBackend(tmp_path / "dst")
+    assert list(fresh.read_many(r.digest for r in everything)) == everything
+    fresh.close()
+
+
+def test_a_run_with_a_bad_header_is_refused_and_leaves_nothing_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+    records = recs(50, size=200)
+    filled(tmp_path / "src", records).close()
+    [pack] = pack_files(tmp_path / "src")
+    data = bytearray(pack.read_bytes())
+    data[8 + 5] ^= 0xFF  # inside the first record's digest
+    pack.write_bytes(bytes(data))
+    with pytest.raises(BlobCorruptError, match=records[0].digest):
+        transfer(
+            LocalBackend(tmp_path / "src"),
+            LocalBackend(tmp_path / "dst"),
+            [r.digest for r in records],
+        )
+    assert LocalBackend(tmp_path / "dst").contains([r.digest for r in records]) == set()
+
+
+def test_a_run_killed_before_its_index_is_written_is_garbage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+    records = recs(60, size=200)
+    src = filled(tmp_path / "src", records)
+    digests = [r.digest for r in records]
+
+    def no_index(fd: int, buffers: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(local_mod, "_write_all", no_index)
+        with pytest.raises(StorageError, match="cannot commit pack"):
+            transfer(src, LocalBackend(tmp_path / "dst"), digests)
+    dst = LocalBackend(tmp_path / "dst")
+    assert dst.contains(digests) == set()  # copied bytes, never indexed
+    assert dst.repack() > 0  # unindexed: garbage
+    assert transfer(src, dst, digests).copied == 60  # the transfer runs again
+    dst.close()
+    assert list(LocalBackend(tmp_path / "dst").read_many(digests)) == records
+
+
+def test_runs_copy_through_a_buffer_where_the_kernel_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cross_device(*_args: object) -> int:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(local_mod.os, "copy_file_range", cross_device, raising=False)
+    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+    records = recs(80, size=150)
+    src = filled(tmp_path / "src", records)
+    assert transfer(src, LocalBackend(tmp_path / "dst"), [r.digest for r in records]).copied == 80
+    assert list(LocalBackend(tmp_path / "dst").read_many(r.digest for r in records)) == records

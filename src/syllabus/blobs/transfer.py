@@ -5,7 +5,10 @@ pack on one side and a loose object on the other hold the same record. The desti
 asked which digests it already has in batches; the rest are read from the source in
 batches by a pool of workers and written to the destination, which is flushed every so
 often (and when the transfer stops on an error or an interrupt). What was flushed stays,
-so running the same transfer again copies only what is still missing.
+so running the same transfer again copies only what is still missing. Between two local
+stores, records that lie side by side in the source's packs go first, as runs of pack
+bytes copied by the kernel into new packs (:meth:`LocalBackend.copy_runs`, committed
+before it returns); the rest as above.
 
 ``push`` and ``pull`` compute the digests with ``BlobStore.expand(roots)``;
 :func:`transfer_roots` does both steps.
@@ -23,6 +26,7 @@ from typing import Final, Protocol
 
 from syllabus.blobs.backend import ObjectBackend, Record
 from syllabus.blobs.digest import Digest
+from syllabus.blobs.local import LocalBackend
 from syllabus.blobs.reader import read_order
 from syllabus.errors import BlobNotFoundError, InvalidArgumentError
 from syllabus.types import ProgressCallback, null_progress
@@ -122,6 +126,24 @@ def _copy(src: ObjectBackend, dst: ObjectBackend, digests: list[Digest]) -> tupl
     return records, nbytes
 
 
+def _copy_runs(
+    src: ObjectBackend, dst: ObjectBackend, wanted: list[Digest], tally: _Tally
+) -> list[Digest]:
+    """Between two local stores, copy the wanted records that lie side by side in the
+    source's packs as runs of bytes (:meth:`LocalBackend.copy_runs`); returns the digests
+    still to copy one by one (all of them between other backends)."""
+    if not (isinstance(src, LocalBackend) and isinstance(dst, LocalBackend)):
+        return wanted
+    if src.root == dst.root:
+        return wanted
+    present = dst.contains(wanted)
+    copied, nbytes = dst.copy_runs(src, [d for d in wanted if d not in present])
+    if not copied:
+        return wanted
+    tally.copied_batch(len(copied), len(copied), nbytes)
+    return [d for d in wanted if d not in copied]
+
+
 def _stored_bytes(backend: ObjectBackend, digests: list[Digest]) -> int:
     total = 0
     for digest in digests:
@@ -155,6 +177,7 @@ def transfer(
     tally = _Tally(dst, progress, len(wanted))
     if not wanted:
         return tally.report()
+    wanted = _copy_runs(src, dst, wanted, tally)
     inflight: dict[Future[tuple[int, int]], int] = {}
     measuring: list[Future[int]] = []
 
