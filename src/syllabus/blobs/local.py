@@ -96,7 +96,7 @@ _DIRECT_ALIGN: Final = 4096  # offset, length and buffer address of a direct wri
 _DIRECT_STAGE: Final = 8 * 1024 * 1024  # the aligned buffer direct writes go through
 _DIRECT_MIN: Final = 256 * 1024  # fewer buffered bytes than this are written buffered
 _OFFSET: Final = operator.attrgetter("offset")
-RUN_MIN: Final = 1024 * 1024
+RUN_MIN: Final = 64 * 1024
 """Neighbouring records another local store holds are copied as one run of pack bytes
 (:meth:`LocalBackend.copy_runs`) from this many bytes on."""
 _COPY_PIECE: Final = 64 * 1024 * 1024  # bytes one copy_file_range call is asked for
