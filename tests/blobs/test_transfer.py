@@ -302,7 +302,13 @@ def test_a_run_pack_rolls_and_short_runs_go_record_by_record(
     src.flush()
     dst = LocalBackend(tmp_path / "dst")
     everything = records + lonely
-    assert transfer(src, dst, [r.digest for r in everything]).copied == 303
+    calls: list[int] = []
+    report = transfer(
+        src, dst, [r.digest for r in everything], progress=lambda a, _t: calls.append(a)
+    )
+    assert report.copied == 303
+    assert sum(calls) == 303
+    assert calls[:3] == [100, 100, 100]  # told run by run, before the record copies
     dst.close()
     assert len(pack_files(tmp_path / "dst", ".idx")) >= 4  # rolled, plus the record copy
     fresh = LocalBackend(tmp_path / "dst")

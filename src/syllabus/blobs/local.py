@@ -47,7 +47,7 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -412,7 +412,12 @@ class LocalBackend:
                     self._writer.buffer = [bytes(b) for b in self._writer.buffer]
                 raise
 
-    def copy_runs(self, src: LocalBackend, digests: Iterable[Digest]) -> tuple[set[Digest], int]:
+    def copy_runs(
+        self,
+        src: LocalBackend,
+        digests: Iterable[Digest],
+        progress: Callable[[int], object] = lambda _n: None,
+    ) -> tuple[set[Digest], int]:
         """Copy the records of ``digests`` that lie side by side in ``src``'s packs, in runs
         of at least :data:`RUN_MIN` bytes with nothing else between them, byte for byte into
         new packs here (the kernel copies them: ``copy_file_range``); returns the digests
@@ -423,6 +428,8 @@ class LocalBackend:
 
         What a transfer between two local stores does first: a pull of 10,000 small files
         costs one system call per run instead of a Python object and a header per record.
+        ``progress(n)`` is called with the number of records of each run once it is copied
+        (committed when its pack is).
         """
         wanted = set(digests)
         with src._locked():
@@ -446,6 +453,7 @@ class LocalBackend:
                     if moved is None:
                         continue  # repacked away meanwhile: left to the record copy
                     entries += moved
+                    progress(len(moved))
                     if w.offset >= PACK_ROLL_BYTES:
                         self._commit_run_pack(w, entries)
                         copied.update(e.digest for e in entries)

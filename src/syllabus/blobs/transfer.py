@@ -137,10 +137,13 @@ def _copy_runs(
     if src.root == dst.root:
         return wanted
     present = dst.contains(wanted)
-    copied, nbytes = dst.copy_runs(src, [d for d in wanted if d not in present])
+    copied, nbytes = dst.copy_runs(
+        src, [d for d in wanted if d not in present], lambda n: tally.progress(n, tally.total)
+    )
     if not copied:
         return wanted
-    tally.copied_batch(len(copied), len(copied), nbytes)
+    tally.copied += len(copied)  # progress was told run by run; committed: nothing to flush
+    tally.copied_bytes += nbytes
     return [d for d in wanted if d not in copied]
 
 
