@@ -370,3 +370,28 @@ def test_runs_copy_through_a_buffer_where_the_kernel_cannot(
     src = filled(tmp_path / "src", records)
     assert transfer(src, LocalBackend(tmp_path / "dst"), [r.digest for r in records]).copied == 80
     assert list(LocalBackend(tmp_path / "dst").read_many(r.digest for r in records)) == records
+
+
+def test_an_interrupted_run_copy_keeps_the_runs_copied_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+    records = recs(200, size=200)
+    src = LocalBackend(tmp_path / "src")
+    for start in (0, 100):  # two packs: two runs
+        src.write(records[start : start + 100])
+        src.flush()
+        src.close()
+        src = LocalBackend(tmp_path / "src")
+    digests = [r.digest for r in records]
+
+    def interrupt(_advance: int, _total: int | None) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        transfer(src, LocalBackend(tmp_path / "dst"), digests, progress=interrupt)
+    kept = LocalBackend(tmp_path / "dst").contains(digests)
+    assert len(kept) == 100  # the first run, committed on the way out; not the second
+    again = transfer(src, LocalBackend(tmp_path / "dst"), digests)
+    assert (again.copied, again.skipped) == (100, 100)
+    assert list(LocalBackend(tmp_path / "dst").read_many(digests)) == records

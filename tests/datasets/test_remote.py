@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from syllabus.blobs import local as local_backend
 from syllabus.blobs.store import open_blob_store
 from syllabus.datasets import DatasetService, SqlDatasetStore
 from syllabus.errors import InvalidArgumentError, NotFoundError
@@ -50,10 +51,16 @@ def test_push_then_pull_into_an_empty_store(service: DatasetService, tmp_path: P
     clone.blobs.close()
 
 
-def test_interrupted_push_resumes(service: DatasetService, tmp_path: Path) -> None:
+@pytest.mark.parametrize("runs", [False, True], ids=["records", "runs"])
+def test_interrupted_push_resumes(
+    service: DatasetService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: bool
+) -> None:
     # More records than a transfer keeps in flight (2 x jobs batches of 256), interrupted
     # at the first progress report: the batches already running finish and are kept, the
-    # rest are not started, whatever the machine's speed.
+    # rest are not started, whatever the machine's speed. Copied as runs of pack bytes
+    # (a folder remote), the run copied whole is kept: here it is all of them.
+    if not runs:
+        monkeypatch.setattr(local_backend, "RUN_MIN", 1 << 62)
     src = _many_files(tmp_path / "src", 6000)
     service.add("many", src)
     service.add_remote("r", str(tmp_path / "remote"))
@@ -65,7 +72,7 @@ def test_interrupted_push_resumes(service: DatasetService, tmp_path: Path) -> No
         service.push("many", progress=interrupt)
     resumed = service.push("many")
     assert resumed.skipped > 0
-    assert resumed.copied > 0
+    assert resumed.copied > 0 or runs
     total = resumed.copied + resumed.skipped
     assert total >= 6001  # every file and the manifest
     clone = _fresh_clone(service, tmp_path)

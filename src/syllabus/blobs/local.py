@@ -428,8 +428,9 @@ class LocalBackend:
 
         What a transfer between two local stores does first: a pull of 10,000 small files
         costs one system call per run instead of a Python object and a header per record.
-        ``progress(n)`` is called with the number of records of each run once it is copied
-        (committed when its pack is).
+        ``progress(n)`` is called with the number of records of each run once it is copied.
+        On an error or an interrupt (from ``progress`` too) the runs copied whole so far are
+        committed, then the error propagates: a second call copies only the rest.
         """
         wanted = set(digests)
         with src._locked():
@@ -455,18 +456,22 @@ class LocalBackend:
                     entries += moved
                     progress(len(moved))
                     if w.offset >= PACK_ROLL_BYTES:
-                        self._commit_run_pack(w, entries)
+                        full, w = w, None  # closed by the commit, committed or not
+                        entries = self._commit_run_pack(full, entries)
                         copied.update(e.digest for e in entries)
                         nbytes += sum(e.stored_len for e in entries)
-                        w, entries = None, []
-                if w is not None:
-                    self._commit_run_pack(w, entries)
-                    copied.update(e.digest for e in entries)
-                    nbytes += sum(e.stored_len for e in entries)
-                    w = None
-            finally:
-                if w is not None:  # not committed: unindexed bytes, garbage to a repack
-                    self._close_run_pack(w)
+                        entries = []
+            except BaseException:
+                if w is not None:  # keep the runs copied whole, as flush() keeps records
+                    try:
+                        self._commit_run_pack(w, entries)
+                    except StorageError:
+                        log.warning("could not commit runs copied to %s", self._root, exc_info=True)
+                raise
+            if w is not None:
+                self._commit_run_pack(w, entries)
+                copied.update(e.digest for e in entries)
+                nbytes += sum(e.stored_len for e in entries)
         return copied, nbytes
 
     def _copy_run(
@@ -497,9 +502,12 @@ class LocalBackend:
             IndexEntry(e.digest, e.flags, e.size, e.offset + shift, e.stored_len, now) for e in run
         ]
 
-    def _commit_run_pack(self, w: _Writer, entries: list[IndexEntry]) -> None:
-        """Sync ``w``'s pack, then write and sync the index of ``entries``; close it."""
+    def _commit_run_pack(self, w: _Writer, entries: list[IndexEntry]) -> list[IndexEntry]:
+        """Sync ``w``'s pack, then write and sync the index of ``entries`` (returned); close
+        it in any case (not committed: unindexed bytes, garbage to a repack)."""
         try:
+            if not entries:
+                return entries
             os.fsync(w.pack_fd)
             _write_all(w.idx_fd, [encode_index_entries(entries)])
             os.fsync(w.idx_fd)
@@ -510,6 +518,7 @@ class LocalBackend:
         index = self._index
         index.update({e.digest: (w.pack_id, e) for e in entries if e.digest not in index})
         self._idx_pos[w.pack_id] = len(INDEX_MAGIC) + len(entries) * INDEX_ENTRY
+        return entries
 
     @staticmethod
     def _close_run_pack(w: _Writer) -> None:
