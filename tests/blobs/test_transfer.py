@@ -241,6 +241,13 @@ def pack_files(root: Path, ext: str = ".pack") -> list[Path]:
     return sorted(p for p in (root / "packs").iterdir() if p.suffix == ext)
 
 
+def in_packs(path: Path, records: list[Record], per_pack: int) -> LocalBackend:
+    """A store at ``path`` holding ``records`` in packs of ``per_pack`` (a writer each)."""
+    for start in range(0, len(records), per_pack):
+        filled(path, records[start : start + per_pack]).close()
+    return LocalBackend(path)
+
+
 def test_neighbours_go_as_runs_of_pack_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -291,12 +298,7 @@ def test_a_run_pack_rolls_and_short_runs_go_record_by_record(
     monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
     monkeypatch.setattr(local_mod, "PACK_ROLL_BYTES", 20_000)
     records = recs(300, size=200)
-    src = LocalBackend(tmp_path / "src")
-    for start in range(0, 300, 100):  # three packs of the source
-        src.write(records[start : start + 100])
-        src.flush()
-        src.close()
-        src = LocalBackend(tmp_path / "src")
+    src = in_packs(tmp_path / "src", records, 100)  # three packs
     lonely = recs(3, size=100, seed=9)  # alone in a pack: too short for a run
     src.write(lonely)
     src.flush()
@@ -377,12 +379,7 @@ def test_an_interrupted_run_copy_keeps_the_runs_copied_whole(
 ) -> None:
     monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
     records = recs(200, size=200)
-    src = LocalBackend(tmp_path / "src")
-    for start in (0, 100):  # two packs: two runs
-        src.write(records[start : start + 100])
-        src.flush()
-        src.close()
-        src = LocalBackend(tmp_path / "src")
+    src = in_packs(tmp_path / "src", records, 100)  # two packs: two runs
     digests = [r.digest for r in records]
 
     def interrupt(_advance: int, _total: int | None) -> None:
