@@ -392,3 +392,20 @@ def test_an_interrupted_run_copy_keeps_the_runs_copied_whole(
     again = transfer(src, LocalBackend(tmp_path / "dst"), digests)
     assert (again.copied, again.skipped) == (100, 100)
     assert list(LocalBackend(tmp_path / "dst").read_many(digests)) == records
+
+
+def test_a_source_pack_repacked_away_goes_record_by_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+    records = recs(60, size=200)
+    filled(tmp_path / "src", records).close()
+    stale = LocalBackend(tmp_path / "src")
+    digests = [r.digest for r in records[1:]]
+    assert len(stale.contains(digests)) == 59  # its index names the first pack ...
+    other = LocalBackend(tmp_path / "src")
+    assert other.delete([records[0].digest]) > 0  # ... which another instance repacks away
+    other.close()
+    report = transfer(stale, LocalBackend(tmp_path / "dst"), digests)
+    assert report.copied == 59
+    assert list(LocalBackend(tmp_path / "dst").read_many(digests)) == records[1:]
