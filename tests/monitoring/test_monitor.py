@@ -193,6 +193,44 @@ def test_empty_and_tiny_segments(client: Client, tmp_path: Path) -> None:
     assert client.list_alerts("m") == []
 
 
+def test_feedback_reads_only_the_segments_its_request_ids_can_be_in(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syllabus._utils.ids import new_id
+
+    client.create_monitor("m", service="svc", reference=str(tmp_path / "ref.parquet"),
+                          window="1h")  # fmt: skip
+    root, rng, base = tmp_path / "log", np.random.default_rng(5), _base()
+    segments = []
+    for i in range(4):  # time-ordered ids, as the server gives requests
+        ids = [new_id() for _ in range(200)]
+        preds = rng.integers(0, 2, 200)
+        write_predictions(root, "svc", _inputs(rng, 200), preds, ts_ms=base + i, request_ids=ids)
+        segments.append((ids, preds))
+    assert client.run_monitor("m")[0].rows == 800
+    read: list[object] = []
+    iter_batches = pq.ParquetFile.iter_batches
+
+    def spy(self: pq.ParquetFile, *args: Any, **kwargs: Any) -> Any:
+        read.append(kwargs.get("row_groups"))
+        return iter_batches(self, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    last_ids, last_preds = segments[-1]
+    write_feedback(root, "svc", last_ids, last_preds, base + HOUR * 2)
+    assert client.run_monitor("m")[0].labelled == 200
+    assert read == [[0]]  # the last segment's row group; the other three only opened
+    # ids in the first and the last segment: both read, every label found
+    read.clear()
+    first_ids, first_preds = segments[0]
+    labels = np.concatenate([first_preds[:50], last_preds[:50]])
+    write_feedback(root, "svc", first_ids[:50] + last_ids[:50], labels, base + HOUR * 2)
+    assert client.run_monitor("m")[0].labelled == 100
+    assert len(read) >= 2
+    (window,) = client.monitor_windows("m")
+    assert window.labelled == 250  # the repeated 50 of the last segment count once
+
+
 _RUN = """
 import sys
 from pathlib import Path

@@ -12,6 +12,7 @@ a segment recorded twice rolls the second run back.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import io
@@ -655,26 +656,65 @@ def _labelled_predictions(
 ) -> pa.Table | None:
     """The served (not shadow) prediction rows of ``request_ids`` in ``segments``, with
     their segment (``file``) and position in it (``pos``): read a record batch at a time,
-    only the columns the join needs, keeping only the matching rows."""
+    only the columns the join needs, keeping only the matching rows.
+
+    A row group whose ``request_id`` statistics (its minimum and maximum, in the footer the
+    file's opening reads anyway) hold none of ``request_ids`` is not read: the ids the
+    server gives requests are time-ordered, so feedback for recent predictions reads the
+    recent segments, not the whole log (over S3, one ranged GET per skipped segment's
+    footer instead of its columns)."""
+    wanted = _Ids(request_ids)
     found = []
     for name in segments:
         segment = pq.ParquetFile(folder.open(PREDICTIONS, name))
         columns = [c for c in _JOIN_COLUMNS if c in segment.schema_arrow.names]
-        pos = 0
-        for batch in segment.iter_batches(BATCH_ROWS, columns=columns):
-            mask = pc.is_in(batch.column("request_id"), value_set=request_ids)
-            if "variant" in columns:
-                mask = pc.and_(mask, pc.not_equal(batch.column("variant"), "shadow"))
-            idx = np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))
-            if idx.size:
-                part = pa.Table.from_batches([batch]).take(pa.array(idx))
-                part = part.append_column("file", pa.array([name] * idx.size, pa.string()))
-                found.append(part.append_column("pos", pa.array(pos + idx, pa.int64())))
-            pos += batch.num_rows
+        meta = segment.metadata
+        paths = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        at = paths.index("request_id") if "request_id" in paths else None
+        start = 0
+        for group in range(meta.num_row_groups):
+            stats = None if at is None else meta.row_group(group).column(at).statistics
+            pos = start
+            start += meta.row_group(group).num_rows
+            if not wanted.may_be_in(stats):
+                continue
+            for batch in segment.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
+                mask = pc.is_in(batch.column("request_id"), value_set=request_ids)
+                if "variant" in columns:
+                    mask = pc.and_(mask, pc.not_equal(batch.column("variant"), "shadow"))
+                idx = np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))
+                if idx.size:
+                    part = pa.Table.from_batches([batch]).take(pa.array(idx))
+                    part = part.append_column("file", pa.array([name] * idx.size, pa.string()))
+                    found.append(part.append_column("pos", pa.array(pos + idx, pa.int64())))
+                pos += batch.num_rows
         segment.close()
     if not found:
         return None
     return pa.concat_tables(found, promote_options="permissive")
+
+
+class _Ids:
+    """Request ids, sorted, to test a row group's minimum and maximum against."""
+
+    def __init__(self, ids: pa.Array) -> None:
+        self.text = sorted({i for i in ids.to_pylist() if i is not None})
+        self.raw = [i.encode() for i in self.text]  # UTF-8 sorts as its code points do
+
+    def may_be_in(self, stats: Any) -> bool:
+        """False only if ``stats`` (a column chunk's statistics, or None) prove that none
+        of the ids is in it."""
+        if stats is None or not stats.has_min_max:
+            return True
+        low, high = stats.min, stats.max
+        if isinstance(low, str) and isinstance(high, str):
+            ids: list[Any] = self.text
+        elif isinstance(low, bytes) and isinstance(high, bytes):
+            ids = self.raw
+        else:
+            return True
+        i = bisect.bisect_left(ids, low)
+        return i < len(ids) and ids[i] <= high
 
 
 def _join(duckdb: Any, found: pa.Table | None, feedback: pa.Table) -> pa.Table:
