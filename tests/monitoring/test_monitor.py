@@ -231,6 +231,18 @@ def test_feedback_reads_only_the_segments_its_request_ids_can_be_in(
     assert window.labelled == 250  # the repeated 50 of the last segment count once
 
 
+def test_request_id_statistics_prove_absence_only(tmp_path: Path) -> None:
+    from syllabus.monitoring.service import _Ids
+
+    pq.write_table(pa.table({"request_id": ["b1", "b5", "b9"]}), tmp_path / "s.parquet")
+    stats = pq.ParquetFile(tmp_path / "s.parquet").metadata.row_group(0).column(0).statistics
+    assert not _Ids(pa.array(["a", "c", None])).may_be_in(stats)  # between, not inside
+    assert _Ids(pa.array(["a", "b3"])).may_be_in(stats)  # in the range: read
+    assert _Ids(pa.array(["b9"])).may_be_in(stats)  # the maximum itself
+    assert _Ids(pa.array([1, 2])).may_be_in(stats)  # not text: nothing proven
+    assert _Ids(pa.array(["a"])).may_be_in(None)  # no statistics
+
+
 _RUN = """
 import sys
 from pathlib import Path

@@ -698,13 +698,16 @@ class _Ids:
     """Request ids, sorted, to test a row group's minimum and maximum against."""
 
     def __init__(self, ids: pa.Array) -> None:
-        self.text = sorted({i for i in ids.to_pylist() if i is not None})
-        self.raw = [i.encode() for i in self.text]  # UTF-8 sorts as its code points do
+        values = {i for i in ids.to_pylist() if i is not None}
+        self.usable = all(type(i) is str for i in values)  # else: every row group is read
+        self.text: list[str] = sorted(values) if self.usable else []
+        # UTF-8 sorts as its code points do (unpaired surrogates cannot come from JSON text)
+        self.raw = [i.encode("utf-8", "surrogatepass") for i in self.text]
 
     def may_be_in(self, stats: Any) -> bool:
         """False only if ``stats`` (a column chunk's statistics, or None) prove that none
         of the ids is in it."""
-        if stats is None or not stats.has_min_max:
+        if not self.usable or stats is None or not stats.has_min_max:
             return True
         low, high = stats.min, stats.max
         if isinstance(low, str) and isinstance(high, str):
