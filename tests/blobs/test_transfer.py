@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from collections.abc import Iterable, Iterator
@@ -241,6 +242,21 @@ def pack_files(root: Path, ext: str = ".pack") -> list[Path]:
     return sorted(p for p in (root / "packs").iterdir() if p.suffix == ext)
 
 
+@pytest.fixture
+def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of pack bytes from 2,000 bytes: a few small test records make one."""
+    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+
+
+def read_back(path: Path, records: list[Record]) -> list[Record]:
+    """``records`` as a fresh instance of the store at ``path`` reads them."""
+    fresh = LocalBackend(path)
+    try:
+        return list(fresh.read_many(r.digest for r in records))
+    finally:
+        fresh.close()
+
+
 def in_packs(path: Path, records: list[Record], per_pack: int) -> LocalBackend:
     """A store at ``path`` holding ``records`` in packs of ``per_pack`` (a writer each)."""
     for start in range(0, len(records), per_pack):
@@ -265,8 +281,8 @@ def test_neighbours_go_as_runs_of_pack_bytes(
     [copy] = pack_files(tmp_path / "dst")
     [original] = pack_files(tmp_path / "src")
     assert copy.read_bytes() == original.read_bytes()
+    assert read_back(tmp_path / "dst", records) == records
     fresh = LocalBackend(tmp_path / "dst")
-    assert list(fresh.read_many(r.digest for r in records)) == records
     infos = {i.digest: (i.flags, i.size, i.stored_size) for i in fresh.iter_info()}
     assert infos == {r.digest: (r.flags, r.size, len(r.payload)) for r in records}
     fresh.close()
@@ -288,14 +304,13 @@ def test_runs_skip_what_was_not_asked_for_and_what_is_there(
         assert record.payload not in stored  # no byte of a record not asked for
     fresh = LocalBackend(tmp_path / "dst")
     assert fresh.contains([r.digest for r in records]) == {r.digest for r in wanted}
-    assert list(fresh.read_many(r.digest for r in wanted)) == wanted
     fresh.close()
+    assert read_back(tmp_path / "dst", wanted) == wanted
 
 
 def test_a_run_pack_rolls_and_short_runs_go_record_by_record(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short_runs: None
 ) -> None:
-    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
     monkeypatch.setattr(local_mod, "PACK_ROLL_BYTES", 20_000)
     records = recs(300, size=200)
     src = in_packs(tmp_path / "src", records, 100)  # three packs
@@ -313,15 +328,12 @@ def test_a_run_pack_rolls_and_short_runs_go_record_by_record(
     assert calls[:3] == [100, 100, 100]  # told run by run, before the record copies
     dst.close()
     assert len(pack_files(tmp_path / "dst", ".idx")) >= 4  # rolled, plus the record copy
-    fresh = LocalBackend(tmp_path / "dst")
-    assert list(fresh.read_many(r.digest for r in everything)) == everything
-    fresh.close()
+    assert read_back(tmp_path / "dst", everything) == everything
 
 
 def test_a_run_with_a_bad_header_is_refused_and_leaves_nothing_visible(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, short_runs: None
 ) -> None:
-    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
     records = recs(50, size=200)
     filled(tmp_path / "src", records).close()
     [pack] = pack_files(tmp_path / "src")
@@ -338,9 +350,8 @@ def test_a_run_with_a_bad_header_is_refused_and_leaves_nothing_visible(
 
 
 def test_a_run_killed_before_its_index_is_written_is_garbage(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short_runs: None
 ) -> None:
-    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
     records = recs(60, size=200)
     src = filled(tmp_path / "src", records)
     digests = [r.digest for r in records]
@@ -357,27 +368,25 @@ def test_a_run_killed_before_its_index_is_written_is_garbage(
     assert dst.repack() > 0  # unindexed: garbage
     assert transfer(src, dst, digests).copied == 60  # the transfer runs again
     dst.close()
-    assert list(LocalBackend(tmp_path / "dst").read_many(digests)) == records
+    assert read_back(tmp_path / "dst", records) == records
 
 
 def test_runs_copy_through_a_buffer_where_the_kernel_cannot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short_runs: None
 ) -> None:
     def cross_device(*_args: object) -> int:
         raise OSError(18, "Invalid cross-device link")
 
-    monkeypatch.setattr(local_mod.os, "copy_file_range", cross_device, raising=False)
-    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
+    monkeypatch.setattr(os, "copy_file_range", cross_device, raising=False)
     records = recs(80, size=150)
     src = filled(tmp_path / "src", records)
     assert transfer(src, LocalBackend(tmp_path / "dst"), [r.digest for r in records]).copied == 80
-    assert list(LocalBackend(tmp_path / "dst").read_many(r.digest for r in records)) == records
+    assert read_back(tmp_path / "dst", records) == records
 
 
 def test_an_interrupted_run_copy_keeps_the_runs_copied_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, short_runs: None
 ) -> None:
-    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
     records = recs(200, size=200)
     src = in_packs(tmp_path / "src", records, 100)  # two packs: two runs
     digests = [r.digest for r in records]
@@ -391,13 +400,12 @@ def test_an_interrupted_run_copy_keeps_the_runs_copied_whole(
     assert len(kept) == 100  # the first run, committed on the way out; not the second
     again = transfer(src, LocalBackend(tmp_path / "dst"), digests)
     assert (again.copied, again.skipped) == (100, 100)
-    assert list(LocalBackend(tmp_path / "dst").read_many(digests)) == records
+    assert read_back(tmp_path / "dst", records) == records
 
 
 def test_a_source_pack_repacked_away_goes_record_by_record(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, short_runs: None
 ) -> None:
-    monkeypatch.setattr(local_mod, "RUN_MIN", 2000)
     records = recs(60, size=200)
     filled(tmp_path / "src", records).close()
     stale = LocalBackend(tmp_path / "src")
@@ -408,4 +416,4 @@ def test_a_source_pack_repacked_away_goes_record_by_record(
     other.close()
     report = transfer(stale, LocalBackend(tmp_path / "dst"), digests)
     assert report.copied == 59
-    assert list(LocalBackend(tmp_path / "dst").read_many(digests)) == records[1:]
+    assert read_back(tmp_path / "dst", records[1:]) == records[1:]

@@ -424,7 +424,8 @@ class LocalBackend:
         now stored that way and their stored bytes. Each copied record's header is checked
         against its index entry; the packs are synced, then indexed, as :meth:`flush` does,
         so a kill leaves at worst unindexed bytes. The others (alone, loose, in short runs)
-        are left to :meth:`write`. No byte of a record not asked for is copied.
+        are left to :meth:`write`; those stored here already are left out. No byte of a
+        record not asked for is copied.
 
         What a transfer between two local stores does first: a pull of 10,000 small files
         costs one system call per run instead of a Python object and a header per record.
@@ -433,19 +434,19 @@ class LocalBackend:
         committed, then the error propagates: a second call copies only the rest.
         """
         wanted = set(digests)
+        wanted -= self.contains(wanted)
         with src._locked():
             src._ensure_loaded()
             located = [src._index.get(d) for d in wanted]
         runs = _runs(sorted((loc for loc in located if loc is not None), key=_pack_offset))
-        copied: set[Digest] = set()
-        nbytes = 0
+        committed: list[IndexEntry] = []
         if not runs:
-            return copied, nbytes
+            return set(), 0
         with self._locked():
             self._writers.hold_shared()
             self._ensure_loaded()
             w: _Writer | None = None
-            entries: list[IndexEntry] = []
+            entries: list[IndexEntry] = []  # copied to w's pack, not committed yet
             try:
                 for pack_id, run in runs:
                     if w is None:
@@ -457,9 +458,7 @@ class LocalBackend:
                     progress(len(moved))
                     if w.offset >= PACK_ROLL_BYTES:
                         full, w = w, None  # closed by the commit, committed or not
-                        entries = self._commit_run_pack(full, entries)
-                        copied.update(e.digest for e in entries)
-                        nbytes += sum(e.stored_len for e in entries)
+                        committed += self._commit_run_pack(full, entries)
                         entries = []
             except BaseException:
                 if w is not None:  # keep the runs copied whole, as flush() keeps records
@@ -469,10 +468,8 @@ class LocalBackend:
                         log.warning("could not commit runs copied to %s", self._root, exc_info=True)
                 raise
             if w is not None:
-                self._commit_run_pack(w, entries)
-                copied.update(e.digest for e in entries)
-                nbytes += sum(e.stored_len for e in entries)
-        return copied, nbytes
+                committed += self._commit_run_pack(w, entries)
+        return {e.digest for e in committed}, sum(e.stored_len for e in committed)
 
     def _copy_run(
         self, src: LocalBackend, pack_id: str, run: list[IndexEntry], w: _Writer
@@ -503,28 +500,16 @@ class LocalBackend:
         ]
 
     def _commit_run_pack(self, w: _Writer, entries: list[IndexEntry]) -> list[IndexEntry]:
-        """Sync ``w``'s pack, then write and sync the index of ``entries`` (returned); close
-        it in any case (not committed: unindexed bytes, garbage to a repack)."""
+        """Commit ``entries`` (returned) as :meth:`flush` does; close ``w``'s files in any
+        case (not committed: unindexed bytes, garbage to a repack)."""
         try:
-            if not entries:
-                return entries
-            os.fsync(w.pack_fd)
-            _write_all(w.idx_fd, [encode_index_entries(entries)])
-            os.fsync(w.idx_fd)
-        except OSError as exc:
-            raise StorageError(f"blob store {self._root}: cannot commit pack ({exc})") from exc
+            if entries:
+                self._commit(w, entries)
+                # Its whole index file is in the in-memory index: no refresh decodes it.
+                self._idx_pos[w.pack_id] = len(INDEX_MAGIC) + len(entries) * INDEX_ENTRY
         finally:
-            self._close_run_pack(w)
-        index = self._index
-        index.update({e.digest: (w.pack_id, e) for e in entries if e.digest not in index})
-        self._idx_pos[w.pack_id] = len(INDEX_MAGIC) + len(entries) * INDEX_ENTRY
+            _close_pack_files(w)
         return entries
-
-    @staticmethod
-    def _close_run_pack(w: _Writer) -> None:
-        for fd in (w.idx_fd, w.pack_fd):  # closing the pack fd releases its flock
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def _spill(self, w: _Writer, *, writeback: bool = False) -> None:
         """Write buffered bytes to the pack file without syncing or indexing them.
@@ -624,20 +609,24 @@ class LocalBackend:
             if w is None or not w.pending:
                 return
             self._spill(w)
-            try:
-                os.fsync(w.pack_fd)
-                entries = sorted(w.pending.values(), key=_OFFSET)  # added in order: no swaps
-                _write_all(w.idx_fd, [encode_index_entries(entries)])
-                os.fsync(w.idx_fd)
-            except OSError as exc:
-                raise StorageError(f"blob store {self._root}: cannot commit pack ({exc})") from exc
-            index, pack_id = self._index, w.pack_id
-            index.update({e.digest: (pack_id, e) for e in entries if e.digest not in index})
+            self._commit(w, sorted(w.pending.values(), key=_OFFSET))  # added in order
             w.offset += w.spilled
             w.spilled = 0
             w.pending = {}
             if w.offset >= PACK_ROLL_BYTES:
                 self._close_writer()
+
+    def _commit(self, w: _Writer, entries: list[IndexEntry]) -> None:
+        """Sync ``w``'s pack, then append and sync the index ``entries`` of what it holds
+        (by offset), then add them to the in-memory index."""
+        try:
+            os.fsync(w.pack_fd)
+            _write_all(w.idx_fd, [encode_index_entries(entries)])
+            os.fsync(w.idx_fd)
+        except OSError as exc:
+            raise StorageError(f"blob store {self._root}: cannot commit pack ({exc})") from exc
+        index, pack_id = self._index, w.pack_id
+        index.update({e.digest: (pack_id, e) for e in entries if e.digest not in index})
 
     def _close_writer(self) -> None:
         w = self._writer
@@ -645,9 +634,7 @@ class LocalBackend:
             return
         self._writer = None
         self._close_direct(w)
-        for fd in (w.idx_fd, w.pack_fd):  # closing the pack fd releases its flock
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        _close_pack_files(w)
 
     def _write_loose(self, record: Record) -> None:
         path = self._loose_path(record.digest)
@@ -1100,6 +1087,12 @@ class LocalBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _close_pack_files(w: _Writer) -> None:
+    for fd in (w.idx_fd, w.pack_fd):  # closing the pack fd releases its flock
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _runs(located: list[tuple[str, IndexEntry]]) -> list[tuple[str, list[IndexEntry]]]:

@@ -136,10 +136,7 @@ def _copy_runs(
         return wanted
     if src.root == dst.root:
         return wanted
-    present = dst.contains(wanted)
-    copied, nbytes = dst.copy_runs(
-        src, [d for d in wanted if d not in present], lambda n: tally.progress(n, tally.total)
-    )
+    copied, nbytes = dst.copy_runs(src, wanted, lambda n: tally.progress(n, tally.total))
     if not copied:
         return wanted
     tally.copied += len(copied)  # progress was told run by run; committed: nothing to flush
